@@ -1,0 +1,361 @@
+//! The `circuitscope` command line: parses arguments and calls the library. It must never hold
+//! logic of its own beyond printing; everything it does is a library call a test can make.
+
+use crate::model::train::{self, Schedule, TrainConfig, TrainOutcome, Update};
+use crate::model::Preset;
+use crate::runlog::follow::{Followed, Follower};
+use crate::runlog::{Event, RunDir};
+use crate::{Error, Result};
+use clap::{Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "circuitscope",
+    version,
+    about = "Turn small trained neural networks into computational graphs you can read, test and trust."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a preset model into a run directory (or continue one with --resume).
+    Train(TrainArgs),
+    /// Print a run's events as JSON lines; with --follow, keep reading until `run_end`.
+    Events(EventsArgs),
+    /// The main job on built-in defaults: train `products` into runs/demo and summarise it.
+    Demo {
+        /// Where the demo run goes (replaced if it holds an earlier demo run).
+        #[arg(long, default_value = "runs/demo")]
+        out: PathBuf,
+    },
+    /// Measure speed (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Training throughput in examples/s (default: products64 at batch 256).
+    Train {
+        #[arg(long, default_value = "products64")]
+        preset: String,
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Model preset: products, products-gelu, products64, products-shared, poly, digits, mnist.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// The run directory to create (or, with --resume, to continue).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seeds the initial weights and the shuffling.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Seeds the generated data set.
+    #[arg(long)]
+    pub data_seed: Option<u64>,
+    /// Training examples for generated data sets.
+    #[arg(long)]
+    pub n_train: Option<usize>,
+    /// Which poly1d family member a `poly` model learns (0-9).
+    #[arg(long)]
+    pub member: Option<usize>,
+    /// Folder with MNIST IDX files (preset mnist).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// constant or cosine.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    #[arg(long)]
+    pub log_every: Option<usize>,
+    /// Also checkpoint every N steps (0: at epoch ends only).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Continue the run in --out from its newest checkpoint with its stored settings.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// The run directory (or an events.jsonl file).
+    pub run: PathBuf,
+    /// Keep reading as the log grows; exit at `run_end`.
+    #[arg(long)]
+    pub follow: bool,
+    /// Start at this byte offset of events.jsonl.
+    #[arg(long, default_value_t = 0)]
+    pub from: u64,
+    /// Prefix each line with the byte offset just past it and a tab, for resuming a stream.
+    #[arg(long)]
+    pub offsets: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => cmd_train(a),
+        Command::Events(a) => cmd_events(a),
+        Command::Demo { out } => cmd_demo(&out),
+        Command::Bench {
+            what:
+                BenchWhat::Train {
+                    preset,
+                    batch,
+                    epochs,
+                    repeats,
+                },
+        } => cmd_bench_train(&preset, batch, epochs, repeats),
+    }
+}
+
+fn config_from(a: &TrainArgs) -> Result<TrainConfig> {
+    let preset = Preset::from_name(
+        a.preset
+            .as_deref()
+            .ok_or_else(|| Error::Invalid("train needs --preset (or --resume)".into()))?,
+    )?;
+    let mut c = TrainConfig::defaults(preset);
+    macro_rules! set {
+        ($($f:ident <- $v:expr),*) => { $( if let Some(v) = $v { c.$f = v; } )* };
+    }
+    set!(epochs <- a.epochs, batch <- a.batch, lr <- a.lr, seed <- a.seed, data_seed <- a.data_seed, n_train <- a.n_train,
+         member <- a.member, log_every <- a.log_every, checkpoint_every <- a.checkpoint_every);
+    if let Some(d) = &a.data {
+        c.data_dir = Some(d.clone());
+    }
+    if let Some(s) = &a.schedule {
+        c.schedule = match s.as_str() {
+            "constant" => Schedule::Constant,
+            "cosine" => Schedule::Cosine,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unknown --schedule `{other}`; use constant or cosine"
+                )))
+            }
+        };
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn cmd_train(a: TrainArgs) -> Result<()> {
+    let mut observer = Reporter::new();
+    let outcome = if a.resume {
+        let extra = [
+            a.preset.is_some(),
+            a.epochs.is_some(),
+            a.batch.is_some(),
+            a.lr.is_some(),
+            a.seed.is_some(),
+            a.data_seed.is_some(),
+            a.n_train.is_some(),
+            a.member.is_some(),
+            a.data.is_some(),
+            a.schedule.is_some(),
+            a.log_every.is_some(),
+            a.checkpoint_every.is_some(),
+        ];
+        if extra.iter().any(|&x| x) {
+            return Err(Error::Invalid(
+                "--resume continues with the run's stored settings; give only --out".into(),
+            ));
+        }
+        train::resume(&a.out, &mut |u| observer.update(u))?
+    } else {
+        let cfg = config_from(&a)?;
+        train::train(&a.out, &cfg, &mut |u| observer.update(u))?
+    };
+    observer.finish();
+    print_outcome(&outcome);
+    Ok(())
+}
+
+fn print_outcome(o: &TrainOutcome) {
+    if let Some(s) = o.resumed_from {
+        println!("resumed from step {s}");
+    }
+    println!(
+        "run: {}  steps: {}  throughput: {:.0} examples/s",
+        o.run.root.display(),
+        o.steps,
+        o.examples_per_s
+    );
+    for t in &o.val {
+        let score = match (t.r2, t.accuracy) {
+            (Some(r2), _) => format!("R² {r2:.4}"),
+            (_, Some(acc)) => format!("accuracy {:.2}%", acc * 100.0),
+            _ => String::new(),
+        };
+        println!("  {:<10} loss {:.3e}  {score}", t.task, t.loss);
+    }
+}
+
+/// Progress on stderr: an indicatif bar on a terminal, a plain line per epoch otherwise.
+struct Reporter {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Reporter {
+    fn new() -> Reporter {
+        Reporter { bar: None }
+    }
+
+    fn update(&mut self, u: Update) {
+        let tty = std::io::stderr().is_terminal();
+        match u {
+            Update::Step { step, total, loss } if tty => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let b = indicatif::ProgressBar::new(total);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:30} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
+                        )
+                        .expect("template"),
+                    );
+                    b
+                });
+                bar.set_position(step);
+                if step % 10 == 0 {
+                    bar.set_message(format!("loss {loss:.3e}"));
+                }
+            }
+            Update::Step { .. } => {}
+            Update::Epoch { epoch, epochs, val } => {
+                let figs: Vec<String> = val
+                    .iter()
+                    .map(|t| match (t.r2, t.accuracy) {
+                        (Some(r2), _) => format!("{} R² {r2:.4}", t.task),
+                        (_, Some(a)) => format!("{} acc {:.2}%", t.task, a * 100.0),
+                        _ => format!("{} loss {:.3e}", t.task, t.loss),
+                    })
+                    .collect();
+                let line = format!("epoch {}/{epochs}: {}", epoch + 1, figs.join(", "));
+                match &self.bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn cmd_events(a: EventsArgs) -> Result<()> {
+    let path = if a.run.is_dir() {
+        RunDir::open(&a.run)?.events()
+    } else {
+        a.run.clone()
+    };
+    if !path.exists() {
+        return Err(Error::Invalid(format!(
+            "{}: no event log (is this a run directory?)",
+            path.display()
+        )));
+    }
+    let mut follower = Follower::open(&path, a.from)?;
+    let stdout = std::io::stdout();
+    loop {
+        let items = follower.poll()?;
+        let mut out = stdout.lock();
+        for item in items {
+            match item {
+                Followed::Event { end, line, event, .. } => {
+                    let w = if a.offsets { writeln!(out, "{end}\t{line}") } else { writeln!(out, "{line}") };
+                    w.and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", "cannot write", e))?;
+                    if matches!(event.event, Event::RunEnd { .. }) {
+                        return Ok(());
+                    }
+                }
+                Followed::Garbage { offset, error, .. } => eprintln!("circuitscope: {}: byte {offset}: skipped a bad line: {error}", path.display()),
+                Followed::Truncated { was, now } => eprintln!("circuitscope: {}: log shrank from {was} to {now} bytes; reading again from the start", path.display()),
+                Followed::Replaced => eprintln!("circuitscope: {}: log was replaced; reading the new file from the start", path.display()),
+            }
+        }
+        if !a.follow {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn cmd_demo(out: &Path) -> Result<()> {
+    if out.join("run.json").exists() {
+        let info = train::RunInfo::read(&RunDir::open(out)?)?;
+        if info.config != TrainConfig::defaults(Preset::Products) {
+            return Err(Error::Invalid(format!(
+                "{} holds a run that is not a demo run; choose another --out",
+                out.display()
+            )));
+        }
+        std::fs::remove_dir_all(out)
+            .map_err(|e| Error::io(out, "cannot replace the earlier demo run", e))?;
+    }
+    let cfg = TrainConfig::defaults(Preset::Products);
+    println!("circuitscope demo: training `products` ((a,b,c,d) -> (a*b, c*d), 4→32→32→32→2 ReLU) into {}", out.display());
+    let t0 = Instant::now();
+    let mut observer = Reporter::new();
+    let o = train::train(out, &cfg, &mut |u| observer.update(u))?;
+    observer.finish();
+    print_outcome(&o);
+    println!(
+        "done in {:.1} s; follow it with `circuitscope events {} --follow`",
+        t0.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn cmd_bench_train(preset: &str, batch: usize, epochs: usize, repeats: usize) -> Result<()> {
+    let preset = Preset::from_name(preset)?;
+    let cfg = TrainConfig {
+        batch,
+        epochs,
+        log_every: 1_000_000,
+        ..TrainConfig::defaults(preset)
+    };
+    cfg.validate()?;
+    let dir = std::env::temp_dir().join(format!("circuitscope-bench-{}", std::process::id()));
+    let mut rates = Vec::new();
+    for r in 0..repeats.max(1) {
+        let root = dir.join(format!("r{r}"));
+        let o = train::train(&root, &cfg, &mut |_| {});
+        let _ = std::fs::remove_dir_all(&root);
+        rates.push(o?.examples_per_s);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    println!(
+        "bench train: preset {preset}, batch {batch}, {epochs} epochs x {} examples, {} repeats: median {median:.0} examples/s (min {:.0}, max {:.0}); includes per-epoch validation and checkpoints",
+        cfg.n_train, rates.len(), rates[0], rates[rates.len() - 1]
+    );
+    Ok(())
+}

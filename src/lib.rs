@@ -1,0 +1,22 @@
+//! circuitscope turns small trained neural networks into computational graphs a person can
+//! read, test and trust.
+//!
+//! The modules follow the data flow: [`data`] makes data sets, [`model`] trains dfdx MLPs and
+//! exports the [`model::RuntimeModel`] view that every later stage reads, [`runlog`] keeps a
+//! run's directory and its live event log, and [`cli`] is the thin command-line layer.
+//!
+//! ```
+//! use circuitscope::data::products::ProductsConfig;
+//! let data = ProductsConfig { n_train: 8, ..Default::default() }.generate().unwrap();
+//! let row = data.train.input(0);
+//! // (a, b, c, d) -> (a*b, c*d)
+//! assert_eq!(data.train.target(0), &[row[0] * row[1], row[2] * row[3]]);
+//! ```
+
+pub mod cli;
+pub mod data;
+mod error;
+pub mod model;
+pub mod runlog;
+
+pub use error::{Error, Result};

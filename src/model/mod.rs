@@ -1,0 +1,225 @@
+//! Models: the presets (dfdx MLPs with compile-time shapes), training with an optimiser whose
+//! state we own, checkpoints, and the [`RuntimeModel`] view that all analysis reads.
+//!
+//! dfdx is used for the forward and backward passes of training only; everything after
+//! training goes through [`RuntimeModel`]. This module must never analyse a model.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod net;
+pub mod train;
+pub mod view;
+
+pub use view::{Layer, RuntimeModel, Trace};
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// A layer's elementwise activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// dfdx's `FastGeLU`, the tanh approximation (PyTorch's `GELU(approximate='tanh')`).
+    /// `AccurateGeLU` is not offered: in dfdx 0.13.0 its backward pass computes
+    /// `x·exp(-x²/2)/√π` for the second term where the derivative is `x·exp(-x²/2)/√(2π)`.
+    Gelu,
+}
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+
+impl Activation {
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => x.max(0.0),
+            // Same expression as dfdx's kernel, so the view matches it to rounding.
+            Activation::Gelu => {
+                let alpha = x + 0.044715 * x.powi(3);
+                0.5 * x * (1.0 + ((2.0f32 / std::f32::consts::PI).sqrt() * alpha).tanh())
+            }
+        }
+    }
+
+    pub fn apply_f64(self, x: f64) -> f64 {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Gelu => {
+                0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x.powi(3))).tanh())
+            }
+        }
+    }
+
+    /// The derivative (for ReLU, 0 at 0, as dfdx does).
+    pub fn derivative_f64(self, x: f64) -> f64 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Gelu => {
+                let t = (SQRT_2_OVER_PI * (x + 0.044715 * x.powi(3))).tanh();
+                0.5 * (1.0 + t)
+                    + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
+            }
+        }
+    }
+}
+
+/// What training minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Mean squared error; each output column is one task.
+    Mse,
+    /// Softmax cross-entropy over all outputs (one task).
+    CrossEntropy,
+}
+
+/// A network's shape: widths from input to output, the hidden activation (outputs are linear).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arch {
+    pub widths: Vec<usize>,
+    pub hidden: Activation,
+}
+
+impl Arch {
+    /// Parameter count: weights and biases of every layer.
+    pub fn n_params(&self) -> usize {
+        self.widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+    }
+
+    /// Splits flat parameters (each layer's weight `out x in`, then its bias, in order: the
+    /// order dfdx visits a sequential model's tensors) into a runtime view.
+    pub fn view(&self, params: &[f32]) -> Result<RuntimeModel> {
+        if params.len() != self.n_params() {
+            return Err(Error::Data(format!(
+                "{} parameters given, the architecture {:?} has {}",
+                params.len(),
+                self.widths,
+                self.n_params()
+            )));
+        }
+        let mut off = 0;
+        let last = self.widths.len() - 2;
+        let layers = self
+            .widths
+            .windows(2)
+            .enumerate()
+            .map(|(k, w)| {
+                let (d_in, d_out) = (w[0], w[1]);
+                let weight = params[off..off + d_in * d_out].to_vec();
+                off += d_in * d_out;
+                let bias = params[off..off + d_out].to_vec();
+                off += d_out;
+                let activation = if k == last {
+                    Activation::Identity
+                } else {
+                    self.hidden
+                };
+                Layer {
+                    d_in,
+                    d_out,
+                    weight,
+                    bias,
+                    activation,
+                }
+            })
+            .collect();
+        Ok(RuntimeModel { layers })
+    }
+
+    /// The inverse of [`Arch::view`].
+    pub fn flatten(model: &RuntimeModel) -> Vec<f32> {
+        model
+            .layers
+            .iter()
+            .flat_map(|l| l.weight.iter().chain(&l.bias).copied())
+            .collect()
+    }
+}
+
+/// The built-in model presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    Products,
+    ProductsGelu,
+    Products64,
+    ProductsShared,
+    Poly,
+    Digits,
+    Mnist,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 7] = [
+        Preset::Products,
+        Preset::ProductsGelu,
+        Preset::Products64,
+        Preset::ProductsShared,
+        Preset::Poly,
+        Preset::Digits,
+        Preset::Mnist,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Products => "products",
+            Preset::ProductsGelu => "products-gelu",
+            Preset::Products64 => "products64",
+            Preset::ProductsShared => "products-shared",
+            Preset::Poly => "poly",
+            Preset::Digits => "digits",
+            Preset::Mnist => "mnist",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Result<Preset> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+                Error::Invalid(format!(
+                    "unknown preset `{s}`; known presets: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    pub fn arch(self) -> Arch {
+        let (widths, hidden): (&[usize], _) = match self {
+            Preset::Products => (&[4, 32, 32, 32, 2], Activation::Relu),
+            Preset::ProductsGelu => (&[4, 32, 32, 32, 2], Activation::Gelu),
+            Preset::Products64 => (&[4, 64, 64, 64, 2], Activation::Relu),
+            Preset::ProductsShared => (&[3, 32, 32, 32, 2], Activation::Relu),
+            Preset::Poly => (&[1, 32, 32, 1], Activation::Relu),
+            Preset::Digits => (&[64, 64, 32, 10], Activation::Relu),
+            Preset::Mnist => (&[784, 128, 64, 10], Activation::Relu),
+        };
+        Arch {
+            widths: widths.to_vec(),
+            hidden,
+        }
+    }
+
+    pub fn loss(self) -> Loss {
+        match self {
+            Preset::Digits | Preset::Mnist => Loss::CrossEntropy,
+            _ => Loss::Mse,
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,193 @@
+//! The event vocabulary: every kind of event any stage writes to `events.jsonl`.
+//!
+//! Each line is one [`Envelope`]: `{"v": 1, "time": …, "step": …, "kind": "…", …fields}`.
+//! `v` is [`SCHEMA_VERSION`]; readers refuse a newer one with a clear message. `time` is Unix
+//! seconds; `step` is the training step the event belongs to, where there is one. New kinds
+//! are added here and nowhere else.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of this vocabulary, written into every line.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The common envelope of every event line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    pub time: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Envelope {
+    pub fn now(step: Option<u64>, event: Event) -> Envelope {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Envelope {
+            v: SCHEMA_VERSION,
+            time,
+            step,
+            event,
+        }
+    }
+
+    /// Parses one line; a newer schema or a malformed line is an error message.
+    pub fn parse(line: &str) -> Result<Envelope, String> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: Option<u32>,
+        }
+        let v: Version =
+            serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+        match v.v {
+            None => return Err("no schema version `v`".into()),
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(format!("event schema v{v} is newer than this circuitscope reads (v{SCHEMA_VERSION}); upgrade circuitscope"))
+            }
+            Some(_) => {}
+        }
+        serde_json::from_str(line).map_err(|e| format!("not a circuitscope event: {e}"))
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Completed,
+    Failed,
+    Interrupted,
+}
+
+/// One task's figures in an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    pub task: String,
+    pub loss: f64,
+    /// Coefficient of determination (regression tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r2: Option<f64>,
+    /// Share of examples classified correctly (classification tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+}
+
+/// Every event kind. Fields are the figures a follower (the dashboard, a notebook) shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A run (or one stage of it) starts.
+    RunStart {
+        command: String,
+        preset: Option<String>,
+        config: serde_json::Value,
+    },
+    /// A training step: per-task training losses on the last batch.
+    TrainStep {
+        epoch: usize,
+        losses: Vec<f64>,
+        loss: f64,
+        lr: f64,
+        examples_per_s: f64,
+        eta_s: f64,
+    },
+    /// An evaluation on a named split.
+    Eval {
+        epoch: usize,
+        split: String,
+        tasks: Vec<TaskMetrics>,
+    },
+    /// A checkpoint was written.
+    Checkpoint { path: String, epoch: usize },
+    /// A probe's figures for one layer (e.g. distinct patterns, explained variance).
+    ProbeSummary {
+        probe: String,
+        layer: usize,
+        figures: std::collections::BTreeMap<String, f64>,
+    },
+    /// A clustering of one layer's neurons into ROIs.
+    ClusteringSummary {
+        layer: usize,
+        clusters: usize,
+        sizes: Vec<usize>,
+        criterion: String,
+        score: f64,
+    },
+    /// A graph was built.
+    GraphSummary {
+        nodes: usize,
+        edges: usize,
+        density: f64,
+        communities: usize,
+        modularity: f64,
+        node_kind: String,
+        edge_kind: String,
+    },
+    /// One point of a faithfulness-versus-sparsity curve.
+    FaithfulnessPoint {
+        graph: String,
+        ablation: String,
+        edges_kept: f64,
+        faithfulness: f64,
+    },
+    /// An intervention: a predicted and an observed change in one task's loss.
+    Intervention {
+        target: String,
+        task: String,
+        predicted: f64,
+        observed: f64,
+    },
+    /// Progress of a model zoo.
+    ZooProgress {
+        done: usize,
+        total: usize,
+        model: String,
+        r2: f64,
+    },
+    /// The network embedder's losses.
+    EmbedderLoss { epoch: usize, train: f64, val: f64 },
+    /// A linear probe's accuracy on embeddings (or a baseline's).
+    ProbeAccuracy {
+        method: String,
+        accuracy: f64,
+        functions: usize,
+        bottleneck: Option<usize>,
+        mask_ratio: Option<f64>,
+    },
+    /// Free text for the reader.
+    Note { text: String },
+    /// Training resumed from a checkpoint at `from_step`.
+    Resumed { from_step: u64 },
+    /// The run ended; a follower stops here.
+    RunEnd {
+        status: RunStatus,
+        message: Option<String>,
+    },
+}
+
+impl Event {
+    /// The `kind` tag as written in the log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RunStart { .. } => "run_start",
+            Event::TrainStep { .. } => "train_step",
+            Event::Eval { .. } => "eval",
+            Event::Checkpoint { .. } => "checkpoint",
+            Event::ProbeSummary { .. } => "probe_summary",
+            Event::ClusteringSummary { .. } => "clustering_summary",
+            Event::GraphSummary { .. } => "graph_summary",
+            Event::FaithfulnessPoint { .. } => "faithfulness_point",
+            Event::Intervention { .. } => "intervention",
+            Event::ZooProgress { .. } => "zoo_progress",
+            Event::EmbedderLoss { .. } => "embedder_loss",
+            Event::ProbeAccuracy { .. } => "probe_accuracy",
+            Event::Note { .. } => "note",
+            Event::Resumed { .. } => "resumed",
+            Event::RunEnd { .. } => "run_end",
+        }
+    }
+}

@@ -82,7 +82,7 @@ pub struct TrainArgs {
     /// Which poly1d family member a `poly` model learns (0-9).
     #[arg(long)]
     pub member: Option<usize>,
-    /// Folder with MNIST IDX files (preset mnist).
+    /// mnist: folder with the MNIST IDX files; digits: a CSV file to use instead of the built-in set.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// constant or cosine.

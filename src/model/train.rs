@@ -49,7 +49,8 @@ pub struct TrainConfig {
     pub n_train: usize,
     /// Which member of the `poly1d` family a `poly` model learns.
     pub member: usize,
-    /// Folder with the MNIST IDX files (`mnist` only).
+    /// `mnist`: the folder with the IDX files; `digits`: a CSV file of the same layout as the
+    /// embedded set, instead of it.
     pub data_dir: Option<PathBuf>,
     /// A `train_step` event every this many steps (and at each epoch's last step).
     pub log_every: usize,
@@ -162,7 +163,11 @@ pub fn load_data(cfg: &TrainConfig) -> Result<TaskData> {
             }
         }
         Preset::Digits => {
-            let (train, val) = digits::train_test(&digits::load_all());
+            let all = match &cfg.data_dir {
+                Some(path) => digits::read_csv(path)?,
+                None => digits::load_all(),
+            };
+            let (train, val) = digits::train_test(&all);
             TaskData {
                 train,
                 val,

@@ -1,0 +1,435 @@
+//! The `circuitscope` binary end to end: each test runs it in a temporary directory and reads
+//! its output and files as a user would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_circuitscope"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts a failure with exactly one clear `error:` line on stderr and no panic.
+fn assert_error(out: &Output, expected: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert_eq!(err.trim_end(), format!("error: {expected}"));
+}
+
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A small finished `products` run with mid-epoch checkpoints.
+fn small_run(dir: &Path, name: &str, preset: &str) -> PathBuf {
+    let root = dir.join(name);
+    let out = run(&[
+        "train",
+        "--preset",
+        preset,
+        "--out",
+        root.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--n-train",
+        "640",
+        "--checkpoint-every",
+        "4",
+        "--log-every",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    root
+}
+
+/// Turns a finished run into one that crashed: no model, no `run_end`.
+fn as_crashed(root: &Path) {
+    std::fs::remove_file(root.join("model.safetensors")).unwrap();
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    let kept: String = log
+        .lines()
+        .filter(|l| !l.contains("\"run_end\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(root.join("events.jsonl"), kept).unwrap();
+}
+
+#[test]
+fn train_writes_a_complete_run_and_reports_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r");
+    let out = run(&[
+        "train",
+        "--preset",
+        "products",
+        "--out",
+        root.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--n-train",
+        "2000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("run: {}  steps: 96", root.display())),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("R² 0.9").count() + stdout.matches("R² 0.8").count(),
+        2,
+        "{stdout}"
+    );
+    // Not a terminal: plain progress lines, one per epoch.
+    assert_eq!(
+        text(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("epoch "))
+            .count(),
+        3
+    );
+    for f in [
+        "run.json",
+        "events.jsonl",
+        "model.safetensors",
+        "tables/history.parquet",
+        "checkpoints/step-96.safetensors",
+    ] {
+        assert!(root.join(f).is_file(), "{f} missing");
+    }
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["preset"], "products");
+    assert_eq!(info["config"]["epochs"], 3);
+    assert_eq!(info["crate_version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn events_prints_the_log_from_an_offset_and_stops_at_run_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_run(dir.path(), "r", "products");
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    let out = run(&["events", root.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), log);
+    let first = log.lines().next().unwrap().len() + 1;
+    let out = run(&[
+        "events",
+        root.to_str().unwrap(),
+        "--from",
+        &first.to_string(),
+    ]);
+    assert_eq!(text(&out.stdout), log[first..]);
+    let out = run(&["events", root.to_str().unwrap(), "--offsets"]);
+    let mut expect_end = 0;
+    for (l, orig) in text(&out.stdout).lines().zip(log.lines()) {
+        let (end, json) = l.split_once('\t').unwrap();
+        expect_end += orig.len() + 1;
+        assert_eq!((end.parse::<usize>().unwrap(), json), (expect_end, orig));
+    }
+    assert!(log.lines().last().unwrap().contains("\"kind\":\"run_end\""));
+}
+
+#[test]
+fn events_follow_streams_a_run_being_written_until_run_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("live");
+    let mut trainer = bin()
+        .args([
+            "train",
+            "--preset",
+            "products64",
+            "--out",
+            root.to_str().unwrap(),
+            "--epochs",
+            "4",
+            "--log-every",
+            "1",
+        ])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !root.join("events.jsonl").exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "train never started its log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let follower = bin()
+        .args(["events", root.to_str().unwrap(), "--follow"])
+        .output()
+        .unwrap();
+    assert!(trainer.wait().unwrap().success());
+    assert!(follower.status.success(), "{}", text(&follower.stderr));
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    assert_eq!(
+        text(&follower.stdout),
+        log,
+        "the follower printed every line once, in order, and stopped at run_end"
+    );
+}
+
+#[test]
+fn events_reports_a_garbage_line_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_run(dir.path(), "r", "products");
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    let first = log.lines().next().unwrap().len() + 1;
+    let mut broken = log[..first].to_string();
+    broken.push_str("oops\n");
+    broken.push_str(&log[first..]);
+    std::fs::write(root.join("events.jsonl"), &broken).unwrap();
+    let out = run(&["events", root.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), log);
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "circuitscope: {}: byte {first}: skipped a bad line: not a JSON object",
+            root.join("events.jsonl").display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn resume_continues_a_crashed_run_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = small_run(dir.path(), "full", "products");
+    let crashed = small_run(dir.path(), "crashed", "products");
+    as_crashed(&crashed);
+    // Drop the checkpoints after step 12 (of 20) as if the crash came then.
+    for step in [16, 20] {
+        std::fs::remove_file(crashed.join(format!("checkpoints/step-{step}.safetensors"))).unwrap();
+    }
+    let out = run(&["train", "--resume", "--out", crashed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("resumed from step 12\n"));
+    let weights = |p: &Path| {
+        circuitscope::model::checkpoint::Checkpoint::load(&p.join("model.safetensors"), None)
+            .unwrap()
+            .params
+    };
+    assert!(weights(&full)
+        .iter()
+        .zip(weights(&crashed))
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
+fn bad_checkpoints_give_one_clear_error_and_leave_the_run_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_run(dir.path(), "r", "products");
+    as_crashed(&root);
+    let latest = root.join("checkpoints/step-20.safetensors");
+
+    std::fs::write(&latest, b"garbage").unwrap();
+    let before = snapshot(&root);
+    let out = run(&["train", "--resume", "--out", root.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: not a safetensors checkpoint (corrupt or truncated)",
+            latest.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(snapshot(&root), before, "run files untouched");
+
+    let other = small_run(dir.path(), "wide", "products64"); // batch 256: 3 steps an epoch
+    std::fs::copy(other.join("checkpoints/step-6.safetensors"), &latest).unwrap();
+    let before = snapshot(&root);
+    let out = run(&["train", "--resume", "--out", root.to_str().unwrap()]);
+    assert_error(
+        &out,
+        &format!("{}: checkpoint does not match preset `products`: tensor `layers.0.weight` has shape [64, 4], expected [32, 4] (stored preset: products64)", latest.display()),
+    );
+    assert_eq!(snapshot(&root), before, "run files untouched");
+
+    let missing = dir.path().join("no-such-run");
+    assert_error(
+        &run(&["train", "--resume", "--out", missing.to_str().unwrap()]),
+        &format!("{}: no such run directory", missing.display()),
+    );
+}
+
+#[test]
+fn bad_options_and_files_give_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("x");
+    let o = out_dir.to_str().unwrap();
+    assert_error(
+        &run(&["train", "--preset", "resnet", "--out", o]),
+        "unknown preset `resnet`; known presets: products, products-gelu, products64, products-shared, poly, digits, mnist",
+    );
+    assert_error(
+        &run(&["train", "--preset", "products", "--out", o, "--epochs", "0"]),
+        "--epochs must be at least 1",
+    );
+    assert_error(
+        &run(&[
+            "train",
+            "--preset",
+            "products",
+            "--out",
+            o,
+            "--schedule",
+            "warp",
+        ]),
+        "unknown --schedule `warp`; use constant or cosine",
+    );
+    assert!(!out_dir.exists(), "a bad option writes nothing");
+
+    let csv = dir.path().join("digits.csv");
+    std::fs::write(&csv, format!("{}3\n1,2,3\n", "0,".repeat(64))).unwrap();
+    assert_error(
+        &run(&[
+            "train",
+            "--preset",
+            "digits",
+            "--out",
+            o,
+            "--data",
+            csv.to_str().unwrap(),
+        ]),
+        &format!(
+            "{}: line 2: 3 columns, expected 65 (64 pixels and a label)",
+            csv.display()
+        ),
+    );
+    std::fs::write(&csv, format!("{}seven\n", "0,".repeat(64))).unwrap();
+    assert_error(
+        &run(&[
+            "train",
+            "--preset",
+            "digits",
+            "--out",
+            o,
+            "--data",
+            csv.to_str().unwrap(),
+        ]),
+        &format!(
+            "{}: line 1, column 65: `seven` is not a number",
+            csv.display()
+        ),
+    );
+
+    let mnist = dir.path().join("mnist");
+    std::fs::create_dir(&mnist).unwrap();
+    std::fs::write(
+        mnist.join("train-images-idx3-ubyte"),
+        [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3],
+    )
+    .unwrap();
+    assert_error(
+        &run(&[
+            "train",
+            "--preset",
+            "mnist",
+            "--out",
+            o,
+            "--data",
+            mnist.to_str().unwrap(),
+        ]),
+        &format!(
+            "{}: IDX dimensions [2, 28, 28] need 1568 data bytes, file has 3",
+            mnist.join("train-images-idx3-ubyte").display()
+        ),
+    );
+    assert!(!out_dir.exists(), "bad data writes nothing");
+
+    let root = small_run(dir.path(), "r", "products");
+    let len = std::fs::metadata(root.join("events.jsonl")).unwrap().len();
+    assert_error(
+        &run(&["events", root.to_str().unwrap(), "--from", "99999999"]),
+        &format!(
+            "{}: --from 99999999 is past the end of the log ({len} bytes)",
+            root.join("events.jsonl").display()
+        ),
+    );
+    assert_error(
+        &run(&[
+            "train",
+            "--resume",
+            "--out",
+            root.to_str().unwrap(),
+            "--lr",
+            "0.1",
+        ]),
+        "--resume continues with the run's stored settings; give only --out",
+    );
+    assert_error(
+        &run(&["demo", "--out", root.to_str().unwrap()]),
+        &format!(
+            "{} holds a run that is not a demo run; choose another --out",
+            root.display()
+        ),
+    );
+    assert_error(
+        &run(&[
+            "train",
+            "--preset",
+            "products",
+            "--out",
+            root.to_str().unwrap(),
+        ]),
+        &format!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            root.display()
+        ),
+    );
+}
+
+#[test]
+fn demo_trains_products_and_replaces_an_earlier_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("demo");
+    for _ in 0..2 {
+        let out = run(&["demo", "--out", root.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.starts_with("circuitscope demo: training `products`"),
+            "{stdout}"
+        );
+        // The demo's quality bar: R² ≥ 0.99 per task on the mixed validation set.
+        let r2: Vec<f64> = stdout
+            .lines()
+            .filter_map(|l| l.split("R² ").nth(1))
+            .map(|v| v.trim().parse().unwrap())
+            .collect();
+        assert_eq!(r2.len(), 2, "{stdout}");
+        assert!(r2.iter().all(|&r| r >= 0.99), "{r2:?}");
+    }
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    assert_eq!(
+        log.matches("\"kind\":\"run_start\"").count(),
+        1,
+        "the second demo replaced the first"
+    );
+}

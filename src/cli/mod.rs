@@ -334,28 +334,17 @@ fn cmd_demo(out: &Path) -> Result<()> {
 }
 
 fn cmd_bench_train(preset: &str, batch: usize, epochs: usize, repeats: usize) -> Result<()> {
-    let preset = Preset::from_name(preset)?;
-    let cfg = TrainConfig {
-        batch,
-        epochs,
-        log_every: 1_000_000,
-        ..TrainConfig::defaults(preset)
-    };
-    cfg.validate()?;
-    let dir = std::env::temp_dir().join(format!("circuitscope-bench-{}", std::process::id()));
-    let mut rates = Vec::new();
-    for r in 0..repeats.max(1) {
-        let root = dir.join(format!("r{r}"));
-        let o = train::train(&root, &cfg, &mut |_| {});
-        let _ = std::fs::remove_dir_all(&root);
-        rates.push(o?.examples_per_s);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    rates.sort_by(f64::total_cmp);
-    let median = rates[rates.len() / 2];
+    let t = train::throughput(Preset::from_name(preset)?, batch, epochs, repeats)?;
     println!(
-        "bench train: preset {preset}, batch {batch}, {epochs} epochs x {} examples, {} repeats: median {median:.0} examples/s (min {:.0}, max {:.0}); includes per-epoch validation and checkpoints",
-        cfg.n_train, rates.len(), rates[0], rates[rates.len() - 1]
+        "bench train: preset {}, batch {}, {} epochs x {} examples, {} repeats: median {:.0} examples/s (min {:.0}, max {:.0})",
+        t.preset,
+        t.batch,
+        t.epochs,
+        t.n_train,
+        t.rates.len(),
+        t.median(),
+        t.rates[0],
+        t.rates[t.rates.len() - 1]
     );
     Ok(())
 }

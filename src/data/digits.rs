@@ -1,6 +1,7 @@
 //! `digits`: the UCI optical-recognition digits (1,797 8x8 images, 10 classes), vendored from
 //! scikit-learn's wheel under `fixtures/digits/` (CC BY 4.0, see its README) and embedded in
 //! the binary, plus a reader for CSV files of the same layout (64 pixels 0..16, then a label).
+//! The train/test split is fixed and must never depend on a training seed.
 
 use super::{split_rng, Dataset};
 use crate::{Error, Result};

@@ -1,6 +1,7 @@
 //! The IDX file format of MNIST (big-endian magic, dimensions, then unsigned bytes), for users
 //! who have the files. Only `u8` data is supported, as MNIST uses; anything else is an error
-//! naming the file.
+//! naming the file. The reader must never panic or allocate more than the file's size on a
+//! hostile header.
 
 use super::Dataset;
 use crate::{Error, Result};

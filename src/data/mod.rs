@@ -37,7 +37,7 @@ impl Dataset {
         x: Vec<f32>,
         y: Vec<f32>,
     ) -> Result<Self> {
-        let n = if d_in == 0 { 0 } else { x.len() / d_in };
+        let n = x.len().checked_div(d_in).unwrap_or(0);
         let ds = Dataset {
             name: name.into(),
             n,

@@ -7,6 +7,7 @@
 //! builds the family greedily: each new member is the one of [`FamilyConfig::candidates`]
 //! candidates farthest (in RMS distance on a grid) from the members already chosen.
 //! [`variety`] measures the result: the smallest pairwise RMS distance in the family.
+//! Derivatives are analytic, never numerical: the zoo judges models' gradients against them.
 
 use super::{split_rng, Dataset};
 use crate::Result;
@@ -132,7 +133,7 @@ pub fn family(cfg: &FamilyConfig) -> Vec<Poly> {
                 .iter()
                 .map(|q| distance(&p, q))
                 .fold(f64::INFINITY, f64::min);
-            if best.as_ref().map_or(true, |(s, _)| score > *s) {
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, p));
             }
         }

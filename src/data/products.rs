@@ -6,7 +6,8 @@
 //!
 //! Splits follow the research notes: a *mixed* set where every input varies (the validation
 //! distribution) and, per task, a set where only that task's inputs vary while every other
-//! input is held at [`ProductsConfig::hold`].
+//! input is held at [`ProductsConfig::hold`]. Generation must never depend on anything but
+//! the config: the same config gives the same numbers on every machine.
 
 use super::{split_rng, Dataset, Task, TaskData, TaskStructure};
 use crate::Result;
@@ -117,7 +118,7 @@ impl ProductsConfig {
         let mut x = Vec::with_capacity(n * d_in);
         let mut y = Vec::with_capacity(n * self.tasks);
         let varies: Vec<bool> = (0..d_in)
-            .map(|i| only.map_or(true, |t| s.tasks[t].inputs.contains(&i)))
+            .map(|i| only.is_none_or(|t| s.tasks[t].inputs.contains(&i)))
             .collect();
         for _ in 0..n {
             let row: Vec<f32> = varies

@@ -1,5 +1,6 @@
 //! Adam over flat parameters, with state we own so a checkpoint can hold it and a resumed run
-//! continues bit for bit (dfdx 0.13's `Adam` keeps its moments private).
+//! continues bit for bit (dfdx 0.13's `Adam` keeps its moments private). It must never keep
+//! state outside [`AdamState`], or resume would stop being exact.
 
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,8 @@
 //! training checkpoint, Adam's moments as `adam.m.…` and `adam.v.…`. The metadata holds the
 //! format tag, preset, architecture and, for training checkpoints, the step, epoch, position
 //! in the epoch, Adam's step count and the shuffling RNG's state at the start of the epoch.
-//! Everything needed for a bit-exact resume is in the one file.
+//! Everything needed for a bit-exact resume is in the one file. Loading never trusts the
+//! file: every tensor's presence, shape and dtype is checked against the preset.
 
 use super::adam::AdamState;
 use super::{Preset, RuntimeModel};

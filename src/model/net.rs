@@ -1,6 +1,7 @@
 //! The dfdx side: one compile-time architecture per preset, behind the object-safe [`Net`]
 //! trait so training code is written once. Parameters cross this boundary as flat `f32`
-//! vectors in dfdx's visiting order (each Linear's weight, then its bias).
+//! vectors in dfdx's visiting order (each Linear's weight, then its bias). Nothing outside
+//! `model` may depend on these compile-time types: analysis reads the runtime view.
 
 use super::{Loss, Preset};
 use dfdx::nn::builders::{FastGeLU, Linear, ReLU};

@@ -6,6 +6,7 @@
 //! the RNG state at the start of its epoch, so `resume` redraws the same shuffle, skips the
 //! batches already done and reaches the same final weights bit for bit. Events that the log
 //! already holds (steps and evaluations at or before what it records) are not written again.
+//! Training must never touch an existing run's files except through resume.
 
 use super::adam::{AdamConfig, AdamState};
 use super::checkpoint::{Checkpoint, Progress};
@@ -439,7 +440,7 @@ fn run_loop(
             }
             let last_of_epoch = b + 1 == batches;
             if (step % cfg.log_every as u64 == 0 || last_of_epoch)
-                && logged.last_step.map_or(true, |s| step > s)
+                && logged.last_step.is_none_or(|s| step > s)
             {
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
                 let eps = examples_done as f64 / secs;
@@ -472,7 +473,7 @@ fn run_loop(
             {
                 if last_of_epoch {
                     val = evaluate(net.as_ref(), &data.val, &data.tasks, loss_kind);
-                    if logged.last_eval_epoch.map_or(true, |e| epoch > e) {
+                    if logged.last_eval_epoch.is_none_or(|e| epoch > e) {
                         log.emit(
                             Some(step),
                             Event::Eval {
@@ -501,7 +502,7 @@ fn run_loop(
                     }),
                 }
                 .save(&path)?;
-                if logged.last_checkpoint_step.map_or(true, |s| step > s) {
+                if logged.last_checkpoint_step.is_none_or(|s| step > s) {
                     log.emit(
                         Some(step),
                         Event::Checkpoint {
@@ -672,4 +673,56 @@ pub fn write_history(run: &RunDir) -> Result<()> {
     .map_err(|e| Error::Data(format!("history table: {e}")))?;
     run.write_table("history", &mut df)?;
     Ok(())
+}
+
+/// Training throughput of a preset, measured by full training runs in a temporary directory.
+#[derive(Debug, Clone)]
+pub struct Throughput {
+    pub preset: Preset,
+    pub batch: usize,
+    pub epochs: usize,
+    pub n_train: usize,
+    /// Examples per second of each repeat, sorted.
+    pub rates: Vec<f64>,
+}
+
+impl Throughput {
+    pub fn median(&self) -> f64 {
+        self.rates[self.rates.len() / 2]
+    }
+}
+
+/// Trains `preset` `repeats` times and records examples/s (the whole loop: batches, Adam,
+/// per-epoch validation and checkpoints).
+pub fn throughput(
+    preset: Preset,
+    batch: usize,
+    epochs: usize,
+    repeats: usize,
+) -> Result<Throughput> {
+    let cfg = TrainConfig {
+        batch,
+        epochs,
+        log_every: usize::MAX,
+        ..TrainConfig::defaults(preset)
+    };
+    cfg.validate()?;
+    let dir = std::env::temp_dir().join(format!("circuitscope-bench-{}", std::process::id()));
+    let mut rates = Vec::new();
+    for r in 0..repeats.max(1) {
+        let root = dir.join(format!("r{r}"));
+        let outcome = train(&root, &cfg, &mut |_| {});
+        let _ = std::fs::remove_dir_all(&root);
+        rates.push(outcome?.examples_per_s);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    rates.sort_by(f64::total_cmp);
+    let n_train = load_data(&cfg)?.train.n;
+    Ok(Throughput {
+        preset,
+        batch,
+        epochs,
+        n_train,
+        rates,
+    })
 }

@@ -84,7 +84,7 @@ impl RuntimeModel {
     /// Checks that `x` holds whole rows of this model's input width, all finite.
     pub fn check_input(&self, x: &[f32]) -> Result<usize> {
         let d = self.d_in();
-        if d == 0 || x.len() % d != 0 {
+        if d == 0 || !x.len().is_multiple_of(d) {
             return Err(Error::Data(format!(
                 "{} input values are not whole rows of the model's {d} inputs",
                 x.len()

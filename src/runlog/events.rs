@@ -3,7 +3,8 @@
 //! Each line is one [`Envelope`]: `{"v": 1, "time": …, "step": …, "kind": "…", …fields}`.
 //! `v` is [`SCHEMA_VERSION`]; readers refuse a newer one with a clear message. `time` is Unix
 //! seconds; `step` is the training step the event belongs to, where there is one. New kinds
-//! are added here and nowhere else.
+//! are added here and nowhere else; a kind's fields are never renamed or removed without a
+//! new schema version.
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,8 @@
 //!
 //! The [`Follower`] never dies on what it reads: a partial last line waits for its newline, a
 //! garbage line is reported as [`Followed::Garbage`] and skipped, a file that shrinks below the
-//! offset or is replaced by another file is reported and read again from the start.
+//! offset or is replaced by another file is reported and read again from the start. It only
+//! reads: it must never write to the log it follows.
 
 use super::Envelope;
 use crate::{Error, Result};

@@ -122,7 +122,7 @@ impl RunDir {
                 .and_then(|s| s.strip_suffix(".safetensors"))
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                if best.as_ref().map_or(true, |(b, _)| step > *b) {
+                if best.as_ref().is_none_or(|(b, _)| step > *b) {
                     best = Some((step, entry.path()));
                 }
             }

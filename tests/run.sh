@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs everything CI runs, in order: formatting, lints, then every cargo test (unit, integration,
+# doc tests, the CLI end to end). Later stages (terminal and SSH end-to-end tests, notebooks) are
+# added here, so this one script stays the whole test suite. `.ci/run` calls exactly this.
+#
+# Needs only a Rust toolchain with rustfmt and clippy (cargo fetches crates from crates.io).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+t0=$(date +%s)
+stage() { printf '\n== %s (at %ds)\n' "$1" "$(($(date +%s) - t0))"; }
+
+for tool in cargo rustfmt cargo-clippy; do
+    command -v "$tool" >/dev/null || { echo "tests/run.sh: $tool not found; install a Rust toolchain with rustfmt and clippy (rustup component add rustfmt clippy)" >&2; exit 1; }
+done
+
+stage "format"
+cargo fmt --all -- --check
+
+stage "clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+stage "cargo test"
+cargo test --locked
+
+stage "done"
+echo "tests/run.sh: all stages passed in $(($(date +%s) - t0)) s"

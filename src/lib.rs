@@ -17,6 +17,7 @@ pub mod cli;
 pub mod data;
 mod error;
 pub mod model;
+pub mod probe;
 pub mod runlog;
 
 pub use error::{Error, Result};

@@ -4,6 +4,7 @@
 use circuitscope::model::adam::AdamState;
 use circuitscope::model::checkpoint::{Checkpoint, Progress};
 use circuitscope::model::train::{self, TrainConfig};
+use circuitscope::model::view::widen;
 use circuitscope::model::{net, Activation, Arch, Preset};
 use circuitscope::runlog::follow::read_all;
 use circuitscope::runlog::{Envelope, Event};

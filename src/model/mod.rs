@@ -30,18 +30,7 @@ pub enum Activation {
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 
 impl Activation {
-    pub fn apply(self, x: f32) -> f32 {
-        match self {
-            Activation::Identity => x,
-            Activation::Relu => x.max(0.0),
-            // Same expression as dfdx's kernel, so the view matches it to rounding.
-            Activation::Gelu => {
-                let alpha = x + 0.044715 * x.powi(3);
-                0.5 * x * (1.0 + ((2.0f32 / std::f32::consts::PI).sqrt() * alpha).tanh())
-            }
-        }
-    }
-
+    /// The activation in f64 (GELU: the tanh form, the same expression as dfdx's kernel).
     pub fn apply_f64(self, x: f64) -> f64 {
         match self {
             Activation::Identity => x,

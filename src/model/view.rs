@@ -30,14 +30,14 @@ pub struct RuntimeModel {
     pub layers: Vec<Layer>,
 }
 
-/// Every layer's pre- and post-activations for a batch (`n` rows each).
+/// Every layer's pre- and post-activations for a batch (`n` rows each), in f64.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     pub n: usize,
-    /// `pre[l]` is `n x d_out(l)`: the pre-activations of layer `l`.
-    pub pre: Vec<Vec<f32>>,
-    /// `post[l]` is `n x d_out(l)`: the activations of layer `l` (the last is the output).
-    pub post: Vec<Vec<f32>>,
+    /// `pre[k]` is `n x d_out(k)` row-major: the pre-activations `z_k = W_k h_k + b_k`.
+    pub pre: Vec<Vec<f64>>,
+    /// `post[k]` is `n x d_out(k)`: `h_{k+1} = act_k(z_k)` (the last is the output).
+    pub post: Vec<Vec<f64>>,
 }
 
 impl RuntimeModel {
@@ -81,10 +81,16 @@ impl RuntimeModel {
         Ok(())
     }
 
-    /// Checks that `x` holds whole rows of this model's input width, all finite.
-    pub fn check_input(&self, x: &[f32]) -> Result<usize> {
+    /// Checks that `x` holds at least one whole row of this model's input width, all finite,
+    /// and returns the number of rows.
+    pub fn check_input(&self, x: &[f64]) -> Result<usize> {
         let d = self.d_in();
-        if d == 0 || !x.len().is_multiple_of(d) {
+        if x.is_empty() {
+            return Err(Error::Data(
+                "the data set is empty: no rows to run the model on".into(),
+            ));
+        }
+        if d == 0 || x.len() % d != 0 {
             return Err(Error::Data(format!(
                 "{} input values are not whole rows of the model's {d} inputs",
                 x.len()
@@ -101,57 +107,51 @@ impl RuntimeModel {
         Ok(x.len() / d)
     }
 
-    /// Runs the batch `x` (`n x d_in`, row-major) and keeps every layer's activations.
-    pub fn trace(&self, x: &[f32]) -> Result<Trace> {
+    /// Runs the batch `x` (`n x d_in`, row-major) in f64 and keeps every layer's activations.
+    pub fn trace(&self, x: &[f64]) -> Result<Trace> {
         let n = self.check_input(x)?;
         let mut pre = Vec::with_capacity(self.layers.len());
-        let mut post: Vec<Vec<f32>> = Vec::with_capacity(self.layers.len());
+        let mut post: Vec<Vec<f64>> = Vec::with_capacity(self.layers.len());
         for l in &self.layers {
-            let input: &[f32] = post.last().map_or(x, |v| v.as_slice());
+            let input: &[f64] = post.last().map_or(x, |v| v.as_slice());
             let z = affine(l, input, n);
-            post.push(z.iter().map(|&v| l.activation.apply(v)).collect());
+            post.push(z.iter().map(|&v| l.activation.apply_f64(v)).collect());
             pre.push(z);
         }
         Ok(Trace { n, pre, post })
     }
 
-    /// The outputs for the batch `x` (`n x d_out`).
-    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>> {
+    /// The outputs for the batch `x` (`n x d_out`), computed in f64.
+    pub fn forward(&self, x: &[f64]) -> Result<Vec<f64>> {
         Ok(self.trace(x)?.post.pop().unwrap_or_default())
     }
 
-    /// The outputs in f64 arithmetic (weights widened), for reference checks.
-    pub fn forward_f64(&self, x: &[f64]) -> Vec<f64> {
-        let n = x.len() / self.d_in().max(1);
-        let mut h = x.to_vec();
-        for l in &self.layers {
-            let mut z = vec![0.0f64; n * l.d_out];
-            for r in 0..n {
-                for j in 0..l.d_out {
-                    let row = &l.weight[j * l.d_in..(j + 1) * l.d_in];
-                    let s: f64 = row
-                        .iter()
-                        .zip(&h[r * l.d_in..(r + 1) * l.d_in])
-                        .map(|(&w, &v)| w as f64 * v)
-                        .sum();
-                    z[r * l.d_out + j] = l.activation.apply_f64(s + l.bias[j] as f64);
-                }
-            }
-            h = z;
-        }
-        h
+    /// Like [`RuntimeModel::trace`] for f32 inputs (a [`crate::data::Dataset`]'s rows).
+    pub fn trace_f32(&self, x: &[f32]) -> Result<Trace> {
+        self.trace(&widen(x))
     }
 }
 
-/// `input · Wᵀ + b` for `n` rows. Accumulates in input order, as a reader would write it.
-fn affine(l: &Layer, input: &[f32], n: usize) -> Vec<f32> {
-    let mut z = Vec::with_capacity(n * l.d_out);
-    for r in 0..n {
-        let x = &input[r * l.d_in..(r + 1) * l.d_in];
-        for j in 0..l.d_out {
-            let w = &l.weight[j * l.d_in..(j + 1) * l.d_in];
-            z.push(w.iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + l.bias[j]);
-        }
-    }
+/// f32 values as f64.
+pub fn widen(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+/// `input · Wᵀ + b` for `n` rows, one matrix product.
+fn affine(l: &Layer, input: &[f64], n: usize) -> Vec<f64> {
+    use faer::linalg::matmul::matmul;
+    use faer::{Accum, MatMut, MatRef, Par};
+    let w = widen(&l.weight);
+    let mut z: Vec<f64> = (0..n)
+        .flat_map(|_| l.bias.iter().map(|&b| b as f64))
+        .collect();
+    matmul(
+        MatMut::from_row_major_slice_mut(&mut z, n, l.d_out),
+        Accum::Add,
+        MatRef::from_row_major_slice(input, n, l.d_in),
+        MatRef::from_row_major_slice(&w, l.d_out, l.d_in).transpose(),
+        1.0,
+        Par::Seq,
+    );
     z
 }

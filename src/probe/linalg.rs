@@ -1,0 +1,336 @@
+//! The linear algebra the probes share, on row-major `f64` buffers, backed by faer: PCA,
+//! SVD, principal angles and PLS regression (PLS2). Nothing here knows about networks.
+
+use crate::{Error, Result};
+use faer::linalg::solvers::Solve;
+use faer::{Mat, MatRef};
+
+/// A row-major `rows x cols` view as a faer matrix.
+pub fn view(data: &[f64], rows: usize, cols: usize) -> MatRef<'_, f64> {
+    MatRef::from_row_major_slice(data, rows, cols)
+}
+
+/// A faer matrix as a row-major buffer.
+pub fn to_rows(m: MatRef<'_, f64>) -> Vec<f64> {
+    let mut out = Vec::with_capacity(m.nrows() * m.ncols());
+    for i in 0..m.nrows() {
+        for j in 0..m.ncols() {
+            out.push(m[(i, j)]);
+        }
+    }
+    out
+}
+
+/// Column means of an `n x d` row-major matrix.
+pub fn column_means(x: &[f64], n: usize, d: usize) -> Vec<f64> {
+    let mut m = vec![0.0; d];
+    for r in 0..n {
+        for (j, v) in x[r * d..(r + 1) * d].iter().enumerate() {
+            m[j] += v;
+        }
+    }
+    m.iter_mut().for_each(|v| *v /= n.max(1) as f64);
+    m
+}
+
+/// A principal component analysis of `n` rows of `d` features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pca {
+    pub mean: Vec<f64>,
+    /// `d x d` row-major: row `i` is component `i` (unit norm), by decreasing variance.
+    pub components: Vec<f64>,
+    /// Variance along each component (divisor `n - 1`, as scikit-learn).
+    pub variances: Vec<f64>,
+    /// Each component's share of the total variance.
+    pub ratios: Vec<f64>,
+    pub d: usize,
+}
+
+impl Pca {
+    /// Fits by the thin SVD of the centred data (the way scikit-learn's PCA does); each
+    /// component's sign makes its largest-magnitude entry positive.
+    pub fn fit(x: &[f64], n: usize, d: usize) -> Result<Pca> {
+        if n < 2 {
+            return Err(Error::Data(format!("PCA needs at least 2 rows, got {n}")));
+        }
+        let mean = column_means(x, n, d);
+        let centred = Mat::from_fn(n, d, |i, j| x[i * d + j] - mean[j]);
+        let svd = centred
+            .thin_svd()
+            .map_err(|e| Error::Data(format!("PCA: SVD did not converge: {e:?}")))?;
+        let s = svd.S().column_vector();
+        let k = s.nrows();
+        let mut variances: Vec<f64> = (0..k).map(|i| s[i] * s[i] / (n - 1) as f64).collect();
+        variances.resize(d, 0.0);
+        let total: f64 = variances.iter().sum();
+        let ratios = variances
+            .iter()
+            .map(|v| if total > 0.0 { v / total } else { 0.0 })
+            .collect();
+        let v = svd.V();
+        let mut components = vec![0.0; d * d];
+        for i in 0..k.min(d) {
+            let col: Vec<f64> = (0..d).map(|j| v[(j, i)]).collect();
+            let sign = sign_of_largest(&col);
+            for j in 0..d {
+                components[i * d + j] = sign * col[j];
+            }
+        }
+        Ok(Pca {
+            mean,
+            components,
+            variances,
+            ratios,
+            d,
+        })
+    }
+
+    /// Component `i` as a slice.
+    pub fn component(&self, i: usize) -> &[f64] {
+        &self.components[i * self.d..(i + 1) * self.d]
+    }
+
+    /// The first `k` components (`k x d`, orthonormal rows).
+    pub fn top(&self, k: usize) -> &[f64] {
+        &self.components[..k.min(self.d) * self.d]
+    }
+
+    /// Scores of `n` rows on the first `k` components (`n x k`).
+    pub fn transform(&self, x: &[f64], n: usize, k: usize) -> Vec<f64> {
+        let d = self.d;
+        let mut out = Vec::with_capacity(n * k);
+        for r in 0..n {
+            let row = &x[r * d..(r + 1) * d];
+            for c in 0..k {
+                out.push(
+                    self.component(c)
+                        .iter()
+                        .zip(row)
+                        .zip(&self.mean)
+                        .map(|((p, v), m)| p * (v - m))
+                        .sum(),
+                );
+            }
+        }
+        out
+    }
+
+    /// The smallest number of components explaining at least `share` of the variance.
+    pub fn components_for(&self, share: f64) -> usize {
+        let mut acc = 0.0;
+        for (i, r) in self.ratios.iter().enumerate() {
+            acc += r;
+            if acc >= share - 1e-12 {
+                return i + 1;
+            }
+        }
+        self.d
+    }
+}
+
+/// +1 or -1: the sign of the entry with the largest magnitude (the first such on ties).
+pub fn sign_of_largest(v: &[f64]) -> f64 {
+    let mut best = 0.0f64;
+    for &x in v {
+        if x.abs() > best.abs() {
+            best = x;
+        }
+    }
+    if best < 0.0 {
+        -1.0
+    } else {
+        1.0
+    }
+}
+
+/// The thin SVD of a row-major `rows x cols` matrix: `(U rows x k, S, V cols x k)`, row-major.
+pub fn svd(a: &[f64], rows: usize, cols: usize) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let m = view(a, rows, cols).to_owned();
+    let s = m
+        .thin_svd()
+        .map_err(|e| Error::Data(format!("SVD did not converge: {e:?}")))?;
+    let sv = s.S().column_vector();
+    Ok((
+        to_rows(s.U()),
+        (0..sv.nrows()).map(|i| sv[i]).collect(),
+        to_rows(s.V()),
+    ))
+}
+
+/// Cosines of the principal angles between the row spaces of `a` (`ka x d`) and `b` (`kb x d`),
+/// both with orthonormal rows: the singular values of `a bᵀ`, largest first.
+pub fn principal_cosines(a: &[f64], ka: usize, b: &[f64], kb: usize, d: usize) -> Result<Vec<f64>> {
+    let m = view(a, ka, d) * view(b, kb, d).transpose();
+    let (_, s, _) = svd(&to_rows(m.as_ref()), ka, kb)?;
+    Ok(s.into_iter().map(|c| c.min(1.0)).collect())
+}
+
+/// A PLS regression (PLS2, NIPALS "regression" deflation), as scikit-learn's
+/// `PLSRegression(scale=True)`: each component's X weights are the first left singular vector
+/// of the deflated `XᵀY` (the fixed point of scikit-learn's power method), signed so that their
+/// largest entry is positive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pls {
+    pub components: usize,
+    pub dx: usize,
+    pub dy: usize,
+    /// `dx x k` row-major.
+    pub x_weights: Vec<f64>,
+    /// `dx x k` row-major.
+    pub x_loadings: Vec<f64>,
+    /// `dy x k` row-major.
+    pub y_loadings: Vec<f64>,
+    /// `n x k` row-major.
+    pub x_scores: Vec<f64>,
+    /// `dy x dx` row-major, in original units: `ŷ = (x - x_mean) coefᵀ + y_mean`.
+    pub coef: Vec<f64>,
+    pub x_mean: Vec<f64>,
+    pub y_mean: Vec<f64>,
+}
+
+fn standardise(x: &[f64], n: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mean = column_means(x, n, d);
+    let mut std = vec![0.0; d];
+    for r in 0..n {
+        for j in 0..d {
+            std[j] += (x[r * d + j] - mean[j]).powi(2);
+        }
+    }
+    for s in &mut std {
+        *s = (*s / (n as f64 - 1.0)).sqrt();
+        if *s == 0.0 {
+            *s = 1.0;
+        }
+    }
+    let z = (0..n * d)
+        .map(|i| (x[i] - mean[i % d]) / std[i % d])
+        .collect();
+    (z, mean, std)
+}
+
+impl Pls {
+    pub fn fit(x: &[f64], y: &[f64], n: usize, dx: usize, dy: usize, k: usize) -> Result<Pls> {
+        if n < 2 {
+            return Err(Error::Data(format!("PLS needs at least 2 rows, got {n}")));
+        }
+        if k == 0 || k > dx {
+            return Err(Error::Invalid(format!(
+                "PLS: {k} components asked for, X has {dx} columns"
+            )));
+        }
+        let (xs, x_mean, x_std) = standardise(x, n, dx);
+        let (ys, y_mean, y_std) = standardise(y, n, dy);
+        let mut xk = view(&xs, n, dx).to_owned();
+        let mut yk = view(&ys, n, dy).to_owned();
+        let mut w = Mat::<f64>::zeros(dx, k);
+        let mut p = Mat::<f64>::zeros(dx, k);
+        let mut q = Mat::<f64>::zeros(dy, k);
+        let mut t = Mat::<f64>::zeros(n, k);
+        for c in 0..k {
+            let cross = xk.transpose() * &yk;
+            let (u, _, _) = svd(&to_rows(cross.as_ref()), dx, dy)?;
+            let mut wc: Vec<f64> = (0..dx).map(|i| u[i * dx.min(dy)]).collect();
+            let sign = sign_of_largest(&wc);
+            wc.iter_mut().for_each(|v| *v *= sign);
+            let tc: Vec<f64> = (0..n)
+                .map(|r| (0..dx).map(|j| xk[(r, j)] * wc[j]).sum())
+                .collect();
+            let tt: f64 = tc.iter().map(|v| v * v).sum();
+            if tt <= f64::MIN_POSITIVE {
+                return Err(Error::Data(format!(
+                    "PLS: component {c} has zero scores (X is exhausted)"
+                )));
+            }
+            let pc: Vec<f64> = (0..dx)
+                .map(|j| (0..n).map(|r| tc[r] * xk[(r, j)]).sum::<f64>() / tt)
+                .collect();
+            let qc: Vec<f64> = (0..dy)
+                .map(|j| (0..n).map(|r| tc[r] * yk[(r, j)]).sum::<f64>() / tt)
+                .collect();
+            for r in 0..n {
+                for j in 0..dx {
+                    xk[(r, j)] -= tc[r] * pc[j];
+                }
+                for j in 0..dy {
+                    yk[(r, j)] -= tc[r] * qc[j];
+                }
+                t[(r, c)] = tc[r];
+            }
+            for j in 0..dx {
+                w[(j, c)] = wc[j];
+                p[(j, c)] = pc[j];
+            }
+            for j in 0..dy {
+                q[(j, c)] = qc[j];
+            }
+        }
+        // rotations = W (PᵀW)⁻¹; coef = (rotations Qᵀ · y_std)ᵀ / x_std
+        let ptw = p.transpose() * &w;
+        let inv = ptw.partial_piv_lu().solve(Mat::<f64>::identity(k, k));
+        let rot = &w * &inv;
+        let b = &rot * q.transpose();
+        let coef = (0..dy * dx)
+            .map(|i| b[(i % dx, i / dx)] * y_std[i / dx] / x_std[i % dx])
+            .collect();
+        Ok(Pls {
+            components: k,
+            dx,
+            dy,
+            x_weights: to_rows(w.as_ref()),
+            x_loadings: to_rows(p.as_ref()),
+            y_loadings: to_rows(q.as_ref()),
+            x_scores: to_rows(t.as_ref()),
+            coef,
+            x_mean,
+            y_mean,
+        })
+    }
+
+    /// Predictions for `n` rows of `x`.
+    pub fn predict(&self, x: &[f64], n: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(n * self.dy);
+        for r in 0..n {
+            let row = &x[r * self.dx..(r + 1) * self.dx];
+            for o in 0..self.dy {
+                let c = &self.coef[o * self.dx..(o + 1) * self.dx];
+                out.push(
+                    self.y_mean[o]
+                        + c.iter()
+                            .zip(row)
+                            .zip(&self.x_mean)
+                            .map(|((c, v), m)| c * (v - m))
+                            .sum::<f64>(),
+                );
+            }
+        }
+        out
+    }
+
+    /// Weight vector `c` (a direction in X space) as a slice copy.
+    pub fn x_weight(&self, c: usize) -> Vec<f64> {
+        (0..self.dx)
+            .map(|j| self.x_weights[j * self.components + c])
+            .collect()
+    }
+}
+
+/// R² averaged uniformly over columns (scikit-learn's `r2_score`).
+pub fn r2_score(y: &[f64], pred: &[f64], n: usize, d: usize) -> f64 {
+    let mean = column_means(y, n, d);
+    let mut total = 0.0;
+    for j in 0..d {
+        let (mut ss_res, mut ss_tot) = (0.0, 0.0);
+        for r in 0..n {
+            ss_res += (y[r * d + j] - pred[r * d + j]).powi(2);
+            ss_tot += (y[r * d + j] - mean[j]).powi(2);
+        }
+        total += if ss_tot > 0.0 {
+            1.0 - ss_res / ss_tot
+        } else if ss_res == 0.0 {
+            1.0
+        } else {
+            0.0
+        };
+    }
+    total / d as f64
+}

@@ -1,0 +1,346 @@
+//! Probes: Jacobians against finite differences and dfdx, PCA and PLS against scikit-learn,
+//! the census on a network whose regions are known by construction.
+
+use circuitscope::model::view::widen;
+use circuitscope::model::{net, Activation, Layer, Preset, RuntimeModel};
+use circuitscope::probe::jacobian::{adjacent_jacobians, output_jacobians, Reuse};
+use circuitscope::probe::linalg::{Pca, Pls};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_model(preset: Preset, seed: u64) -> RuntimeModel {
+    let n = net::build(preset, seed);
+    preset.arch().view(&n.params()).unwrap()
+}
+
+fn inputs(d: usize, n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+/// Runs layers `k..` on `h` (one example) in f64; returns the output and the downstream
+/// activation pattern.
+fn run_from(model: &RuntimeModel, k: usize, h: &[f64]) -> (Vec<f64>, Vec<bool>) {
+    let mut h = h.to_vec();
+    let mut pattern = Vec::new();
+    for l in &model.layers[k..] {
+        let z: Vec<f64> = (0..l.d_out)
+            .map(|j| (0..l.d_in).map(|i| l.w(j, i) as f64 * h[i]).sum::<f64>() + l.bias[j] as f64)
+            .collect();
+        pattern.extend(z.iter().map(|&v| v > 0.0));
+        h = z.iter().map(|&v| l.activation.apply_f64(v)).collect();
+    }
+    (h, pattern)
+}
+
+fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    let diff: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    diff / norm.max(1e-12)
+}
+
+#[test]
+fn output_to_layer_jacobians_equal_central_finite_differences_relu_and_gelu() {
+    for preset in [Preset::Products, Preset::ProductsGelu, Preset::Digits] {
+        let model = random_model(preset, 1);
+        let n = 20;
+        let x = inputs(model.d_in(), n, 2);
+        let trace = model.trace(&x).unwrap();
+        let jac = output_jacobians(&model, &trace, Reuse::Patterns);
+        let h = 1e-6;
+        let (mut checked, mut skipped) = (0, 0);
+        for k in 0..model.layers.len() {
+            let dk = model.layers[k].d_in;
+            for i in 0..n {
+                let hk: Vec<f64> = if k == 0 {
+                    x[i * dk..(i + 1) * dk].to_vec()
+                } else {
+                    trace.post[k - 1][i * dk..(i + 1) * dk].to_vec()
+                };
+                let (_, pattern) = run_from(&model, k, &hk);
+                let mut fd = vec![0.0; model.d_out() * dk];
+                let mut stable = true;
+                for j in 0..dk {
+                    let (mut up, mut down) = (hk.clone(), hk.clone());
+                    up[j] += h;
+                    down[j] -= h;
+                    let ((yu, pu), (yd, pd)) =
+                        (run_from(&model, k, &up), run_from(&model, k, &down));
+                    stable &= preset.arch().hidden != Activation::Relu
+                        || (pu == pattern && pd == pattern);
+                    for o in 0..model.d_out() {
+                        fd[o * dk + j] = (yu[o] - yd[o]) / (2.0 * h);
+                    }
+                }
+                if !stable {
+                    skipped += 1;
+                    continue;
+                }
+                let err = rel_err(jac.per_layer[k].of(i), &fd);
+                assert!(
+                    err <= 1e-6,
+                    "{preset} layer {k} example {i}: relative error {err:e}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(
+            checked > 5 * skipped.max(1),
+            "{preset}: checked {checked}, skipped {skipped}"
+        );
+    }
+}
+
+#[test]
+fn output_jacobians_equal_dfdx_autodiff() {
+    use circuitscope::model::net::{ProductsArch, ProductsGeluArch};
+    use dfdx::prelude::*;
+    fn check<A>(preset: Preset)
+    where
+        A: BuildOnDevice<Cpu, f64>,
+        A::Built: Module<
+                Tensor<(usize, Const<4>), f64, Cpu, OwnedTape<f64, Cpu>>,
+                Output = Tensor<(usize, Const<2>), f64, Cpu, OwnedTape<f64, Cpu>>,
+            > + TensorCollection<f64, Cpu>,
+    {
+        let model = random_model(preset, 3);
+        let dev: Cpu = Default::default();
+        let mut m = dev.build_module::<A, f64>();
+        // Copy the view's weights into the f64 dfdx model, tensor by tensor in visiting order.
+        struct Put<'a>(std::slice::Iter<'a, Vec<f64>>);
+        impl TensorVisitor<f64, Cpu> for Put<'_> {
+            type Viewer = ViewTensorMut;
+            type Err = <Cpu as HasErr>::Err;
+            type E2 = f64;
+            type D2 = Cpu;
+            fn visit<S: Shape>(
+                &mut self,
+                _: TensorOptions<S, f64, Cpu>,
+                t: &mut Tensor<S, f64, Cpu>,
+            ) -> Result<Option<Tensor<S, f64, Cpu>>, Self::Err> {
+                t.copy_from(self.0.next().unwrap());
+                Ok(None)
+            }
+        }
+        let tensors: Vec<Vec<f64>> = model
+            .layers
+            .iter()
+            .flat_map(|l| [widen(&l.weight), widen(&l.bias)])
+            .collect();
+        A::Built::iter_tensors(&mut RecursiveWalker {
+            m: &mut m,
+            f: &mut Put(tensors.iter()),
+        })
+        .unwrap();
+        let n = 16;
+        let x = inputs(4, n, 4);
+        let jac = output_jacobians(&model, &model.trace(&x).unwrap(), Reuse::Off);
+        for o in 0..2 {
+            let xt: Tensor<(usize, Const<4>), f64, Cpu> = dev.tensor((x.clone(), (n, Const::<4>)));
+            let mask: Tensor<(usize, Const<2>), f64, Cpu> = dev.tensor((
+                (0..n * 2)
+                    .map(|i| (i % 2 == o) as u8 as f64)
+                    .collect::<Vec<_>>(),
+                (n, Const::<2>),
+            ));
+            let y = m.forward(xt.leaky_trace());
+            let grads = (y * mask).sum().backward();
+            let g = grads.get(&xt).as_vec();
+            for i in 0..n {
+                let ours = &jac.per_layer[0].of(i)[o * 4..(o + 1) * 4];
+                let err = rel_err(ours, &g[i * 4..(i + 1) * 4]);
+                assert!(
+                    err <= 1e-6,
+                    "{preset} output {o} example {i}: relative error {err:e} against dfdx"
+                );
+            }
+        }
+    }
+    check::<ProductsArch>(Preset::Products);
+    check::<ProductsGeluArch>(Preset::ProductsGelu);
+}
+
+#[test]
+fn pattern_reuse_gives_the_same_jacobians_as_computing_each_example() {
+    let model = random_model(Preset::Poly, 5);
+    let x = inputs(1, 500, 6);
+    let trace = model.trace(&x).unwrap();
+    let (a, b) = (
+        output_jacobians(&model, &trace, Reuse::Patterns),
+        output_jacobians(&model, &trace, Reuse::Off),
+    );
+    for k in 0..model.layers.len() {
+        assert_eq!(
+            a.per_layer[k].expand(),
+            b.per_layer[k].expand(),
+            "layer {k}"
+        );
+        assert_eq!(b.per_layer[k].count(), 500);
+        assert!(
+            a.per_layer[k].count() < 100,
+            "a 1-D input crosses few regions: {}",
+            a.per_layer[k].count()
+        );
+        let adj_a = adjacent_jacobians(&model, &trace, k, Reuse::Patterns);
+        assert_eq!(
+            adj_a.expand(),
+            adjacent_jacobians(&model, &trace, k, Reuse::Off).expand()
+        );
+    }
+}
+
+#[test]
+fn adjacent_jacobian_is_the_masked_weight_matrix() {
+    // One ReLU layer with a known weight: rows of inactive units vanish.
+    let model = RuntimeModel {
+        layers: vec![
+            Layer {
+                d_in: 2,
+                d_out: 2,
+                weight: vec![1.0, 2.0, -3.0, 4.0],
+                bias: vec![0.0, 0.0],
+                activation: Activation::Relu,
+            },
+            Layer {
+                d_in: 2,
+                d_out: 1,
+                weight: vec![1.0, 1.0],
+                bias: vec![0.0],
+                activation: Activation::Identity,
+            },
+        ],
+    };
+    let trace = model.trace(&[1.0, 1.0, 1.0, -1.0]).unwrap();
+    let adj = adjacent_jacobians(&model, &trace, 0, Reuse::Patterns);
+    // x = (1, 1): z = (3, 1), both active. x = (1, -1): z = (-1, -7), both inactive.
+    assert_eq!(adj.of(0), &[1.0, 2.0, -3.0, 4.0]);
+    assert_eq!(adj.of(1), &[0.0, 0.0, 0.0, 0.0]);
+    let out = output_jacobians(&model, &trace, Reuse::Patterns);
+    assert_eq!(out.per_layer[0].of(0), &[-2.0, 6.0]);
+    assert_eq!(out.per_layer[1].of(1), &[1.0, 1.0]);
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    n: usize,
+    dx: usize,
+    dy: usize,
+    #[serde(rename = "X")]
+    x: Vec<f64>,
+    #[serde(rename = "Y")]
+    y: Vec<f64>,
+    pca: RefPca,
+    pls: RefPls,
+}
+#[derive(serde::Deserialize)]
+struct RefPca {
+    components: Vec<f64>,
+    explained_variance: Vec<f64>,
+    explained_variance_ratio: Vec<f64>,
+    mean: Vec<f64>,
+}
+#[derive(serde::Deserialize)]
+struct RefPls {
+    n_components: usize,
+    x_weights: Vec<f64>,
+    x_loadings: Vec<f64>,
+    y_loadings: Vec<f64>,
+    x_scores: Vec<f64>,
+    coef: Vec<f64>,
+    r2: f64,
+}
+
+fn reference() -> Reference {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/reference/pca_pls.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Columns `c` of two row-major `rows x cols` matrices agree to `tol` up to a sign per column.
+fn assert_columns_match(
+    ours: &[f64],
+    theirs: &[f64],
+    rows: usize,
+    cols: usize,
+    tol: f64,
+    what: &str,
+) {
+    for c in 0..cols {
+        let a: Vec<f64> = (0..rows).map(|r| ours[r * cols + c]).collect();
+        let b: Vec<f64> = (0..rows).map(|r| theirs[r * cols + c]).collect();
+        let same = a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= tol);
+        let flipped = a.iter().zip(&b).all(|(x, y)| (x + y).abs() <= tol);
+        assert!(same || flipped, "{what} column {c}: {a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn pca_equals_scikit_learn() {
+    let r = reference();
+    let p = Pca::fit(&r.x, r.n, r.dx).unwrap();
+    for (a, b) in p.mean.iter().zip(&r.pca.mean) {
+        assert!((a - b).abs() < 1e-10);
+    }
+    for i in 0..r.dx {
+        assert!(
+            (p.variances[i] - r.pca.explained_variance[i]).abs() < 1e-4,
+            "variance {i}"
+        );
+        assert!(
+            (p.ratios[i] - r.pca.explained_variance_ratio[i]).abs() < 1e-4,
+            "ratio {i}"
+        );
+    }
+    // Components are rows: compare the transposes column by column.
+    let t = |m: &[f64]| {
+        (0..r.dx * r.dx)
+            .map(|i| m[(i % r.dx) * r.dx + i / r.dx])
+            .collect::<Vec<_>>()
+    };
+    assert_columns_match(
+        &t(&p.components),
+        &t(&r.pca.components),
+        r.dx,
+        r.dx,
+        1e-4,
+        "PCA component",
+    );
+}
+
+#[test]
+fn pls_equals_scikit_learn() {
+    let r = reference();
+    let k = r.pls.n_components;
+    let p = Pls::fit(&r.x, &r.y, r.n, r.dx, r.dy, k).unwrap();
+    assert_columns_match(&p.x_weights, &r.pls.x_weights, r.dx, k, 1e-4, "x_weights");
+    assert_columns_match(
+        &p.x_loadings,
+        &r.pls.x_loadings,
+        r.dx,
+        k,
+        1e-4,
+        "x_loadings",
+    );
+    assert_columns_match(
+        &p.y_loadings,
+        &r.pls.y_loadings,
+        r.dy,
+        k,
+        1e-4,
+        "y_loadings",
+    );
+    assert_columns_match(&p.x_scores, &r.pls.x_scores, r.n, k, 1e-4, "x_scores");
+    for (a, b) in p.coef.iter().zip(&r.pls.coef) {
+        assert!((a - b).abs() < 1e-4, "coef {a} vs {b}");
+    }
+    let pred = p.predict(&r.x, r.n);
+    let r2 = circuitscope::probe::linalg::r2_score(&r.y, &pred, r.n, r.dy);
+    assert!((r2 - r.pls.r2).abs() < 1e-4, "R² {r2} vs {}", r.pls.r2);
+}

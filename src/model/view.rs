@@ -90,7 +90,7 @@ impl RuntimeModel {
                 "the data set is empty: no rows to run the model on".into(),
             ));
         }
-        if d == 0 || x.len() % d != 0 {
+        if d == 0 || !x.len().is_multiple_of(d) {
             return Err(Error::Data(format!(
                 "{} input values are not whole rows of the model's {d} inputs",
                 x.len()

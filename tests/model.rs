@@ -26,13 +26,13 @@ fn assert_view_matches_dfdx(preset: Preset, params: Option<&[f32]>) {
     let view = arch.view(&n.params()).unwrap();
     assert_eq!(view.widths(), arch.widths);
     let x = random_inputs(arch.widths[0], 50, 3);
-    let ours = view.forward(&x).unwrap();
+    let ours = view.forward(&widen(&x)).unwrap();
     let theirs = n.forward(&x, 50);
     let worst = ours
         .iter()
         .zip(&theirs)
-        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-        .fold(0.0f32, f32::max);
+        .map(|(&a, &b)| (a - b as f64).abs() / (b as f64).abs().max(1.0))
+        .fold(0.0, f64::max);
     assert!(
         worst <= 1e-6,
         "{preset}: view differs from dfdx by {worst:e}"

@@ -428,8 +428,61 @@ fn demo_trains_products_and_replaces_an_earlier_demo() {
     }
     let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
     assert_eq!(
-        log.matches("\"kind\":\"run_start\"").count(),
+        log.matches("\"command\":\"train\"").count(),
         1,
         "the second demo replaced the first"
+    );
+    assert_eq!(
+        log.matches("\"command\":\"probe\"").count(),
+        1,
+        "the demo probes what it trained"
+    );
+}
+
+#[test]
+fn probe_writes_tables_and_a_logged_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_run(dir.path(), "r", "products");
+    let out = run(&["probe", root.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for title in [
+        "activation-region census",
+        "task interference",
+        "PLS from each hidden layer",
+        "scaffold",
+    ] {
+        assert!(stdout.contains(title), "{title} missing from:\n{stdout}");
+    }
+    for t in [
+        "layer_stats",
+        "census",
+        "pca",
+        "task_angles",
+        "svd",
+        "pc_correlations",
+        "pls",
+        "components",
+        "scaffold",
+    ] {
+        assert!(
+            root.join(format!("tables/probe_{t}.parquet")).is_file(),
+            "{t}"
+        );
+    }
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    assert_eq!(
+        log.matches("\"kind\":\"run_end\"").count(),
+        2,
+        "train and probe segments"
+    );
+    assert_eq!(log.matches("\"kind\":\"probe_summary\"").count(), 4);
+    let probe_start = log.find("\"command\":\"probe\"").unwrap();
+    assert!(log[probe_start..].contains("\"kind\":\"run_end\",\"status\":\"completed\""));
+
+    std::fs::remove_file(root.join("model.safetensors")).unwrap();
+    assert_error(
+        &run(&["probe", root.to_str().unwrap()]),
+        &format!("{}: missing: the run has no final model (did training finish? resume it with `train --resume`)", root.join("model.safetensors").display()),
     );
 }

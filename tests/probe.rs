@@ -344,3 +344,273 @@ fn pls_equals_scikit_learn() {
     let r2 = circuitscope::probe::linalg::r2_score(&r.y, &pred, r.n, r.dy);
     assert!((r2 - r.pls.r2).abs() < 1e-4, "R² {r2} vs {}", r.pls.r2);
 }
+
+/// 2 inputs → two ReLUs `u1 = relu(x0)`, `u2 = relu(x1)` → two linear outputs given by `out`.
+fn quadrant_net(out: [f32; 4]) -> RuntimeModel {
+    RuntimeModel {
+        layers: vec![
+            Layer {
+                d_in: 2,
+                d_out: 2,
+                weight: vec![1.0, 0.0, 0.0, 1.0],
+                bias: vec![0.0, 0.0],
+                activation: Activation::Relu,
+            },
+            Layer {
+                d_in: 2,
+                d_out: 2,
+                weight: out.to_vec(),
+                bias: vec![0.0, 0.0],
+                activation: Activation::Identity,
+            },
+        ],
+    }
+}
+
+/// 16 points, 4 in each quadrant, plus one on the line x0 = 0 (where float noise decides).
+fn quadrant_points() -> Vec<f64> {
+    let g = [-0.75, -0.25, 0.25, 0.75];
+    let mut x: Vec<f64> = g
+        .iter()
+        .flat_map(|&a| g.iter().flat_map(move |&b| [a, b]))
+        .collect();
+    x.extend([0.0, 0.5]);
+    x
+}
+
+#[test]
+fn census_counts_regions_known_by_construction() {
+    use circuitscope::probe::census::{census, CensusConfig};
+    // y0 = u1 + u2, y1 = u1 - u2: each output sees all four quadrants.
+    let model = quadrant_net([1.0, 1.0, 1.0, -1.0]);
+    let trace = model.trace(&quadrant_points()).unwrap();
+    let c = census(
+        &model,
+        &trace,
+        &output_jacobians(&model, &trace, Reuse::Patterns),
+        &CensusConfig::default(),
+    );
+    let input = &c[0];
+    assert_eq!((input.examples, input.ambiguous), (16, 1));
+    assert_eq!(input.layer_patterns, None);
+    assert_eq!((input.adjacent_patterns, input.downstream_patterns), (4, 4));
+    assert_eq!(input.gradients_per_output, vec![4, 4]);
+    assert_eq!(input.gradients_combined, 4);
+    assert!(input.appear_together);
+    assert_eq!((input.top_region_share, input.regions_for_90pct), (0.25, 4));
+    let hidden = &c[1];
+    assert_eq!(hidden.layer_patterns, Some(4));
+    assert_eq!(
+        (hidden.adjacent_patterns, hidden.gradients_combined),
+        (1, 1)
+    );
+    assert_eq!(hidden.gradients_per_output, vec![1, 1]);
+
+    // y0 = u1, y1 = u2: each output sees only its own half-plane split, the combinations are
+    // the four quadrants, so the gradients do *not* appear together.
+    let model = quadrant_net([1.0, 0.0, 0.0, 1.0]);
+    let trace = model.trace(&quadrant_points()).unwrap();
+    let c = census(
+        &model,
+        &trace,
+        &output_jacobians(&model, &trace, Reuse::Patterns),
+        &CensusConfig::default(),
+    );
+    assert_eq!(c[0].gradients_per_output, vec![2, 2]);
+    assert_eq!(c[0].gradients_combined, 4);
+    assert!(!c[0].appear_together);
+}
+
+#[test]
+fn disjoint_tasks_have_closer_to_orthogonal_gradient_subspaces_than_shared_ones() {
+    use circuitscope::model::checkpoint::Checkpoint;
+    use circuitscope::model::train::{self, TrainConfig};
+    use circuitscope::probe::subspace::{task_pairs, task_spaces};
+    let dir = tempfile::tempdir().unwrap();
+    let mut figures = Vec::new();
+    for preset in [Preset::Products, Preset::ProductsShared] {
+        let cfg = TrainConfig {
+            epochs: 6,
+            n_train: 5000,
+            ..TrainConfig::defaults(preset)
+        };
+        let o = train::train(&dir.path().join(preset.name()), &cfg, &mut |_| {}).unwrap();
+        let model = Checkpoint::load(&o.run.model(), None)
+            .unwrap()
+            .view()
+            .unwrap();
+        let data = train::load_data(&cfg).unwrap();
+        let trace = model.trace_f32(&data.val.x).unwrap();
+        let jac = output_jacobians(&model, &trace, Reuse::Patterns);
+        let spaces = task_spaces(&jac, &data.tasks, &Default::default()).unwrap();
+        let pairs = task_pairs(&jac, &data.tasks, &spaces).unwrap();
+        let mean = |f: fn(&circuitscope::probe::subspace::TaskPair) -> f64| {
+            pairs.iter().map(f).sum::<f64>() / pairs.len() as f64
+        };
+        let (exact, pca) = (mean(|p| p.interference_exact), mean(|p| p.interference_pca));
+        println!("{preset}: interference exact {exact:.4}, PCA {pca:.4} (mean over layers)");
+        for p in &pairs {
+            println!(
+                "  layer {} (k {}/{}): exact {:.4}  pca {:.4}  share {:.4}/{:.4}  cos {:?}",
+                p.layer,
+                p.k_a,
+                p.k_b,
+                p.interference_exact,
+                p.interference_pca,
+                p.share_a_in_b,
+                p.share_b_in_a,
+                p.cosines
+            );
+        }
+        figures.push((exact, pca));
+    }
+    let ((de, dp), (se, sp)) = (figures[0], figures[1]);
+    assert!(
+        de < se,
+        "exact interference: disjoint {de:.4} should be below shared {se:.4}"
+    );
+    assert!(
+        dp < sp,
+        "PCA interference: disjoint {dp:.4} should be below shared {sp:.4}"
+    );
+}
+
+#[test]
+fn probe_report_has_every_table_and_rejects_bad_data() {
+    use circuitscope::data::products::ProductsConfig;
+    use circuitscope::probe::{probe, ProbeConfig};
+    let model = random_model(Preset::Products, 8);
+    let data = ProductsConfig {
+        n_val: 300,
+        n_per_task: 200,
+        n_train: 10,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let splits = vec![
+        ("mixed".to_string(), &data.val),
+        ("task0".to_string(), &data.per_task[0]),
+    ];
+    let mut r = probe(&model, &splits, &data.tasks, &ProbeConfig::default()).unwrap();
+    // Census: 4 layers (input and 3 hidden) per split; task angles: one pair per layer per split.
+    assert_eq!(r.census.height(), 8);
+    assert_eq!(r.task_angles.height(), 8);
+    assert_eq!(r.layer_stats.height(), 6);
+    assert_eq!(
+        r.svd.height(),
+        4 + 32 + 32 + 2,
+        "one row per singular value of each layer"
+    );
+    assert_eq!(r.pls.height(), 2 * 4, "two hidden pairs, 4 components each");
+    assert_eq!(r.scaffold.height(), 3 * 4);
+    assert_eq!(r.summaries.len(), 4);
+    for (name, df) in r.tables() {
+        assert!(df.height() > 0, "{name} is empty");
+    }
+    // PCA ratios of each activation PCA sum to at most 1 and are sorted.
+    let ratios: Vec<f64> = r
+        .pca
+        .column("ratio")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert!(ratios.iter().all(|&v| (0.0..=1.0 + 1e-12).contains(&v)));
+
+    let narrow = ProductsConfig {
+        shared: true,
+        n_val: 50,
+        n_per_task: 5,
+        n_train: 5,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let err = probe(
+        &model,
+        &[("mixed".to_string(), &narrow.val)],
+        &data.tasks,
+        &ProbeConfig::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "split `mixed` (products-shared/mixed): 3 inputs per row, the model takes 4"
+    );
+    let mut empty = data.val.clone();
+    empty.n = 0;
+    empty.x.clear();
+    empty.y.clear();
+    let err = probe(
+        &model,
+        &[("mixed".to_string(), &empty)],
+        &data.tasks,
+        &ProbeConfig::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(err, "split `mixed` (products/mixed) is empty");
+    let mut nan = data.val.clone();
+    nan.x[9] = f32::NAN;
+    let err = probe(
+        &model,
+        &[("mixed".to_string(), &nan)],
+        &data.tasks,
+        &ProbeConfig::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "split `mixed` (products/mixed): input row 2 column 1 is NaN (inputs must be finite)"
+    );
+    nan.x[9] = f32::INFINITY;
+    let err = probe(
+        &model,
+        &[("mixed".to_string(), &nan)],
+        &data.tasks,
+        &ProbeConfig::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "split `mixed` (products/mixed): input row 2 column 1 is inf (inputs must be finite)"
+    );
+}
+
+#[test]
+fn gelu_census_groups_gradients_by_cosine() {
+    use circuitscope::probe::census::{census, CensusConfig};
+    let model = random_model(Preset::ProductsGelu, 2);
+    let x = inputs(4, 300, 9);
+    let trace = model.trace(&x).unwrap();
+    let jac = output_jacobians(&model, &trace, Reuse::Patterns);
+    let strict = census(
+        &model,
+        &trace,
+        &jac,
+        &CensusConfig {
+            cosine: 1.0 - 1e-15,
+            ..Default::default()
+        },
+    );
+    let loose = census(
+        &model,
+        &trace,
+        &jac,
+        &CensusConfig {
+            cosine: 0.9,
+            ..Default::default()
+        },
+    );
+    // Smooth: every input gradient differs, nothing is ambiguous, and a looser cosine merges.
+    assert_eq!(strict[0].gradients_combined, 300);
+    assert_eq!(strict[0].ambiguous, 0);
+    assert!(loose[0].gradients_combined < 300);
+    // The last hidden layer's gradient is the output weight matrix: one, whatever the input.
+    assert_eq!(strict[3].gradients_combined, 1);
+}

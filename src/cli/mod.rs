@@ -34,6 +34,14 @@ pub enum Command {
         #[arg(long, default_value = "runs/demo")]
         out: PathBuf,
     },
+    /// Probe a trained run: census, PCA, task subspaces, PLS, scaffold, weight SVD.
+    Probe {
+        /// The run directory.
+        run: PathBuf,
+        /// Principal components per layer used between layers.
+        #[arg(long, default_value_t = 4)]
+        pcs: usize,
+    },
     /// Measure speed (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -119,6 +127,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => cmd_train(a),
         Command::Events(a) => cmd_events(a),
         Command::Demo { out } => cmd_demo(&out),
+        Command::Probe { run, pcs } => {
+            let cfg = crate::probe::ProbeConfig {
+                pcs,
+                ..Default::default()
+            };
+            print_probe(&crate::probe::probe_run(&run, &cfg)?, &run)
+        }
         Command::Bench {
             what:
                 BenchWhat::Train {
@@ -325,11 +340,97 @@ fn cmd_demo(out: &Path) -> Result<()> {
     let o = train::train(out, &cfg, &mut |u| observer.update(u))?;
     observer.finish();
     print_outcome(&o);
+    println!("\nprobing the trained model on the mixed and per-task splits");
+    let report = crate::probe::probe_run(out, &crate::probe::ProbeConfig::default())?;
+    print_probe(&report, out)?;
     println!(
         "done in {:.1} s; follow it with `circuitscope events {} --follow`",
         t0.elapsed().as_secs_f64(),
         out.display()
     );
+    Ok(())
+}
+
+/// Prints the probe report as compact tables.
+fn print_probe(r: &crate::probe::ProbeReport, run: &Path) -> Result<()> {
+    use polars::prelude::DataFrame;
+    for (k, v) in [
+        ("POLARS_FMT_MAX_ROWS", "60"),
+        ("POLARS_FMT_MAX_COLS", "20"),
+        ("POLARS_FMT_TABLE_HIDE_DATAFRAME_SHAPE_INFORMATION", "1"),
+        ("POLARS_FMT_TABLE_HIDE_COLUMN_DATA_TYPES", "1"),
+        ("POLARS_FMT_TABLE_FORMATTING", "ASCII_MARKDOWN"),
+        ("POLARS_FMT_STR_LEN", "24"),
+        ("POLARS_TABLE_WIDTH", "180"),
+    ] {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+    let show = |title: &str, df: &DataFrame, cols: &[&str]| -> Result<()> {
+        let mut t = df
+            .select(cols.iter().copied())
+            .map_err(|e| Error::Data(format!("{title}: {e}")))?;
+        // Four decimals are what a reader compares; the tables on disk keep every digit.
+        for name in cols {
+            if let Ok(v) = t.column(name).and_then(|c| c.f64()) {
+                let rounded: Vec<Option<f64>> = v
+                    .into_iter()
+                    .map(|x| x.map(|x| (x * 1e4).round() / 1e4))
+                    .collect();
+                t.with_column(polars::prelude::Column::new((*name).into(), rounded))
+                    .map_err(|e| Error::Data(e.to_string()))?;
+            }
+        }
+        println!("\n{title}\n{t}");
+        Ok(())
+    };
+    show(
+        "activation-region census (distinct patterns and gradients per layer; layer 0 = input)",
+        &r.census,
+        &[
+            "split",
+            "layer",
+            "layer_patterns",
+            "adjacent_patterns",
+            "downstream_patterns",
+            "gradients_per_output",
+            "gradients_combined",
+            "appear_together",
+            "ambiguous",
+        ],
+    )?;
+    show(
+        "task interference (exact per-example vs PCA subspaces)",
+        &r.task_angles,
+        &[
+            "split",
+            "layer",
+            "task_a",
+            "task_b",
+            "k_a",
+            "k_b",
+            "interference_exact",
+            "interference_pca",
+            "smallest_angle_deg",
+        ],
+    )?;
+    show(
+        "PLS from each hidden layer to the next layer's PCs",
+        &r.pls,
+        &["layer", "component", "r2", "best_pc", "overlap"],
+    )?;
+    show(
+        "scaffold: gradients of the next layer's PCs",
+        &r.scaffold,
+        &[
+            "layer",
+            "component",
+            "distinct_directions",
+            "top_gradient_pc_ratio",
+        ],
+    )?;
+    println!("\ntables: {}", run.join("tables/probe_*.parquet").display());
     Ok(())
 }
 

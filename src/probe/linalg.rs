@@ -50,10 +50,24 @@ impl Pca {
     /// Fits by the thin SVD of the centred data (the way scikit-learn's PCA does); each
     /// component's sign makes its largest-magnitude entry positive.
     pub fn fit(x: &[f64], n: usize, d: usize) -> Result<Pca> {
+        Pca::fit_with(x, n, d, true)
+    }
+
+    /// Like [`Pca::fit`] without centring: components of the second moment, the subspace the
+    /// rows themselves occupy (used for gradients, whose mean is part of what they say).
+    pub fn fit_uncentred(x: &[f64], n: usize, d: usize) -> Result<Pca> {
+        Pca::fit_with(x, n, d, false)
+    }
+
+    fn fit_with(x: &[f64], n: usize, d: usize, centre: bool) -> Result<Pca> {
         if n < 2 {
             return Err(Error::Data(format!("PCA needs at least 2 rows, got {n}")));
         }
-        let mean = column_means(x, n, d);
+        let mean = if centre {
+            column_means(x, n, d)
+        } else {
+            vec![0.0; d]
+        };
         let centred = Mat::from_fn(n, d, |i, j| x[i * d + j] - mean[j]);
         let svd = centred
             .thin_svd()

@@ -1,0 +1,376 @@
+//! One probe report: every probe on a model and its data sets, as polars DataFrames.
+//!
+//! [`probe`] runs the census, PCA, task subspaces and layer statistics on every split, and the
+//! between-layer probes (PC correlations, PLS, component sets, scaffold) and the weight SVD on
+//! the first split (the validation distribution). [`ProbeReport::write`] stores each table as
+//! `tables/probe_<name>.parquet`; [`ProbeReport::summaries`] gives the events for the log.
+
+use super::between::{self, PlsPair};
+use super::census::{census, CensusConfig};
+use super::jacobian::{output_jacobians, Reuse};
+use super::linalg::Pca;
+use super::subspace::{task_pairs, task_spaces, SubspaceConfig};
+use super::weights::weight_svd;
+use crate::data::{Dataset, TaskStructure};
+use crate::model::RuntimeModel;
+use crate::runlog::{Event, RunDir};
+use crate::{Error, Result};
+use polars::prelude::{Column, DataFrame};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Probe settings; the defaults are what `circuitscope probe` uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeConfig {
+    pub census: CensusConfig,
+    pub subspace: SubspaceConfig,
+    /// Principal components per layer used between layers (PC correlations, PLS, scaffold).
+    pub pcs: usize,
+    /// Explained-variance ratios kept per PCA in the `pca` table.
+    pub pca_rows: usize,
+    pub reuse: Reuse,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            census: CensusConfig::default(),
+            subspace: SubspaceConfig::default(),
+            pcs: 4,
+            pca_rows: 8,
+            reuse: Reuse::Patterns,
+        }
+    }
+}
+
+/// Every probe's results as tables.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub layer_stats: DataFrame,
+    pub census: DataFrame,
+    pub pca: DataFrame,
+    pub task_angles: DataFrame,
+    pub svd: DataFrame,
+    pub pc_correlations: DataFrame,
+    pub pls: DataFrame,
+    pub components: DataFrame,
+    pub scaffold: DataFrame,
+    /// One `probe_summary` event per layer: the first split's census and task interference.
+    pub summaries: Vec<Event>,
+}
+
+/// Column builders for one table.
+#[derive(Default)]
+struct Table {
+    cols: Vec<(String, Col)>,
+}
+
+enum Col {
+    S(Vec<String>),
+    U(Vec<u64>),
+    OU(Vec<Option<u64>>),
+    F(Vec<f64>),
+    B(Vec<bool>),
+}
+
+impl Table {
+    fn col(&mut self, name: &str, make: fn() -> Col) -> &mut Col {
+        if let Some(i) = self.cols.iter().position(|(n, _)| n == name) {
+            return &mut self.cols[i].1;
+        }
+        self.cols.push((name.into(), make()));
+        &mut self.cols.last_mut().unwrap().1
+    }
+    fn s(&mut self, name: &str, v: impl Into<String>) -> &mut Self {
+        if let Col::S(c) = self.col(name, || Col::S(vec![])) {
+            c.push(v.into());
+        }
+        self
+    }
+    fn u(&mut self, name: &str, v: usize) -> &mut Self {
+        if let Col::U(c) = self.col(name, || Col::U(vec![])) {
+            c.push(v as u64);
+        }
+        self
+    }
+    fn ou(&mut self, name: &str, v: Option<usize>) -> &mut Self {
+        if let Col::OU(c) = self.col(name, || Col::OU(vec![])) {
+            c.push(v.map(|v| v as u64));
+        }
+        self
+    }
+    fn f(&mut self, name: &str, v: f64) -> &mut Self {
+        if let Col::F(c) = self.col(name, || Col::F(vec![])) {
+            c.push(v);
+        }
+        self
+    }
+    fn b(&mut self, name: &str, v: bool) -> &mut Self {
+        if let Col::B(c) = self.col(name, || Col::B(vec![])) {
+            c.push(v);
+        }
+        self
+    }
+    fn frame(self) -> Result<DataFrame> {
+        let cols = self
+            .cols
+            .into_iter()
+            .map(|(n, c)| match c {
+                Col::S(v) => Column::new(n.into(), v),
+                Col::U(v) => Column::new(n.into(), v),
+                Col::OU(v) => Column::new(n.into(), v),
+                Col::F(v) => Column::new(n.into(), v),
+                Col::B(v) => Column::new(n.into(), v),
+            })
+            .collect();
+        DataFrame::new(cols).map_err(|e| Error::Data(format!("probe table: {e}")))
+    }
+}
+
+/// Runs every probe. `splits` are named data sets; the first is the validation distribution.
+pub fn probe(
+    model: &RuntimeModel,
+    splits: &[(String, &Dataset)],
+    tasks: &TaskStructure,
+    cfg: &ProbeConfig,
+) -> Result<ProbeReport> {
+    model.check()?;
+    if splits.is_empty() {
+        return Err(Error::Invalid("probe: no data set given".into()));
+    }
+    for (name, ds) in splits {
+        if ds.d_in != model.d_in() {
+            return Err(Error::Data(format!(
+                "split `{name}` ({}): {} inputs per row, the model takes {}",
+                ds.name,
+                ds.d_in,
+                model.d_in()
+            )));
+        }
+        if ds.n == 0 {
+            return Err(Error::Data(format!(
+                "split `{name}` ({}) is empty",
+                ds.name
+            )));
+        }
+    }
+    let (mut stats, mut cen, mut pca_t, mut angles) = (
+        Table::default(),
+        Table::default(),
+        Table::default(),
+        Table::default(),
+    );
+    let mut first = None;
+    let mut summaries = Vec::new();
+    for (name, ds) in splits {
+        let trace = model
+            .trace_f32(&ds.x)
+            .map_err(|e| Error::Data(format!("split `{name}` ({}): {e}", ds.name)))?;
+        let jac = output_jacobians(model, &trace, cfg.reuse);
+        for s in between::layer_stats(model, &trace) {
+            stats
+                .s("split", name)
+                .u("layer", s.layer)
+                .u("width", s.width)
+                .f("mean_activation", s.mean_activation)
+                .f("active_share", s.active_share)
+                .u("dead", s.dead)
+                .u("always_on", s.always_on);
+        }
+        let layers = census(model, &trace, &jac, &cfg.census);
+        for c in &layers {
+            cen.s("split", name)
+                .u("layer", c.layer)
+                .u("width", c.width)
+                .u("examples", c.examples)
+                .u("ambiguous", c.ambiguous);
+            cen.ou("layer_patterns", c.layer_patterns)
+                .u("adjacent_patterns", c.adjacent_patterns)
+                .u("downstream_patterns", c.downstream_patterns);
+            let per: Vec<String> = c
+                .gradients_per_output
+                .iter()
+                .map(|g| g.to_string())
+                .collect();
+            cen.s("gradients_per_output", per.join("/"))
+                .u("gradients_combined", c.gradients_combined)
+                .b("appear_together", c.appear_together);
+            cen.f("top_region_share", c.top_region_share)
+                .u("regions_for_90pct", c.regions_for_90pct);
+        }
+        let pcas: Vec<Pca> = (1..model.layers.len())
+            .map(|k| Pca::fit(&trace.post[k - 1], trace.n, model.layers[k - 1].d_out))
+            .collect::<Result<_>>()?;
+        for (k, p) in pcas.iter().enumerate() {
+            for (i, r) in p.ratios.iter().take(cfg.pca_rows).enumerate() {
+                pca_t
+                    .s("split", name)
+                    .u("layer", k + 1)
+                    .s("source", "activations")
+                    .u("component", i)
+                    .f("ratio", *r);
+            }
+        }
+        let spaces = task_spaces(&jac, tasks, &cfg.subspace)?;
+        for (k, layer) in spaces.iter().enumerate() {
+            for (t, sp) in layer.iter().enumerate() {
+                for (i, r) in sp.ratios.iter().take(cfg.pca_rows).enumerate() {
+                    pca_t
+                        .s("split", name)
+                        .u("layer", k)
+                        .s("source", format!("gradients:{}", tasks.tasks[t].name))
+                        .u("component", i)
+                        .f("ratio", *r);
+                }
+            }
+        }
+        let task_pairs = task_pairs(&jac, tasks, &spaces)?;
+        if first.is_none() {
+            for c in &layers {
+                let mut figures = BTreeMap::new();
+                for (key, v) in [
+                    ("patterns_downstream", c.downstream_patterns),
+                    ("adjacent_patterns", c.adjacent_patterns),
+                    ("gradients_combined", c.gradients_combined),
+                    ("ambiguous", c.ambiguous),
+                    ("appear_together", c.appear_together as usize),
+                ] {
+                    figures.insert(key.to_string(), v as f64);
+                }
+                if let Some(p) = task_pairs.iter().find(|p| p.layer == c.layer) {
+                    figures.insert("interference_exact".into(), p.interference_exact);
+                    figures.insert("interference_pca".into(), p.interference_pca);
+                }
+                summaries.push(Event::ProbeSummary {
+                    probe: format!("census:{name}"),
+                    layer: c.layer,
+                    figures,
+                });
+            }
+        }
+        for p in task_pairs {
+            angles
+                .s("split", name)
+                .u("layer", p.layer)
+                .s("task_a", &p.task_a)
+                .s("task_b", &p.task_b)
+                .u("k_a", p.k_a)
+                .u("k_b", p.k_b);
+            angles.f(
+                "smallest_angle_deg",
+                p.cosines
+                    .first()
+                    .map_or(90.0, |c| c.clamp(-1.0, 1.0).acos().to_degrees()),
+            );
+            angles
+                .f("interference_pca", p.interference_pca)
+                .f("share_a_in_b", p.share_a_in_b)
+                .f("share_b_in_a", p.share_b_in_a)
+                .f("interference_exact", p.interference_exact);
+        }
+        if first.is_none() {
+            first = Some((trace, pcas, spaces));
+        }
+    }
+    let (trace, pcas, spaces) = first.expect("at least one split");
+    let mut svd_t = Table::default();
+    for s in weight_svd(model, &spaces)? {
+        svd_t
+            .u("layer", s.layer)
+            .u("index", s.index)
+            .f("singular_value", s.value)
+            .f("purity", s.purity);
+        for (t, m) in s.task_mass.iter().enumerate() {
+            svd_t.f(&format!("mass_{}", tasks.tasks[t].name), *m);
+        }
+    }
+    let mut corr = Table::default();
+    for c in between::pc_correlations(model, &trace, &pcas, cfg.pcs) {
+        corr.u("layer", c.layer)
+            .u("pc_a", c.pc_a)
+            .u("pc_b", c.pc_b)
+            .f("correlation", c.correlation);
+    }
+    let pairs: Vec<PlsPair> = (1..model.layers.len().saturating_sub(1))
+        .map(|k| between::pls_pair(&trace, &pcas, k, cfg.pcs))
+        .collect::<Result<_>>()?;
+    let mut pls_t = Table::default();
+    for p in &pairs {
+        for c in 0..p.pls.components {
+            let (pc, overlap) = p.best_pc(c);
+            pls_t
+                .u("layer", p.layer)
+                .u("component", c)
+                .f("r2", p.r2)
+                .u("best_pc", pc)
+                .f("overlap", overlap);
+        }
+    }
+    let mut comp_t = Table::default();
+    for s in between::component_sets(&pairs, &pcas) {
+        let ni = s.input_space.len();
+        for (o, w) in s.weights.chunks(ni).enumerate() {
+            for (i, v) in w.iter().enumerate() {
+                comp_t
+                    .u("layer", s.layer)
+                    .u("output_component", o)
+                    .u("input_component", i)
+                    .f("weight", *v);
+            }
+        }
+    }
+    let mut scaf = Table::default();
+    // pcas[k] is h_{k+1}'s PCA: the readout of the scaffold from h_k.
+    for (k, next) in pcas.iter().enumerate() {
+        for s in between::scaffold(model, &trace, next, k, cfg.pcs, cfg.census.cosine)? {
+            scaf.u("layer", s.layer)
+                .u("component", s.component)
+                .u("distinct_directions", s.distinct_directions);
+            scaf.f(
+                "top_gradient_pc_ratio",
+                s.gradient_pca.first().copied().unwrap_or(0.0),
+            );
+            scaf.f(
+                "top4_gradient_pc_ratio",
+                s.gradient_pca.iter().take(4).sum(),
+            );
+        }
+    }
+    Ok(ProbeReport {
+        layer_stats: stats.frame()?,
+        census: cen.frame()?,
+        pca: pca_t.frame()?,
+        task_angles: angles.frame()?,
+        svd: svd_t.frame()?,
+        pc_correlations: corr.frame()?,
+        pls: pls_t.frame()?,
+        components: comp_t.frame()?,
+        scaffold: scaf.frame()?,
+        summaries,
+    })
+}
+
+impl ProbeReport {
+    /// The tables by name, in a fixed order.
+    pub fn tables(&mut self) -> Vec<(&'static str, &mut DataFrame)> {
+        vec![
+            ("layer_stats", &mut self.layer_stats),
+            ("census", &mut self.census),
+            ("pca", &mut self.pca),
+            ("task_angles", &mut self.task_angles),
+            ("svd", &mut self.svd),
+            ("pc_correlations", &mut self.pc_correlations),
+            ("pls", &mut self.pls),
+            ("components", &mut self.components),
+            ("scaffold", &mut self.scaffold),
+        ]
+    }
+
+    /// Writes every table as `tables/probe_<name>.parquet`.
+    pub fn write(&mut self, run: &RunDir) -> Result<Vec<PathBuf>> {
+        self.tables()
+            .into_iter()
+            .map(|(name, df)| run.write_table(&format!("probe_{name}"), df))
+            .collect()
+    }
+}

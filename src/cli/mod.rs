@@ -62,6 +62,16 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// All adjacent and output-to-layer Jacobians of a trained model, with and without pattern
+    /// reuse, and the census (default: products and products64 on 10,000 examples).
+    Jacobians {
+        #[arg(long, default_values_t = ["products".to_string(), "products64".to_string()])]
+        preset: Vec<String>,
+        #[arg(long, default_value_t = 10_000)]
+        examples: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,15 +144,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             print_probe(&crate::probe::probe_run(&run, &cfg)?, &run)
         }
-        Command::Bench {
-            what:
-                BenchWhat::Train {
-                    preset,
-                    batch,
-                    epochs,
-                    repeats,
-                },
-        } => cmd_bench_train(&preset, batch, epochs, repeats),
+        Command::Bench { what } => cmd_bench(what),
     }
 }
 
@@ -432,6 +434,39 @@ fn print_probe(r: &crate::probe::ProbeReport, run: &Path) -> Result<()> {
     )?;
     println!("\ntables: {}", run.join("tables/probe_*.parquet").display());
     Ok(())
+}
+
+fn cmd_bench(what: BenchWhat) -> Result<()> {
+    match what {
+        BenchWhat::Train {
+            preset,
+            batch,
+            epochs,
+            repeats,
+        } => cmd_bench_train(&preset, batch, epochs, repeats),
+        BenchWhat::Jacobians {
+            preset,
+            examples,
+            repeats,
+        } => {
+            for p in preset {
+                let t = crate::probe::timing::jacobians(Preset::from_name(&p)?, examples, repeats)?;
+                println!(
+                    "bench jacobians: {} on {} examples ({} Jacobians each, {} distinct patterns): no reuse {:.3} s = {:.0} Jacobians/s; pattern reuse {:.3} s = {:.0} Jacobians/s; census {:.3} s (medians of {repeats})",
+                    t.preset,
+                    t.examples,
+                    t.per_example,
+                    t.patterns,
+                    t.seconds_off,
+                    t.jacobians_per_s(t.seconds_off),
+                    t.seconds_reuse,
+                    t.jacobians_per_s(t.seconds_reuse),
+                    t.census_seconds
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 fn cmd_bench_train(preset: &str, batch: usize, epochs: usize, repeats: usize) -> Result<()> {

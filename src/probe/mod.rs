@@ -10,6 +10,7 @@ pub mod jacobian;
 pub mod linalg;
 pub mod report;
 pub mod subspace;
+pub mod timing;
 pub mod weights;
 
 pub use crate::model::RuntimeModel;

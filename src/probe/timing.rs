@@ -1,0 +1,91 @@
+//! Speed measurements of the probes, shared by `circuitscope bench jacobians` and
+//! `benches/probe.rs`. Nothing here is used by the probes themselves.
+
+use super::census::{census, CensusConfig};
+use super::jacobian::{adjacent_jacobians, output_jacobians, Reuse};
+use crate::data::products::ProductsConfig;
+use crate::model::checkpoint::Checkpoint;
+use crate::model::train::{train, TrainConfig};
+use crate::model::Preset;
+use crate::Result;
+use std::time::Instant;
+
+/// Timings of all Jacobians of one model on `examples` inputs.
+#[derive(Debug, Clone)]
+pub struct JacobianTiming {
+    pub preset: Preset,
+    pub examples: usize,
+    /// Jacobian matrices per example: one output-to-layer and one adjacent per layer.
+    pub per_example: usize,
+    /// Distinct activation patterns over all hidden layers.
+    pub patterns: usize,
+    /// Median seconds (forward pass included) without and with pattern reuse.
+    pub seconds_off: f64,
+    pub seconds_reuse: f64,
+    /// Median seconds of the census on the computed Jacobians.
+    pub census_seconds: f64,
+}
+
+impl JacobianTiming {
+    pub fn jacobians_per_s(&self, seconds: f64) -> f64 {
+        (self.examples * self.per_example) as f64 / seconds
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Trains `preset` with its defaults (seed 0), then times every Jacobian on `examples` inputs of
+/// the mixed `products` distribution, `repeats` times.
+pub fn jacobians(preset: Preset, examples: usize, repeats: usize) -> Result<JacobianTiming> {
+    let dir = std::env::temp_dir().join(format!("circuitscope-bench-jac-{}", std::process::id()));
+    let trained = train(&dir, &TrainConfig::defaults(preset), &mut |_| {});
+    let model = trained.and_then(|o| Checkpoint::load(&o.run.model(), Some(preset))?.view());
+    let _ = std::fs::remove_dir_all(&dir);
+    let model = model?;
+    let data = ProductsConfig {
+        shared: preset == Preset::ProductsShared,
+        n_train: 1,
+        n_val: examples,
+        n_per_task: 1,
+        seed: 7,
+        ..Default::default()
+    }
+    .generate()?;
+    let x = &data.val.x;
+    let run = |reuse: Reuse| -> Result<(f64, usize)> {
+        let t0 = Instant::now();
+        let trace = model.trace_f32(x)?;
+        let out = output_jacobians(&model, &trace, reuse);
+        let mut blocks = 0;
+        for k in 0..model.layers.len() {
+            blocks += adjacent_jacobians(&model, &trace, k, reuse).count();
+        }
+        std::hint::black_box((&out, blocks));
+        Ok((t0.elapsed().as_secs_f64(), out.per_layer[0].count()))
+    };
+    let (mut off, mut on, mut cen) = (vec![], vec![], vec![]);
+    let mut patterns = 0;
+    for _ in 0..repeats.max(1) {
+        off.push(run(Reuse::Off)?.0);
+        let (s, p) = run(Reuse::Patterns)?;
+        on.push(s);
+        patterns = p;
+        let trace = model.trace_f32(x)?;
+        let jac = output_jacobians(&model, &trace, Reuse::Patterns);
+        let t0 = Instant::now();
+        std::hint::black_box(census(&model, &trace, &jac, &CensusConfig::default()));
+        cen.push(t0.elapsed().as_secs_f64());
+    }
+    Ok(JacobianTiming {
+        preset,
+        examples,
+        per_example: 2 * model.layers.len(),
+        patterns,
+        seconds_off: median(off),
+        seconds_reuse: median(on),
+        census_seconds: median(cen),
+    })
+}

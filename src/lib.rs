@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod data;
 mod error;
+pub mod graph;
 pub mod model;
 pub mod probe;
 pub mod runlog;

@@ -1,0 +1,467 @@
+//! Computational graphs of a network: nodes are neurons or ROIs (groups of functionally similar
+//! neurons), edges are gradient flow or exact Integrated Gradients on edges, with communities.
+//!
+//! [`build`] turns a [`RuntimeModel`] and a data set into a [`CircuitGraph`]: a layered petgraph
+//! `DiGraph` whose edges carry the attribution averaged over the examples (mean, mean of the
+//! absolute value, spread, and per task). [`export`] writes it as versioned JSON, DOT and SVG and
+//! reads JSON back. Graph building reads the model; it must never change weights or ablate
+//! (that is evaluation's job).
+
+pub mod community;
+pub mod export;
+pub mod ig;
+pub mod roi;
+
+use crate::data::{Dataset, TaskStructure};
+use crate::model::RuntimeModel;
+use crate::probe::jacobian::{output_jacobians, Reuse};
+use crate::{invalid, Error, Result};
+use ig::{edge_attributions_multi, Mode, Target};
+use petgraph::graph::{DiGraph, NodeIndex};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    Neuron,
+    Roi,
+}
+
+/// What an edge measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// Normalised adjacent-layer gradient flow: `|∂h_{l+1,j}/∂h_{l,i}|` divided by its sum over
+    /// `i`, averaged over examples.
+    Grad,
+    /// Integrated Gradients on edges (see [`ig`]).
+    Ig,
+}
+
+/// The IG baseline in each layer's space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    Zero,
+    /// The layer's mean activation over the examples.
+    Mean,
+    /// Another example's activations (a seeded permutation of the examples).
+    Resample,
+}
+
+/// What IG edges explain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// Each edge explains its downstream node's activation.
+    Node,
+    /// Each edge explains each task's outputs; the edge keeps one figure per task.
+    Task,
+}
+
+/// How a graph is built; checked by [`GraphSpec::validate`] before any work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphSpec {
+    pub nodes: NodeKind,
+    pub edges: EdgeKind,
+    pub baseline: Baseline,
+    pub target: TargetKind,
+    /// `0`: exact IG; `n > 0`: midpoint Riemann sum with `n` steps.
+    pub riemann_steps: usize,
+    /// Examples averaged over (the first ones of the data set).
+    pub examples: usize,
+    /// Examples used for ROI profiles.
+    pub roi_examples: usize,
+    pub max_rois: usize,
+    pub seed: u64,
+}
+
+impl Default for GraphSpec {
+    fn default() -> Self {
+        GraphSpec {
+            nodes: NodeKind::Neuron,
+            edges: EdgeKind::Ig,
+            baseline: Baseline::Zero,
+            target: TargetKind::Task,
+            riemann_steps: 0,
+            examples: 500,
+            roi_examples: 256,
+            max_rois: 8,
+            seed: 0,
+        }
+    }
+}
+
+impl GraphSpec {
+    pub fn validate(&self, model: &RuntimeModel, data: &Dataset) -> Result<()> {
+        if self.examples == 0 {
+            invalid!("graph: --examples must be at least 1");
+        }
+        if self.nodes == NodeKind::Roi && self.max_rois < 2 {
+            invalid!("graph: --max-rois must be at least 2");
+        }
+        if data.n == 0 {
+            return Err(Error::Data(format!(
+                "graph: data set `{}` is empty",
+                data.name
+            )));
+        }
+        if data.d_in != model.d_in() {
+            return Err(Error::Data(format!(
+                "graph: data set `{}` has {} inputs per row, the model takes {}",
+                data.name,
+                data.d_in,
+                model.d_in()
+            )));
+        }
+        let smooth = model
+            .layers
+            .iter()
+            .any(|l| l.activation == crate::model::Activation::Gelu);
+        if self.edges == EdgeKind::Ig && self.riemann_steps == 0 && smooth {
+            invalid!(
+                "graph: exact IG needs a ReLU network; this one is smooth, pass --riemann-steps N"
+            );
+        }
+        Ok(())
+    }
+
+    fn mode(&self) -> Mode {
+        if self.riemann_steps == 0 {
+            Mode::Exact
+        } else {
+            Mode::Riemann(self.riemann_steps)
+        }
+    }
+}
+
+/// A node of the graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// `h_layer`: 0 is the input, the last is the output.
+    pub layer: usize,
+    pub label: String,
+    /// The neurons (units of `h_layer`) this node stands for.
+    pub units: Vec<usize>,
+    pub community: usize,
+    /// For task targets: the share of the node's total |attribution| (in and out) per task.
+    pub task_share: Vec<f64>,
+}
+
+/// An edge between consecutive layers, averaged over examples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    pub mean: f64,
+    pub mean_abs: f64,
+    /// Standard deviation over examples of the per-example value.
+    pub std: f64,
+    /// Mean |attribution| per task (task targets only).
+    pub per_task: Vec<f64>,
+}
+
+/// ROI clustering figures of one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerClustering {
+    pub layer: usize,
+    pub sizes: Vec<usize>,
+    pub silhouette: f64,
+    pub dead: usize,
+    pub criterion: String,
+}
+
+/// A layered computational graph with communities.
+#[derive(Debug, Clone)]
+pub struct CircuitGraph {
+    pub spec: GraphSpec,
+    pub tasks: Vec<String>,
+    pub widths: Vec<usize>,
+    pub graph: DiGraph<Node, Edge>,
+    pub modularity: f64,
+    pub communities: usize,
+    /// Mean over examples of the share of edges with non-zero attribution for that example.
+    pub activated_share: f64,
+    pub clustering: Vec<LayerClustering>,
+}
+
+impl CircuitGraph {
+    /// Edges whose `mean_abs` is at least `threshold`, as a share of all edges.
+    pub fn share_above(&self, threshold: f64) -> f64 {
+        let n = self.graph.edge_count().max(1);
+        self.graph
+            .edge_weights()
+            .filter(|e| e.mean_abs >= threshold)
+            .count() as f64
+            / n as f64
+    }
+}
+
+/// Per-example activations `h_0..h_L` of `rows` (row-major per layer).
+fn activations(model: &RuntimeModel, x: &[f64]) -> Result<Vec<Vec<f64>>> {
+    let trace = model.trace(x)?;
+    let mut hs = vec![x.to_vec()];
+    hs.extend(trace.post);
+    Ok(hs)
+}
+
+/// Per layer, the units of each node.
+type Groups = Vec<Vec<Vec<usize>>>;
+
+/// Groups of units per layer: singletons for neuron graphs and for the input and output layers.
+fn groups(
+    model: &RuntimeModel,
+    hs: &[Vec<f64>],
+    spec: &GraphSpec,
+    n: usize,
+) -> Result<(Groups, Vec<LayerClustering>)> {
+    let widths = model.widths();
+    let singletons = |d: usize| (0..d).map(|u| vec![u]).collect::<Vec<_>>();
+    if spec.nodes == NodeKind::Neuron {
+        return Ok((widths.iter().map(|&d| singletons(d)).collect(), vec![]));
+    }
+    // Profiles: gradient × activation of every output, on the first `roi_examples` examples.
+    let m = spec.roi_examples.min(n).max(1);
+    let trace = model.trace(&hs[0][..m * widths[0]])?;
+    let jac = output_jacobians(model, &trace, Reuse::Patterns);
+    let d_out = model.d_out();
+    let mut out = vec![singletons(widths[0])];
+    let mut stats = Vec::new();
+    for (k, &d) in widths.iter().enumerate().skip(1).take(widths.len() - 2) {
+        let mut profiles = vec![0.0; d * m * d_out];
+        for i in 0..m {
+            let block = jac.per_layer[k].of(i);
+            for u in 0..d {
+                let act = hs[k][i * d + u];
+                for o in 0..d_out {
+                    profiles[u * m * d_out + i * d_out + o] = block[o * d + u] * act;
+                }
+            }
+        }
+        let c = roi::cluster(&profiles, d, spec.max_rois)?;
+        stats.push(LayerClustering {
+            layer: k,
+            sizes: c.groups.iter().map(Vec::len).collect(),
+            silhouette: c.silhouette,
+            dead: c.dead,
+            criterion: c.criterion.clone(),
+        });
+        out.push(c.groups);
+    }
+    out.push(singletons(*widths.last().unwrap()));
+    Ok((out, stats))
+}
+
+/// Builds the graph of `model` on the first `spec.examples` rows of `data`.
+pub fn build(
+    model: &RuntimeModel,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    spec: &GraphSpec,
+) -> Result<CircuitGraph> {
+    model.check()?;
+    spec.validate(model, data)?;
+    let n = spec.examples.min(data.n);
+    let x: Vec<f64> = data.x[..n * data.d_in].iter().map(|&v| v as f64).collect();
+    let hs = activations(model, &x)?;
+    let widths = model.widths();
+    let (groups, clustering) = groups(model, &hs, spec, n)?;
+    let targets: Vec<Target> = match spec.target {
+        TargetKind::Node => vec![Target::Node],
+        TargetKind::Task => tasks
+            .tasks
+            .iter()
+            .map(|t| Target::Outputs(t.outputs.clone()))
+            .collect(),
+    };
+    let n_t = if spec.edges == EdgeKind::Ig && spec.target == TargetKind::Task {
+        targets.len()
+    } else {
+        0
+    };
+    let mut perm: Vec<usize> = (0..n).collect();
+    perm.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed));
+
+    let mut graph = DiGraph::new();
+    let mut index: Vec<Vec<NodeIndex>> = Vec::new();
+    for (k, layer_groups) in groups.iter().enumerate() {
+        index.push(
+            layer_groups
+                .iter()
+                .enumerate()
+                .map(|(r, units)| {
+                    let label = match (spec.nodes, units.len()) {
+                        (NodeKind::Roi, _) if k > 0 && k + 1 < widths.len() => {
+                            format!("h{k}:R{r} ({} units)", units.len())
+                        }
+                        _ => format!("h{k}:{}", units[0]),
+                    };
+                    graph.add_node(Node {
+                        layer: k,
+                        label,
+                        units: units.clone(),
+                        community: 0,
+                        task_share: vec![],
+                    })
+                })
+                .collect(),
+        );
+    }
+    let mut active_edges = vec![0usize; n];
+    let mut edge_total = 0usize;
+    for l in 0..model.layers.len() {
+        let (d_in, d_out) = (widths[l], widths[l + 1]);
+        let (gi, go) = (&groups[l], &groups[l + 1]);
+        let (ri, ro) = (gi.len(), go.len());
+        // Running sums over examples for every group edge (row q of the downstream groups).
+        let (mut sum, mut sum_sq, mut sum_abs) =
+            (vec![0.0; ro * ri], vec![0.0; ro * ri], vec![0.0; ro * ri]);
+        let mut task_abs = vec![vec![0.0; ro * ri]; n_t];
+        let base_mean: Vec<f64> = crate::probe::linalg::column_means(&hs[l], n, d_in);
+        let mut group_of_in = vec![0; d_in];
+        gi.iter()
+            .enumerate()
+            .for_each(|(r, us)| us.iter().for_each(|&u| group_of_in[u] = r));
+        let mut group_of_out = vec![0; d_out];
+        go.iter()
+            .enumerate()
+            .for_each(|(r, us)| us.iter().for_each(|&u| group_of_out[u] = r));
+        for i in 0..n {
+            let a = &hs[l][i * d_in..(i + 1) * d_in];
+            let per_target: Vec<Vec<f64>> = match spec.edges {
+                EdgeKind::Ig => {
+                    let base: Vec<f64> = match spec.baseline {
+                        Baseline::Zero => vec![0.0; d_in],
+                        Baseline::Mean => base_mean.clone(),
+                        Baseline::Resample => hs[l][perm[i] * d_in..(perm[i] + 1) * d_in].to_vec(),
+                    };
+                    edge_attributions_multi(model, l, a, &base, &targets, spec.mode())?
+                }
+                EdgeKind::Grad => {
+                    let layer = &model.layers[l];
+                    let z: Vec<f64> = (0..d_out)
+                        .map(|j| {
+                            layer.weight[j * d_in..(j + 1) * d_in]
+                                .iter()
+                                .zip(a)
+                                .map(|(&w, &v)| w as f64 * v)
+                                .sum::<f64>()
+                                + layer.bias[j] as f64
+                        })
+                        .collect();
+                    let mut m = vec![0.0; d_out * d_in];
+                    for j in 0..d_out {
+                        let s = layer.activation.derivative_f64(z[j]);
+                        let row: Vec<f64> = layer.weight[j * d_in..(j + 1) * d_in]
+                            .iter()
+                            .map(|&w| (s * w as f64).abs())
+                            .collect();
+                        let total: f64 = row.iter().sum();
+                        if total > 0.0 {
+                            m[j * d_in..(j + 1) * d_in]
+                                .iter_mut()
+                                .zip(&row)
+                                .for_each(|(v, r)| *v = r / total);
+                        }
+                    }
+                    vec![m]
+                }
+            };
+            // Aggregate to groups; the per-example edge value is the sum over targets.
+            let mut agg = vec![0.0; ro * ri];
+            let mut agg_t = vec![vec![0.0; ro * ri]; n_t];
+            for (t, ea) in per_target.iter().enumerate() {
+                for j in 0..d_out {
+                    for u in 0..d_in {
+                        let v = ea[j * d_in + u];
+                        if v != 0.0 {
+                            let e = group_of_out[j] * ri + group_of_in[u];
+                            agg[e] += v;
+                            if n_t > 0 {
+                                agg_t[t][e] += v;
+                            }
+                        }
+                    }
+                }
+            }
+            for e in 0..ro * ri {
+                sum[e] += agg[e];
+                sum_sq[e] += agg[e] * agg[e];
+                sum_abs[e] += agg[e].abs();
+                if agg[e].abs() > 1e-12 {
+                    active_edges[i] += 1;
+                }
+                for t in 0..n_t {
+                    task_abs[t][e] += agg_t[t][e].abs();
+                }
+            }
+        }
+        edge_total += ro * ri;
+        let nf = n as f64;
+        for q in 0..ro {
+            for r in 0..ri {
+                let e = q * ri + r;
+                let mean = sum[e] / nf;
+                let var = (sum_sq[e] / nf - mean * mean).max(0.0);
+                let per_task = (0..n_t).map(|t| task_abs[t][e] / nf).collect();
+                graph.add_edge(
+                    index[l][r],
+                    index[l + 1][q],
+                    Edge {
+                        mean,
+                        mean_abs: sum_abs[e] / nf,
+                        std: var.sqrt(),
+                        per_task,
+                    },
+                );
+            }
+        }
+    }
+    // Task shares per node, from the edges touching it.
+    if n_t > 0 {
+        for node in graph.node_indices().collect::<Vec<_>>() {
+            let mut share = vec![0.0; n_t];
+            for e in graph
+                .edges_directed(node, petgraph::Direction::Incoming)
+                .chain(graph.edges_directed(node, petgraph::Direction::Outgoing))
+            {
+                share
+                    .iter_mut()
+                    .zip(&e.weight().per_task)
+                    .for_each(|(s, v)| *s += v);
+            }
+            let total: f64 = share.iter().sum();
+            if total > 0.0 {
+                share.iter_mut().for_each(|s| *s /= total);
+            }
+            graph[node].task_share = share;
+        }
+    }
+    let edges: Vec<(usize, usize, f64)> = graph
+        .edge_indices()
+        .map(|e| {
+            let (a, b) = graph.edge_endpoints(e).expect("edge exists");
+            (a.index(), b.index(), graph[e].mean_abs)
+        })
+        .collect();
+    let comm = community::leiden(graph.node_count(), &edges, spec.seed)?;
+    for (i, node) in graph.node_weights_mut().enumerate() {
+        node.community = comm.membership[i];
+    }
+    let activated_share = active_edges
+        .iter()
+        .map(|&a| a as f64 / edge_total.max(1) as f64)
+        .sum::<f64>()
+        / n.max(1) as f64;
+    Ok(CircuitGraph {
+        spec: spec.clone(),
+        tasks: tasks.tasks.iter().map(|t| t.name.clone()).collect(),
+        widths,
+        graph,
+        modularity: comm.modularity,
+        communities: comm.count,
+        activated_share,
+        clustering,
+    })
+}

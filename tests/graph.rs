@@ -1,0 +1,552 @@
+//! Graphs: IG completeness, exact IG against Riemann sums, block networks, communities on the
+//! karate club, ROI clustering, export round trips and bad files.
+
+use circuitscope::data::{Dataset, Task, TaskStructure};
+use circuitscope::graph::community::{leiden, modularity};
+use circuitscope::graph::ig::{
+    edge_attributions, edge_attributions_multi, target_value, Mode, Target,
+};
+use circuitscope::graph::{
+    build, export, roi, Baseline, EdgeKind, GraphSpec, NodeKind, TargetKind,
+};
+use circuitscope::model::{net, Activation, Layer, Preset, RuntimeModel};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_model(preset: Preset, seed: u64) -> RuntimeModel {
+    preset
+        .arch()
+        .view(&net::build(preset, seed).params())
+        .unwrap()
+}
+
+fn trained_products() -> RuntimeModel {
+    use circuitscope::model::checkpoint::Checkpoint;
+    use circuitscope::model::train::{train, TrainConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let o = train(
+        &dir.path().join("r"),
+        &TrainConfig {
+            epochs: 3,
+            n_train: 4000,
+            ..TrainConfig::defaults(Preset::Products)
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    Checkpoint::load(&o.run.model(), None)
+        .unwrap()
+        .view()
+        .unwrap()
+}
+
+fn inputs(d: usize, n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+/// `h_0..h_L` of each example.
+fn layers_of(model: &RuntimeModel, x: &[f64]) -> Vec<Vec<f64>> {
+    let mut hs = vec![x.to_vec()];
+    hs.extend(model.trace(x).unwrap().post);
+    hs
+}
+
+#[test]
+fn ig_attributions_sum_to_the_change_in_the_target_for_every_target_and_baseline() {
+    for (name, model) in [
+        ("random", random_model(Preset::Products, 4)),
+        ("trained", trained_products()),
+    ] {
+        let n = 12;
+        let x = inputs(4, n, 1);
+        let hs = layers_of(&model, &x);
+        let widths = model.widths();
+        let targets = [
+            Target::Node,
+            Target::Outputs(vec![0]),
+            Target::Outputs(vec![1]),
+            Target::Outputs(vec![0, 1]),
+        ];
+        for l in 0..model.layers.len() {
+            let d = widths[l];
+            let mean: Vec<f64> = (0..d)
+                .map(|u| (0..n).map(|i| hs[l][i * d + u]).sum::<f64>() / n as f64)
+                .collect();
+            for i in 0..n {
+                let a = &hs[l][i * d..(i + 1) * d];
+                let other = &hs[l][((i + 5) % n) * d..((i + 5) % n + 1) * d];
+                for (bname, base) in [
+                    ("zero", vec![0.0; d]),
+                    ("mean", mean.clone()),
+                    ("resample", other.to_vec()),
+                ] {
+                    let eas = edge_attributions_multi(&model, l, a, &base, &targets, Mode::Exact)
+                        .unwrap();
+                    for (t, ea) in targets.iter().zip(&eas) {
+                        let (ta, tb) = (
+                            target_value(&model, l, a, t),
+                            target_value(&model, l, &base, t),
+                        );
+                        match t {
+                            Target::Node => {
+                                for j in 0..widths[l + 1] {
+                                    let s: f64 = ea[j * d..(j + 1) * d].iter().sum();
+                                    assert!(
+                                        (s - (ta[j] - tb[j])).abs() <= 1e-9,
+                                        "{name} layer {l} node {j} {bname}: {s} vs {}",
+                                        ta[j] - tb[j]
+                                    );
+                                }
+                            }
+                            Target::Outputs(_) => {
+                                let s: f64 = ea.iter().sum();
+                                assert!(
+                                    (s - (ta[0] - tb[0])).abs() <= 1e-9,
+                                    "{name} layer {l} {t:?} {bname}: Σ EA {s} vs ΔT {}",
+                                    ta[0] - tb[0]
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_ig_equals_a_fine_riemann_sum_and_riemann_error_shrinks_with_steps() {
+    let model = trained_products();
+    let x = inputs(4, 6, 2);
+    let hs = layers_of(&model, &x);
+    let target = Target::Outputs(vec![0]);
+    for l in [1, 2] {
+        let d = model.widths()[l];
+        for i in 0..6 {
+            let a = &hs[l][i * d..(i + 1) * d];
+            let base = vec![0.0; d];
+            let exact = edge_attributions(&model, l, a, &base, &target, Mode::Exact).unwrap();
+            let err = |steps: usize| {
+                let r =
+                    edge_attributions(&model, l, a, &base, &target, Mode::Riemann(steps)).unwrap();
+                r.iter()
+                    .zip(&exact)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0, f64::max)
+            };
+            assert!(
+                err(20_000) <= 1e-5,
+                "layer {l} example {i}: 20,000-step Riemann differs by {:e}",
+                err(20_000)
+            );
+            let (e10, e100, e1000) = (err(10), err(100), err(1000));
+            assert!(
+                e1000 <= e100 && e100 <= e10,
+                "layer {l} example {i}: Riemann errors {e10:e}, {e100:e}, {e1000:e} should shrink"
+            );
+        }
+    }
+}
+
+/// Two blocks that never meet: inputs 0,1 → units 0,1 → units 0,1 → output 0, and inputs 2,3 →
+/// units 2,3 → units 2,3 → output 1, all cross-block weights exactly zero.
+fn two_blocks() -> RuntimeModel {
+    let block = |d_in: usize, d_out: usize, seed: u64| -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (hi, ho) = (d_in / 2, d_out / 2);
+        (0..d_out)
+            .flat_map(|j| (0..d_in).map(move |i| (j, i)).collect::<Vec<_>>())
+            .map(|(j, i)| {
+                if (j < ho) == (i < hi) {
+                    rng.gen_range(0.3..1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    RuntimeModel {
+        layers: vec![
+            Layer {
+                d_in: 4,
+                d_out: 4,
+                weight: block(4, 4, 1),
+                bias: vec![0.1; 4],
+                activation: Activation::Relu,
+            },
+            Layer {
+                d_in: 4,
+                d_out: 4,
+                weight: block(4, 4, 2),
+                bias: vec![0.1; 4],
+                activation: Activation::Relu,
+            },
+            Layer {
+                d_in: 4,
+                d_out: 2,
+                weight: block(4, 2, 3),
+                bias: vec![0.0; 2],
+                activation: Activation::Identity,
+            },
+        ],
+    }
+}
+
+fn two_tasks() -> TaskStructure {
+    TaskStructure {
+        tasks: vec![
+            Task {
+                name: "a".into(),
+                inputs: vec![0, 1],
+                outputs: vec![0],
+            },
+            Task {
+                name: "b".into(),
+                inputs: vec![2, 3],
+                outputs: vec![1],
+            },
+        ],
+    }
+}
+
+#[test]
+fn disconnected_blocks_have_exactly_zero_cross_edges_and_form_their_own_communities() {
+    let model = two_blocks();
+    let x: Vec<f32> = inputs(4, 200, 3).into_iter().map(|v| v as f32).collect();
+    let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 400]).unwrap();
+    for baseline in [Baseline::Zero, Baseline::Mean, Baseline::Resample] {
+        let spec = GraphSpec {
+            examples: 200,
+            baseline,
+            ..Default::default()
+        };
+        let g = build(&model, &data, &two_tasks(), &spec).unwrap();
+        let block = |n: petgraph::graph::NodeIndex| {
+            let node = &g.graph[n];
+            let half = g.widths[node.layer] / 2;
+            node.units[0] >= half
+        };
+        for e in g.graph.edge_indices() {
+            let (a, b) = g.graph.edge_endpoints(e).unwrap();
+            if block(a) != block(b) {
+                assert_eq!(g.graph[e].mean_abs, 0.0, "{baseline:?}: edge across blocks");
+            }
+        }
+        let comms: Vec<(bool, usize)> = g
+            .graph
+            .node_indices()
+            .map(|n| (block(n), g.graph[n].community))
+            .collect();
+        for &(b1, c1) in &comms {
+            for &(b2, c2) in &comms {
+                if b1 != b2 {
+                    assert_ne!(c1, c2, "{baseline:?}: a community spans both blocks");
+                }
+            }
+        }
+        assert_eq!(
+            g.communities, 2,
+            "{baseline:?}: the two blocks are the two communities"
+        );
+        // Task shares: block A's hidden nodes serve task a only.
+        for n in g.graph.node_indices() {
+            let share = &g.graph[n].task_share;
+            if share.iter().sum::<f64>() > 0.0 {
+                assert_eq!(share[if block(n) { 1 } else { 0 }], 1.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn leiden_on_the_karate_club_finds_modularity_near_0_42() {
+    const EDGES: [(usize, usize); 78] = [
+        (0, 1),
+        (0, 2),
+        (0, 3),
+        (0, 4),
+        (0, 5),
+        (0, 6),
+        (0, 7),
+        (0, 8),
+        (0, 10),
+        (0, 11),
+        (0, 12),
+        (0, 13),
+        (0, 17),
+        (0, 19),
+        (0, 21),
+        (0, 31),
+        (1, 2),
+        (1, 3),
+        (1, 7),
+        (1, 13),
+        (1, 17),
+        (1, 19),
+        (1, 21),
+        (1, 30),
+        (2, 3),
+        (2, 7),
+        (2, 8),
+        (2, 9),
+        (2, 13),
+        (2, 27),
+        (2, 28),
+        (2, 32),
+        (3, 7),
+        (3, 12),
+        (3, 13),
+        (4, 6),
+        (4, 10),
+        (5, 6),
+        (5, 10),
+        (5, 16),
+        (6, 16),
+        (8, 30),
+        (8, 32),
+        (8, 33),
+        (9, 33),
+        (13, 33),
+        (14, 32),
+        (14, 33),
+        (15, 32),
+        (15, 33),
+        (18, 32),
+        (18, 33),
+        (19, 33),
+        (20, 32),
+        (20, 33),
+        (22, 32),
+        (22, 33),
+        (23, 25),
+        (23, 27),
+        (23, 29),
+        (23, 32),
+        (23, 33),
+        (24, 25),
+        (24, 27),
+        (24, 31),
+        (25, 31),
+        (26, 29),
+        (26, 33),
+        (27, 33),
+        (28, 31),
+        (28, 33),
+        (29, 32),
+        (29, 33),
+        (30, 32),
+        (30, 33),
+        (31, 32),
+        (31, 33),
+        (32, 33),
+    ];
+    let edges: Vec<(usize, usize, f64)> = EDGES.iter().map(|&(a, b)| (a, b, 1.0)).collect();
+    let c = leiden(34, &edges, 0).unwrap();
+    println!(
+        "karate club: {} communities, Q = {:.4}",
+        c.count, c.modularity
+    );
+    assert!(
+        (0.40..=0.43).contains(&c.modularity),
+        "Q = {}",
+        c.modularity
+    );
+    // Our modularity agrees with a hand count: one community holding everything has Q = 0.
+    assert!(modularity(34, &edges, &[0; 34]).abs() < 1e-12);
+    // The two factions of the club's split (Zachary 1977) give the textbook Q = 0.3715.
+    let mr_hi = [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 16, 17, 19, 21];
+    let split: Vec<usize> = (0..34)
+        .map(|i| if mr_hi.contains(&i) { 0 } else { 1 })
+        .collect();
+    let q = modularity(34, &edges, &split);
+    assert!((q - 0.3715).abs() < 1e-3, "Q of the factions = {q}");
+}
+
+#[test]
+fn roi_clustering_groups_neurons_with_the_same_profile_direction() {
+    // Six neurons: three point one way, two another, one is dead.
+    let profiles: Vec<f64> = [
+        [1.0, 0.1, 0.0],
+        [2.0, 0.2, 0.0],
+        [0.5, 0.06, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.0, 0.1, 3.0],
+        [0.0, 0.0, 0.0],
+    ]
+    .concat();
+    let c = roi::cluster(&profiles, 6, 4).unwrap();
+    assert_eq!(c.groups, vec![vec![0, 1, 2], vec![3, 4], vec![5]]);
+    assert_eq!(c.dead, 1);
+    assert!(c.silhouette > 0.9, "silhouette {}", c.silhouette);
+}
+
+#[test]
+fn roi_graph_edges_are_sums_of_neuron_edges() {
+    let model = trained_products();
+    let data = circuitscope::data::products::ProductsConfig {
+        n_val: 100,
+        n_train: 1,
+        n_per_task: 1,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let tasks = data.tasks.clone();
+    let neurons = build(
+        &model,
+        &data.val,
+        &tasks,
+        &GraphSpec {
+            examples: 100,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let rois = build(
+        &model,
+        &data.val,
+        &tasks,
+        &GraphSpec {
+            examples: 100,
+            nodes: NodeKind::Roi,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(rois.graph.node_count() < neurons.graph.node_count());
+    for c in &rois.clustering {
+        assert_eq!(c.sizes.iter().sum::<usize>(), 32);
+    }
+    // Completeness survives grouping: the total mean attribution per layer pair is the same.
+    let per_layer = |g: &circuitscope::graph::CircuitGraph| {
+        let mut v = vec![0.0; g.widths.len() - 1];
+        for e in g.graph.edge_indices() {
+            let (a, _) = g.graph.edge_endpoints(e).unwrap();
+            v[g.graph[a].layer] += g.graph[e].mean;
+        }
+        v
+    };
+    for (a, b) in per_layer(&neurons).iter().zip(per_layer(&rois)) {
+        assert!((a - b).abs() < 1e-9 * a.abs().max(1.0), "{a} vs {b}");
+    }
+    // Activated subgraphs use part of the graph.
+    assert!(neurons.activated_share > 0.0 && neurons.activated_share < 1.0);
+}
+
+#[test]
+fn graph_json_round_trips_and_bad_files_are_clear_errors() {
+    let model = two_blocks();
+    let x: Vec<f32> = inputs(4, 50, 5).into_iter().map(|v| v as f32).collect();
+    let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 100]).unwrap();
+    let g = build(
+        &model,
+        &data,
+        &two_tasks(),
+        &GraphSpec {
+            examples: 50,
+            edges: EdgeKind::Grad,
+            target: TargetKind::Node,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("g.json");
+    export::write_json(&g, &p, None).unwrap();
+    let back = export::read_json(&p).unwrap();
+    assert_eq!(back.graph.node_count(), g.graph.node_count());
+    assert_eq!(back.graph.edge_count(), g.graph.edge_count());
+    assert_eq!(
+        back.graph.node_weights().collect::<Vec<_>>(),
+        g.graph.node_weights().collect::<Vec<_>>()
+    );
+    export::write_json(&g, &p, Some(5)).unwrap();
+    assert_eq!(
+        export::read_json(&p).unwrap().graph.edge_count(),
+        5,
+        "the edge budget holds"
+    );
+
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, &text[..text.len() / 2]).unwrap();
+    let err = export::read_json(&p).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}: not a graph file (truncated or not JSON)",
+            p.display()
+        )),
+        "{err}"
+    );
+    std::fs::write(&p, text.replace("\"version\":1", "\"version\":7")).unwrap();
+    assert_eq!(
+        export::read_json(&p).unwrap_err().to_string(),
+        format!(
+            "{}: graph schema version 7 is not supported (this build reads version 1)",
+            p.display()
+        )
+    );
+    std::fs::write(&p, "{\"format\":\"something-else\"}").unwrap();
+    assert_eq!(
+        export::read_json(&p).unwrap_err().to_string(),
+        format!(
+            "{}: not a circuitscope graph (format is \"something-else\")",
+            p.display()
+        )
+    );
+
+    let svg = dir.path().join("g.svg");
+    export::write_svg(&g, &svg, Some(20)).unwrap();
+    let s = std::fs::read_to_string(&svg).unwrap();
+    assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+    assert_eq!(s.matches("<circle").count(), g.graph.node_count());
+    assert_eq!(s.matches("<line").count(), 20);
+    let dot = dir.path().join("g.dot");
+    export::write_dot(&g, &dot, None).unwrap();
+    let d = std::fs::read_to_string(&dot).unwrap();
+    assert_eq!(d.matches(" -> ").count(), g.graph.edge_count());
+}
+
+#[test]
+fn graph_options_are_checked_before_work() {
+    let model = random_model(Preset::ProductsGelu, 1);
+    let data = circuitscope::data::products::ProductsConfig {
+        n_val: 10,
+        n_train: 1,
+        n_per_task: 1,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let err = build(&model, &data.val, &data.tasks, &GraphSpec::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "graph: exact IG needs a ReLU network; this one is smooth, pass --riemann-steps N"
+    );
+    let g = build(
+        &model,
+        &data.val,
+        &data.tasks,
+        &GraphSpec {
+            riemann_steps: 64,
+            examples: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(g.graph.edge_count(), 4 * 32 + 32 * 32 * 2 + 32 * 2);
+    let err = build(
+        &model,
+        &data.val,
+        &data.tasks,
+        &GraphSpec {
+            examples: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(err, "graph: --examples must be at least 1");
+}

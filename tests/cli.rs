@@ -486,3 +486,99 @@ fn probe_writes_tables_and_a_logged_segment() {
         &format!("{}: missing: the run has no final model (did training finish? resume it with `train --resume`)", root.join("model.safetensors").display()),
     );
 }
+
+#[test]
+fn graph_and_inspect_write_and_read_the_graph_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_run(dir.path(), "r", "products");
+    let r = root.to_str().unwrap();
+    let out = run(&[
+        "graph",
+        r,
+        "--nodes",
+        "roi",
+        "--baseline",
+        "mean",
+        "--examples",
+        "50",
+        "--top",
+        "100",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("graph: "), "{stdout}");
+    assert!(stdout.contains("communities: "), "{stdout}");
+    for f in [
+        "graph/graph.json",
+        "graph/graph.dot",
+        "graph/graph.svg",
+        "tables/graph_nodes.parquet",
+        "tables/graph_edges.parquet",
+    ] {
+        assert!(root.join(f).is_file(), "{f}");
+    }
+    let svg = std::fs::read_to_string(root.join("graph/graph.svg")).unwrap();
+    assert!(
+        svg.matches("<line").count() <= 100,
+        "the edge budget bounds the SVG"
+    );
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    assert_eq!(
+        log.matches("\"kind\":\"clustering_summary\"").count(),
+        3,
+        "one per hidden layer"
+    );
+    assert_eq!(log.matches("\"kind\":\"graph_summary\"").count(), 1);
+
+    let out = run(&["inspect", r, "--top", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let inspect = text(&out.stdout);
+    assert_eq!(
+        inspect.lines().filter(|l| l.contains(" -> ")).count(),
+        3,
+        "{inspect}"
+    );
+    assert!(inspect.contains("ROIs of h1: sizes"), "{inspect}");
+
+    // Bad input: a graph of another schema version, a truncated graph, a run without a model,
+    // an unknown node kind.
+    let g = root.join("graph/graph.json");
+    let json = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(&g, json.replace("\"version\":1", "\"version\":2")).unwrap();
+    assert_error(
+        &run(&["inspect", r]),
+        &format!(
+            "{}: graph schema version 2 is not supported (this build reads version 1)",
+            g.display()
+        ),
+    );
+    std::fs::write(&g, &json[..100]).unwrap();
+    let out = run(&["inspect", r]);
+    assert!(text(&out.stderr).starts_with(&format!(
+        "error: {}: not a graph file (truncated or not JSON)",
+        g.display()
+    )));
+    std::fs::remove_file(root.join("model.safetensors")).unwrap();
+    assert_error(
+        &run(&["graph", r]),
+        &format!("{}: missing: the run has no final model (did training finish? resume it with `train --resume`)", root.join("model.safetensors").display()),
+    );
+    let out = run(&["graph", r, "--nodes", "galaxy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid value 'galaxy' for '--nodes <NODES>'"),
+        "{}",
+        text(&out.stderr)
+    );
+    let empty = dir.path().join("empty-run");
+    let fresh = small_run(dir.path(), "fresh", "products");
+    std::fs::rename(&fresh, &empty).unwrap();
+    assert_error(
+        &run(&["inspect", empty.to_str().unwrap()]),
+        &format!(
+            "{}: missing: no graph yet; build it with `circuitscope graph {}`",
+            empty.join("graph/graph.json").display(),
+            empty.display()
+        ),
+    );
+}

@@ -42,6 +42,19 @@ pub enum Command {
         #[arg(long, default_value_t = 4)]
         pcs: usize,
     },
+    /// Build the computational graph of a trained run (writes graph/graph.{json,dot,svg}).
+    Graph(GraphArgs),
+    /// Print a quick summary of a run's graph: size, sparsity, communities, top edges.
+    Inspect {
+        /// The run directory (or a graph.json file).
+        run: PathBuf,
+        /// Sparsity threshold, relative to the strongest edge.
+        #[arg(long, default_value_t = 0.01)]
+        threshold: f64,
+        /// How many of the strongest edges to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
     /// Measure speed (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -61,6 +74,16 @@ pub enum BenchWhat {
         epochs: usize,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+    },
+    /// IG on the hidden-layer edges of products64 (1,000 examples, zero baseline): exact vs a
+    /// Riemann sum.
+    Ig {
+        #[arg(long, default_value = "products64")]
+        preset: String,
+        #[arg(long, default_value_t = 1000)]
+        examples: usize,
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
     },
     /// All adjacent and output-to-layer Jacobians of a trained model, with and without pattern
     /// reuse, and the census (default: products and products64 on 10,000 examples).
@@ -117,6 +140,29 @@ pub struct TrainArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// The run directory.
+    pub run: PathBuf,
+    #[arg(long, value_enum, default_value_t = crate::graph::NodeKind::Neuron)]
+    pub nodes: crate::graph::NodeKind,
+    #[arg(long, value_enum, default_value_t = crate::graph::EdgeKind::Ig)]
+    pub edges: crate::graph::EdgeKind,
+    #[arg(long, value_enum, default_value_t = crate::graph::Baseline::Zero)]
+    pub baseline: crate::graph::Baseline,
+    #[arg(long, value_enum, default_value_t = crate::graph::TargetKind::Task)]
+    pub target: crate::graph::TargetKind,
+    /// Examples of the validation split averaged over.
+    #[arg(long, default_value_t = 500)]
+    pub examples: usize,
+    /// 0: exact IG (ReLU); N: midpoint Riemann sum with N steps (any activation).
+    #[arg(long, default_value_t = 0)]
+    pub riemann_steps: usize,
+    /// Keep at most this many of the strongest edges in the exported files.
+    #[arg(long)]
+    pub top: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct EventsArgs {
     /// The run directory (or an events.jsonl file).
     pub run: PathBuf,
@@ -143,6 +189,49 @@ pub fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             print_probe(&crate::probe::probe_run(&run, &cfg)?, &run)
+        }
+        Command::Graph(a) => {
+            let spec = crate::graph::GraphSpec {
+                nodes: a.nodes,
+                edges: a.edges,
+                baseline: a.baseline,
+                target: a.target,
+                examples: a.examples,
+                riemann_steps: a.riemann_steps,
+                ..Default::default()
+            };
+            let g = crate::graph::graph_run(&a.run, &spec, a.top)?;
+            print!("{}", crate::graph::summary(&g, 0.01, 10));
+            println!(
+                "files: {}",
+                a.run.join("graph/graph.{json,dot,svg}").display()
+            );
+            Ok(())
+        }
+        Command::Inspect {
+            run,
+            threshold,
+            top,
+        } => {
+            let path = if run.is_dir() {
+                run.join("graph/graph.json")
+            } else {
+                run.clone()
+            };
+            if !path.exists() {
+                return Err(Error::bad_file(
+                    &path,
+                    format!(
+                        "missing: no graph yet; build it with `circuitscope graph {}`",
+                        run.display()
+                    ),
+                ));
+            }
+            print!(
+                "{}",
+                crate::graph::summary(&crate::graph::export::read_json(&path)?, threshold, top)
+            );
+            Ok(())
         }
         Command::Bench { what } => cmd_bench(what),
     }
@@ -345,6 +434,13 @@ fn cmd_demo(out: &Path) -> Result<()> {
     println!("\nprobing the trained model on the mixed and per-task splits");
     let report = crate::probe::probe_run(out, &crate::probe::ProbeConfig::default())?;
     print_probe(&report, out)?;
+    println!("\nbuilding the computational graph (neurons, exact IG on edges, per task)");
+    let g = crate::graph::graph_run(out, &crate::graph::GraphSpec::default(), None)?;
+    print!("{}", crate::graph::summary(&g, 0.01, 5));
+    println!(
+        "graph files: {}",
+        out.join("graph/graph.{json,dot,svg}").display()
+    );
     println!(
         "done in {:.1} s; follow it with `circuitscope events {} --follow`",
         t0.elapsed().as_secs_f64(),
@@ -444,6 +540,27 @@ fn cmd_bench(what: BenchWhat) -> Result<()> {
             epochs,
             repeats,
         } => cmd_bench_train(&preset, batch, epochs, repeats),
+        BenchWhat::Ig {
+            preset,
+            examples,
+            steps,
+        } => {
+            let t = crate::graph::timing::ig(Preset::from_name(&preset)?, examples, steps)?;
+            println!(
+                "bench ig: {} hidden-layer pairs, {} edges x {} examples, zero baseline, target output 0: exact {:.3} s = {:.0} edge attributions/s; Riemann {} steps {:.3} s = {:.0}/s, max error {:.2e} (largest attribution {:.2e})",
+                t.preset,
+                t.edges,
+                t.examples,
+                t.exact_seconds,
+                t.per_s(t.exact_seconds),
+                t.riemann_steps,
+                t.riemann_seconds,
+                t.per_s(t.riemann_seconds),
+                t.riemann_max_error,
+                t.max_attribution
+            );
+            Ok(())
+        }
         BenchWhat::Jacobians {
             preset,
             examples,

@@ -11,6 +11,7 @@ pub mod community;
 pub mod export;
 pub mod ig;
 pub mod roi;
+pub mod timing;
 
 use crate::data::{Dataset, TaskStructure};
 use crate::model::RuntimeModel;
@@ -23,7 +24,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 /// What a node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     Neuron,
@@ -31,7 +32,7 @@ pub enum NodeKind {
 }
 
 /// What an edge measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeKind {
     /// Normalised adjacent-layer gradient flow: `|∂h_{l+1,j}/∂h_{l,i}|` divided by its sum over
@@ -42,7 +43,7 @@ pub enum EdgeKind {
 }
 
 /// The IG baseline in each layer's space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Baseline {
     Zero,
@@ -53,7 +54,7 @@ pub enum Baseline {
 }
 
 /// What IG edges explain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     /// Each edge explains its downstream node's activation.
@@ -464,4 +465,189 @@ pub fn build(
         activated_share,
         clustering,
     })
+}
+
+/// Builds the graph of a finished run on its validation split, writes `graph/graph.json`,
+/// `graph/graph.dot`, `graph/graph.svg` (at most `top` edges each; all when `None`) and the
+/// tables `graph_nodes` and `graph_edges`, and logs a `graph` segment (`clustering_summary` per
+/// ROI layer, `graph_summary`).
+pub fn graph_run(
+    root: &std::path::Path,
+    spec: &GraphSpec,
+    top: Option<usize>,
+) -> Result<CircuitGraph> {
+    use crate::runlog::{segment, Event, RunDir};
+    let run = RunDir::open(root)?;
+    let (info, model, data) = crate::model::train::load_trained(&run)?;
+    spec.validate(&model, &data.val)?;
+    segment(
+        &run,
+        "graph",
+        Some(info.preset.name()),
+        serde_json::to_value(spec).expect("serialises"),
+        |log| {
+            let g = build(&model, &data.val, &data.tasks, spec)?;
+            let dir = root.join("graph");
+            export::write_json(&g, &dir.join("graph.json"), top)?;
+            export::write_dot(&g, &dir.join("graph.dot"), top)?;
+            export::write_svg(&g, &dir.join("graph.svg"), top)?;
+            let (mut nodes, mut edges) = tables(&g, top)?;
+            run.write_table("graph_nodes", &mut nodes)?;
+            run.write_table("graph_edges", &mut edges)?;
+            for c in &g.clustering {
+                log.emit(
+                    None,
+                    Event::ClusteringSummary {
+                        layer: c.layer,
+                        clusters: c.sizes.len(),
+                        sizes: c.sizes.clone(),
+                        criterion: c.criterion.clone(),
+                        score: c.silhouette,
+                    },
+                )?;
+            }
+            let n = g.graph.node_count();
+            log.emit(
+                None,
+                Event::GraphSummary {
+                    nodes: n,
+                    edges: g.graph.edge_count(),
+                    density: g.share_above(1e-12),
+                    communities: g.communities,
+                    modularity: g.modularity,
+                    node_kind: format!("{:?}", spec.nodes).to_lowercase(),
+                    edge_kind: format!("{:?}", spec.edges).to_lowercase(),
+                },
+            )?;
+            Ok(g)
+        },
+    )
+}
+
+/// Nodes and (the `top` strongest) edges as polars tables.
+pub fn tables(
+    g: &CircuitGraph,
+    top: Option<usize>,
+) -> Result<(polars::prelude::DataFrame, polars::prelude::DataFrame)> {
+    use polars::prelude::{Column, DataFrame};
+    let err = |e: polars::prelude::PolarsError| Error::Data(format!("graph table: {e}"));
+    let nodes: Vec<&Node> = g.graph.node_weights().collect();
+    let mut cols = vec![
+        Column::new("id".into(), (0..nodes.len() as u64).collect::<Vec<_>>()),
+        Column::new(
+            "layer".into(),
+            nodes.iter().map(|n| n.layer as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "label".into(),
+            nodes.iter().map(|n| n.label.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "units".into(),
+            nodes
+                .iter()
+                .map(|n| n.units.len() as u64)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "community".into(),
+            nodes.iter().map(|n| n.community as u64).collect::<Vec<_>>(),
+        ),
+    ];
+    for (t, name) in g.tasks.iter().enumerate() {
+        cols.push(Column::new(
+            format!("share_{name}").into(),
+            nodes
+                .iter()
+                .map(|n| n.task_share.get(t).copied().unwrap_or(0.0))
+                .collect::<Vec<_>>(),
+        ));
+    }
+    let nodes = DataFrame::new(cols).map_err(err)?;
+    let e = export::top_edges(g, top);
+    let mut cols = vec![
+        Column::new(
+            "source".into(),
+            e.iter().map(|x| x.0 as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "target".into(),
+            e.iter().map(|x| x.1 as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "layer".into(),
+            e.iter()
+                .map(|x| g.graph[NodeIndex::new(x.0)].layer as u64)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "mean".into(),
+            e.iter().map(|x| x.2.mean).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "mean_abs".into(),
+            e.iter().map(|x| x.2.mean_abs).collect::<Vec<_>>(),
+        ),
+        Column::new("std".into(), e.iter().map(|x| x.2.std).collect::<Vec<_>>()),
+    ];
+    for (t, name) in g.tasks.iter().enumerate() {
+        if e.first().is_some_and(|x| x.2.per_task.len() > t) {
+            cols.push(Column::new(
+                format!("abs_{name}").into(),
+                e.iter().map(|x| x.2.per_task[t]).collect::<Vec<_>>(),
+            ));
+        }
+    }
+    Ok((nodes, DataFrame::new(cols).map_err(err)?))
+}
+
+/// A few lines a person reads at a terminal: size, sparsity, communities, strongest edges.
+pub fn summary(g: &CircuitGraph, threshold: f64, top: usize) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let max = export::top_edges(g, Some(1))
+        .first()
+        .map_or(0.0, |e| e.2.mean_abs);
+    let _ = writeln!(
+        s,
+        "graph: {} nodes ({:?}), {} edges ({:?}, baseline {:?}, target {:?}, {} examples)",
+        g.graph.node_count(),
+        g.spec.nodes,
+        g.graph.edge_count(),
+        g.spec.edges,
+        g.spec.baseline,
+        g.spec.target,
+        g.spec.examples
+    );
+    let _ = writeln!(s, "sparsity: {:.1}% of edges carry at least {threshold} x the strongest edge's mean |value| ({max:.4e})", 100.0 * g.share_above(threshold * max));
+    let _ = writeln!(
+        s,
+        "activated subgraph: an example uses {:.1}% of the edges on average",
+        100.0 * g.activated_share
+    );
+    let _ = writeln!(
+        s,
+        "communities: {} (modularity {:.4})",
+        g.communities, g.modularity
+    );
+    for c in &g.clustering {
+        let _ = writeln!(
+            s,
+            "ROIs of h{}: sizes {:?}, silhouette {:.3}, {} dead",
+            c.layer, c.sizes, c.silhouette, c.dead
+        );
+    }
+    let _ = writeln!(s, "strongest edges:");
+    for (a, b, e) in export::top_edges(g, Some(top)) {
+        let _ = writeln!(
+            s,
+            "  {:<22} -> {:<22} mean {:+.4e}  |mean| {:.4e}  sd {:.2e}",
+            g.graph[NodeIndex::new(a)].label,
+            g.graph[NodeIndex::new(b)].label,
+            e.mean,
+            e.mean_abs,
+            e.std
+        );
+    }
+    s
 }

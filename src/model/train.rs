@@ -234,6 +234,34 @@ impl RunInfo {
     }
 }
 
+/// A finished run's settings, final model (as a runtime view) and data, regenerated from
+/// `run.json`: what every stage after training starts from.
+pub fn load_trained(run: &RunDir) -> Result<(RunInfo, super::RuntimeModel, TaskData)> {
+    let info = RunInfo::read(run)?;
+    let path = run.model();
+    if !path.exists() {
+        return Err(Error::bad_file(&path, "missing: the run has no final model (did training finish? resume it with `train --resume`)"));
+    }
+    let model = Checkpoint::load(&path, Some(info.preset))?.view()?;
+    let data = load_data(&info.config)?;
+    Ok((info, model, data))
+}
+
+/// Trains `preset` with its default settings in a temporary directory (removed afterwards) and
+/// returns the final model: the fixed model the benchmarks measure.
+pub fn train_default_view(preset: Preset) -> Result<super::RuntimeModel> {
+    let dir = std::env::temp_dir().join(format!(
+        "circuitscope-default-{}-{}",
+        preset,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let model = train(&dir, &TrainConfig::defaults(preset), &mut |_| {})
+        .and_then(|o| Checkpoint::load(&o.run.model(), Some(preset))?.view());
+    let _ = std::fs::remove_dir_all(&dir);
+    model
+}
+
 /// Progress reported to whoever drives training (a progress bar, plain lines).
 #[derive(Debug, Clone)]
 pub enum Update<'a> {

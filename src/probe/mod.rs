@@ -17,9 +17,8 @@ pub use crate::model::RuntimeModel;
 
 pub use report::{probe, ProbeConfig, ProbeReport};
 
-use crate::model::checkpoint::Checkpoint;
-use crate::model::train::{load_data, RunInfo};
-use crate::runlog::{Event, EventLog, RunDir, RunStatus};
+use crate::model::train::load_trained;
+use crate::runlog::{segment, RunDir};
 use crate::Result;
 use std::path::Path;
 
@@ -28,13 +27,7 @@ use std::path::Path;
 /// segment (`run_start` … `probe_summary` … `run_end`) to its event log.
 pub fn probe_run(root: &Path, cfg: &ProbeConfig) -> Result<ProbeReport> {
     let run = RunDir::open(root)?;
-    let info = RunInfo::read(&run)?;
-    let model_path = run.model();
-    if !model_path.exists() {
-        return Err(crate::Error::bad_file(&model_path, "missing: the run has no final model (did training finish? resume it with `train --resume`)"));
-    }
-    let model = Checkpoint::load(&model_path, Some(info.preset))?.view()?;
-    let data = load_data(&info.config)?;
+    let (info, model, data) = load_trained(&run)?;
     let mut splits = vec![("mixed".to_string(), &data.val)];
     splits.extend(
         data.per_task
@@ -42,40 +35,18 @@ pub fn probe_run(root: &Path, cfg: &ProbeConfig) -> Result<ProbeReport> {
             .enumerate()
             .map(|(t, ds)| (format!("task{t}"), ds)),
     );
-    let mut log = EventLog::open(&run.events())?;
-    log.emit(
-        None,
-        Event::RunStart {
-            command: "probe".into(),
-            preset: Some(info.preset.name().into()),
-            config: serde_json::json!({ "pcs": cfg.pcs }),
-        },
-    )?;
-    let result =
-        probe(&model, &splits, &data.tasks, cfg).and_then(|mut r| r.write(&run).map(|_| r));
-    match result {
-        Ok(report) => {
+    segment(
+        &run,
+        "probe",
+        Some(info.preset.name()),
+        serde_json::json!({ "pcs": cfg.pcs }),
+        |log| {
+            let mut report = probe(&model, &splits, &data.tasks, cfg)?;
+            report.write(&run)?;
             for e in &report.summaries {
                 log.emit(None, e.clone())?;
             }
-            log.emit(
-                None,
-                Event::RunEnd {
-                    status: RunStatus::Completed,
-                    message: None,
-                },
-            )?;
             Ok(report)
-        }
-        Err(e) => {
-            log.emit(
-                None,
-                Event::RunEnd {
-                    status: RunStatus::Failed,
-                    message: Some(e.to_string()),
-                },
-            )?;
-            Err(e)
-        }
-    }
+        },
+    )
 }

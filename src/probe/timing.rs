@@ -4,8 +4,7 @@
 use super::census::{census, CensusConfig};
 use super::jacobian::{adjacent_jacobians, output_jacobians, Reuse};
 use crate::data::products::ProductsConfig;
-use crate::model::checkpoint::Checkpoint;
-use crate::model::train::{train, TrainConfig};
+use crate::model::train::train_default_view;
 use crate::model::Preset;
 use crate::Result;
 use std::time::Instant;
@@ -40,11 +39,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Trains `preset` with its defaults (seed 0), then times every Jacobian on `examples` inputs of
 /// the mixed `products` distribution, `repeats` times.
 pub fn jacobians(preset: Preset, examples: usize, repeats: usize) -> Result<JacobianTiming> {
-    let dir = std::env::temp_dir().join(format!("circuitscope-bench-jac-{}", std::process::id()));
-    let trained = train(&dir, &TrainConfig::defaults(preset), &mut |_| {});
-    let model = trained.and_then(|o| Checkpoint::load(&o.run.model(), Some(preset))?.view());
-    let _ = std::fs::remove_dir_all(&dir);
-    let model = model?;
+    let model = train_default_view(preset)?;
     let data = ProductsConfig {
         shared: preset == Preset::ProductsShared,
         n_train: 1,

@@ -203,3 +203,45 @@ impl EventLog {
             .map_err(|e| Error::io(&self.path, "cannot flush", e))
     }
 }
+
+/// Runs one stage of work on a run as a *segment* of its log: `run_start {command}`, whatever
+/// events `body` writes, then `run_end` — completed, or failed with the error's message.
+pub fn segment<T>(
+    run: &RunDir,
+    command: &str,
+    preset: Option<&str>,
+    config: serde_json::Value,
+    body: impl FnOnce(&mut EventLog) -> Result<T>,
+) -> Result<T> {
+    let mut log = EventLog::open(&run.events())?;
+    log.emit(
+        None,
+        Event::RunStart {
+            command: command.into(),
+            preset: preset.map(str::to_string),
+            config,
+        },
+    )?;
+    match body(&mut log) {
+        Ok(v) => {
+            log.emit(
+                None,
+                Event::RunEnd {
+                    status: RunStatus::Completed,
+                    message: None,
+                },
+            )?;
+            Ok(v)
+        }
+        Err(e) => {
+            log.emit(
+                None,
+                Event::RunEnd {
+                    status: RunStatus::Failed,
+                    message: Some(e.to_string()),
+                },
+            )?;
+            Err(e)
+        }
+    }
+}

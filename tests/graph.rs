@@ -550,3 +550,113 @@ fn graph_options_are_checked_before_work() {
     .to_string();
     assert_eq!(err, "graph: --examples must be at least 1");
 }
+
+#[test]
+fn gradient_graphs_have_intra_layer_edges_and_component_views() {
+    let model = two_blocks();
+    let x: Vec<f32> = inputs(4, 80, 7).into_iter().map(|v| v as f32).collect();
+    let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 160]).unwrap();
+    let g = build(
+        &model,
+        &data,
+        &two_tasks(),
+        &GraphSpec {
+            examples: 80,
+            edges: EdgeKind::Grad,
+            target: TargetKind::Node,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Layers h1 (4 nodes), h2 (4), h3 (2): C(4,2) + C(4,2) + C(2,2) intra edges.
+    assert_eq!(g.intra.len(), 6 + 6 + 1);
+    let block = |id: usize| {
+        let node = &g.graph[petgraph::graph::NodeIndex::new(id)];
+        node.units[0] >= g.widths[node.layer] / 2
+    };
+    for e in &g.intra {
+        assert!((-1.0..=1.0).contains(&e.cosine));
+        if block(e.a) != block(e.b) {
+            assert_eq!(
+                e.cosine, 0.0,
+                "nodes of different blocks send back gradients with disjoint support"
+            );
+        }
+    }
+    // Every normalised flow into a live node sums to 1 over its inputs, per example, so the
+    // mean over examples is at most 1.
+    for n in g.graph.node_indices().filter(|&n| g.graph[n].layer > 0) {
+        let s: f64 = g
+            .graph
+            .edges_directed(n, petgraph::Direction::Incoming)
+            .map(|e| e.weight().mean)
+            .sum();
+        assert!(
+            s <= 1.0 + 1e-12,
+            "flow into {} sums to {s}",
+            g.graph[n].label
+        );
+    }
+
+    let c = build(
+        &model,
+        &data,
+        &two_tasks(),
+        &GraphSpec {
+            examples: 80,
+            edges: EdgeKind::Grad,
+            nodes: NodeKind::Component,
+            max_rois: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(c.graph.node_count(), 4 + 3 + 3 + 2);
+    assert!(c.graph.node_weights().any(|n| n.label == "h1:PC0"));
+    let err = build(
+        &model,
+        &data,
+        &two_tasks(),
+        &GraphSpec {
+            nodes: NodeKind::Component,
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(err, "graph: component nodes are read-only views of a layer, not units to attribute through; use --edges grad with --nodes component");
+}
+
+#[test]
+fn an_examples_activated_subgraph_stays_inside_the_blocks_it_uses() {
+    let model = two_blocks();
+    let x: Vec<f32> = inputs(4, 30, 8).into_iter().map(|v| v as f32).collect();
+    let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 60]).unwrap();
+    let g = build(
+        &model,
+        &data,
+        &two_tasks(),
+        &GraphSpec {
+            examples: 30,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let block =
+        |n: petgraph::graph::NodeIndex| g.graph[n].units[0] >= g.widths[g.graph[n].layer] / 2;
+    let mut sizes = Vec::new();
+    for i in 0..30 {
+        let sub = g.activated_subgraph(i);
+        for &e in &sub {
+            let (a, b) = g.graph.edge_endpoints(e).unwrap();
+            assert_eq!(block(a), block(b));
+        }
+        sizes.push(sub.len());
+    }
+    let share = sizes.iter().sum::<usize>() as f64 / (30 * g.graph.edge_count()) as f64;
+    assert!((share - g.activated_share).abs() < 1e-12);
+    assert!(
+        share <= 0.5,
+        "cross-block edges are never active, and they are half the edges: {share}"
+    );
+}

@@ -398,6 +398,11 @@ fn census_counts_regions_known_by_construction() {
     assert_eq!(input.gradients_combined, 4);
     assert!(input.appear_together);
     assert_eq!((input.top_region_share, input.regions_for_90pct), (0.25, 4));
+    assert_eq!(
+        input.region_shares,
+        vec![0.25; 4],
+        "each quadrant holds 4 of the 16 points"
+    );
     let hidden = &c[1];
     assert_eq!(hidden.layer_patterns, Some(4));
     assert_eq!(

@@ -4,7 +4,7 @@
 //! layers as columns, nodes evenly spaced, edge width and opacity by strength, colour by
 //! community — so no system install is needed. Loading checks the format and version.
 
-use super::{CircuitGraph, Edge, GraphSpec, LayerClustering, Node};
+use super::{CircuitGraph, Edge, GraphSpec, IntraEdge, LayerClustering, Node};
 use crate::{Error, Result};
 use petgraph::graph::DiGraph;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,8 @@ struct GraphFile {
     communities: usize,
     activated_share: f64,
     clustering: Vec<LayerClustering>,
+    #[serde(default)]
+    intra: Vec<IntraEdge>,
     /// Edges in the full graph; `edges` may hold fewer (the `top` budget).
     total_edges: usize,
     nodes: Vec<Node>,
@@ -93,6 +95,7 @@ pub fn write_json(g: &CircuitGraph, path: &Path, top: Option<usize>) -> Result<(
         communities: g.communities,
         activated_share: g.activated_share,
         clustering: g.clustering.clone(),
+        intra: g.intra.clone(),
         total_edges: g.graph.edge_count(),
         nodes: g.graph.node_weights().cloned().collect(),
         edges: top_edges(g, top)
@@ -160,6 +163,8 @@ pub fn read_json(path: &Path) -> Result<CircuitGraph> {
         communities: file.communities,
         activated_share: file.activated_share,
         clustering: file.clustering,
+        intra: file.intra,
+        activated: vec![],
     })
 }
 

@@ -29,6 +29,9 @@ use serde::{Deserialize, Serialize};
 pub enum NodeKind {
     Neuron,
     Roi,
+    /// The top principal components of each hidden layer's activations (inputs and outputs
+    /// stay neurons): read-only views with gradient-flow edges; they are never ablated.
+    Component,
 }
 
 /// What an edge measures.
@@ -101,8 +104,11 @@ impl GraphSpec {
         if self.examples == 0 {
             invalid!("graph: --examples must be at least 1");
         }
-        if self.nodes == NodeKind::Roi && self.max_rois < 2 {
+        if self.nodes != NodeKind::Neuron && self.max_rois < 2 {
             invalid!("graph: --max-rois must be at least 2");
+        }
+        if self.nodes == NodeKind::Component && self.edges != EdgeKind::Grad {
+            invalid!("graph: component nodes are read-only views of a layer, not units to attribute through; use --edges grad with --nodes component");
         }
         if data.n == 0 {
             return Err(Error::Data(format!(
@@ -163,6 +169,17 @@ pub struct Edge {
     pub per_task: Vec<f64>,
 }
 
+/// An intra-layer edge (gradient-flow graphs): how alike the gradients are that two nodes of
+/// layer `layer` send back to the layer before, as the mean cosine over examples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntraEdge {
+    pub layer: usize,
+    /// Node ids (as in the graph) of the two nodes.
+    pub a: usize,
+    pub b: usize,
+    pub cosine: f64,
+}
+
 /// ROI clustering figures of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerClustering {
@@ -185,9 +202,23 @@ pub struct CircuitGraph {
     /// Mean over examples of the share of edges with non-zero attribution for that example.
     pub activated_share: f64,
     pub clustering: Vec<LayerClustering>,
+    /// Intra-layer edges (gradient-flow graphs only).
+    pub intra: Vec<IntraEdge>,
+    /// Per example, the edges with non-zero value for it: its activated subgraph (kept in
+    /// memory, not in the JSON file).
+    pub activated: Vec<Vec<u32>>,
 }
 
 impl CircuitGraph {
+    /// The activated subgraph of example `i`: the edges with non-zero value for it.
+    pub fn activated_subgraph(&self, i: usize) -> Vec<petgraph::graph::EdgeIndex> {
+        self.activated.get(i).map_or_else(Vec::new, |v| {
+            v.iter()
+                .map(|&e| petgraph::graph::EdgeIndex::new(e as usize))
+                .collect()
+        })
+    }
+
     /// Edges whose `mean_abs` is at least `threshold`, as a share of all edges.
     pub fn share_above(&self, threshold: f64) -> f64 {
         let n = self.graph.edge_count().max(1);
@@ -267,6 +298,9 @@ pub fn build(
     let x: Vec<f64> = data.x[..n * data.d_in].iter().map(|&v| v as f64).collect();
     let hs = activations(model, &x)?;
     let widths = model.widths();
+    if spec.nodes == NodeKind::Component {
+        return build_components(model, &hs, tasks, spec, n);
+    }
     let (groups, clustering) = groups(model, &hs, spec, n)?;
     let targets: Vec<Target> = match spec.target {
         TargetKind::Node => vec![Target::Node],
@@ -309,7 +343,8 @@ pub fn build(
                 .collect(),
         );
     }
-    let mut active_edges = vec![0usize; n];
+    let mut activated: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut intra = Vec::new();
     let mut edge_total = 0usize;
     for l in 0..model.layers.len() {
         let (d_in, d_out) = (widths[l], widths[l + 1]);
@@ -324,6 +359,7 @@ pub fn build(
         gi.iter()
             .enumerate()
             .for_each(|(r, us)| us.iter().for_each(|&u| group_of_in[u] = r));
+        let mut intra_sum = vec![0.0; ro * ro];
         let mut group_of_out = vec![0; d_out];
         go.iter()
             .enumerate()
@@ -351,6 +387,33 @@ pub fn build(
                                 + layer.bias[j] as f64
                         })
                         .collect();
+                    // Intra-layer edges: cosine between the gradients two downstream nodes send
+                    // back to h_l.
+                    let mut rows = vec![0.0; ro * d_in];
+                    for j in 0..d_out {
+                        let s = layer.activation.derivative_f64(z[j]);
+                        let q = group_of_out[j];
+                        rows[q * d_in..(q + 1) * d_in]
+                            .iter_mut()
+                            .zip(&layer.weight[j * d_in..(j + 1) * d_in])
+                            .for_each(|(r, &w)| *r += s * w as f64);
+                    }
+                    let norms: Vec<f64> = rows
+                        .chunks(d_in)
+                        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+                        .collect();
+                    for q in 0..ro {
+                        for q2 in q + 1..ro {
+                            if norms[q] > 0.0 && norms[q2] > 0.0 {
+                                let dot: f64 = rows[q * d_in..(q + 1) * d_in]
+                                    .iter()
+                                    .zip(&rows[q2 * d_in..(q2 + 1) * d_in])
+                                    .map(|(a, b)| a * b)
+                                    .sum();
+                                intra_sum[q * ro + q2] += dot / (norms[q] * norms[q2]);
+                            }
+                        }
+                    }
                     let mut m = vec![0.0; d_out * d_in];
                     for j in 0..d_out {
                         let s = layer.activation.derivative_f64(z[j]);
@@ -391,7 +454,7 @@ pub fn build(
                 sum_sq[e] += agg[e] * agg[e];
                 sum_abs[e] += agg[e].abs();
                 if agg[e].abs() > 1e-12 {
-                    active_edges[i] += 1;
+                    activated[i].push((edge_total + e) as u32);
                 }
                 for t in 0..n_t {
                     task_abs[t][e] += agg_t[t][e].abs();
@@ -400,6 +463,18 @@ pub fn build(
         }
         edge_total += ro * ri;
         let nf = n as f64;
+        if spec.edges == EdgeKind::Grad {
+            for q in 0..ro {
+                for q2 in q + 1..ro {
+                    intra.push(IntraEdge {
+                        layer: l + 1,
+                        a: index[l + 1][q].index(),
+                        b: index[l + 1][q2].index(),
+                        cosine: intra_sum[q * ro + q2] / nf,
+                    });
+                }
+            }
+        }
         for q in 0..ro {
             for r in 0..ri {
                 let e = q * ri + r;
@@ -450,9 +525,9 @@ pub fn build(
     for (i, node) in graph.node_weights_mut().enumerate() {
         node.community = comm.membership[i];
     }
-    let activated_share = active_edges
+    let activated_share = activated
         .iter()
-        .map(|&a| a as f64 / edge_total.max(1) as f64)
+        .map(|a| a.len() as f64 / edge_total.max(1) as f64)
         .sum::<f64>()
         / n.max(1) as f64;
     Ok(CircuitGraph {
@@ -464,6 +539,152 @@ pub fn build(
         communities: comm.count,
         activated_share,
         clustering,
+        intra,
+        activated,
+    })
+}
+
+/// The component graph: inputs, the top `max_rois` principal components of each hidden layer,
+/// outputs; edge `a → b` is `|p_bᵀ J(x) p_a|` (`J` the adjacent Jacobian, `p` unit component
+/// vectors or unit vectors for input and output neurons), normalised over `a` for each `b` and
+/// averaged over examples.
+fn build_components(
+    model: &RuntimeModel,
+    hs: &[Vec<f64>],
+    tasks: &TaskStructure,
+    spec: &GraphSpec,
+    n: usize,
+) -> Result<CircuitGraph> {
+    use crate::probe::linalg::Pca;
+    let widths = model.widths();
+    let last = widths.len() - 1;
+    // Basis per layer: rows of length d_k.
+    let bases: Vec<Vec<Vec<f64>>> = widths
+        .iter()
+        .enumerate()
+        .map(|(k, &d)| -> Result<Vec<Vec<f64>>> {
+            if k == 0 || k == last {
+                Ok((0..d)
+                    .map(|u| (0..d).map(|v| if u == v { 1.0 } else { 0.0 }).collect())
+                    .collect())
+            } else {
+                let pca = Pca::fit(&hs[k], n, d)?;
+                Ok((0..spec.max_rois.min(d))
+                    .map(|c| pca.component(c).to_vec())
+                    .collect())
+            }
+        })
+        .collect::<Result<_>>()?;
+    let mut graph = DiGraph::new();
+    let index: Vec<Vec<NodeIndex>> = bases
+        .iter()
+        .enumerate()
+        .map(|(k, b)| {
+            (0..b.len())
+                .map(|c| {
+                    let label = if k == 0 || k == last {
+                        format!("h{k}:{c}")
+                    } else {
+                        format!("h{k}:PC{c}")
+                    };
+                    graph.add_node(Node {
+                        layer: k,
+                        label,
+                        units: vec![],
+                        community: 0,
+                        task_share: vec![],
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    for l in 0..model.layers.len() {
+        let layer = &model.layers[l];
+        let (d_in, d_out) = (layer.d_in, layer.d_out);
+        let (bi, bo) = (&bases[l], &bases[l + 1]);
+        let mut sum = vec![0.0; bo.len() * bi.len()];
+        let mut sum_sq = sum.clone();
+        for i in 0..n {
+            let a = &hs[l][i * d_in..(i + 1) * d_in];
+            let z: Vec<f64> = (0..d_out)
+                .map(|j| {
+                    layer.weight[j * d_in..(j + 1) * d_in]
+                        .iter()
+                        .zip(a)
+                        .map(|(&w, &v)| w as f64 * v)
+                        .sum::<f64>()
+                        + layer.bias[j] as f64
+                })
+                .collect();
+            // J p_a for each upstream basis vector, then project on each downstream one.
+            let mut m = vec![0.0; bo.len() * bi.len()];
+            for (ai, pa) in bi.iter().enumerate() {
+                let jp: Vec<f64> = (0..d_out)
+                    .map(|j| {
+                        layer.activation.derivative_f64(z[j])
+                            * layer.weight[j * d_in..(j + 1) * d_in]
+                                .iter()
+                                .zip(pa)
+                                .map(|(&w, p)| w as f64 * p)
+                                .sum::<f64>()
+                    })
+                    .collect();
+                for (bi_, pb) in bo.iter().enumerate() {
+                    m[bi_ * bi.len() + ai] =
+                        pb.iter().zip(&jp).map(|(p, v)| p * v).sum::<f64>().abs();
+                }
+            }
+            for row in m.chunks_mut(bi.len()) {
+                let total: f64 = row.iter().sum();
+                if total > 0.0 {
+                    row.iter_mut().for_each(|v| *v /= total);
+                }
+            }
+            for (e, v) in m.iter().enumerate() {
+                sum[e] += v;
+                sum_sq[e] += v * v;
+            }
+        }
+        let nf = n as f64;
+        for q in 0..bo.len() {
+            for r in 0..bi.len() {
+                let e = q * bi.len() + r;
+                let mean = sum[e] / nf;
+                graph.add_edge(
+                    index[l][r],
+                    index[l + 1][q],
+                    Edge {
+                        mean,
+                        mean_abs: mean,
+                        std: (sum_sq[e] / nf - mean * mean).max(0.0).sqrt(),
+                        per_task: vec![],
+                    },
+                );
+            }
+        }
+    }
+    let edges: Vec<(usize, usize, f64)> = graph
+        .edge_indices()
+        .map(|e| {
+            let (a, b) = graph.edge_endpoints(e).expect("edge");
+            (a.index(), b.index(), graph[e].mean_abs)
+        })
+        .collect();
+    let comm = community::leiden(graph.node_count(), &edges, spec.seed)?;
+    for (i, node) in graph.node_weights_mut().enumerate() {
+        node.community = comm.membership[i];
+    }
+    Ok(CircuitGraph {
+        spec: spec.clone(),
+        tasks: tasks.tasks.iter().map(|t| t.name.clone()).collect(),
+        widths,
+        graph,
+        modularity: comm.modularity,
+        communities: comm.count,
+        activated_share: 1.0,
+        clustering: vec![],
+        intra: vec![],
+        activated: vec![],
     })
 }
 
@@ -494,6 +715,29 @@ pub fn graph_run(
             let (mut nodes, mut edges) = tables(&g, top)?;
             run.write_table("graph_nodes", &mut nodes)?;
             run.write_table("graph_edges", &mut edges)?;
+            if !g.intra.is_empty() {
+                use polars::prelude::{Column, DataFrame};
+                let mut intra = DataFrame::new(vec![
+                    Column::new(
+                        "layer".into(),
+                        g.intra.iter().map(|e| e.layer as u64).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "a".into(),
+                        g.intra.iter().map(|e| e.a as u64).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "b".into(),
+                        g.intra.iter().map(|e| e.b as u64).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "cosine".into(),
+                        g.intra.iter().map(|e| e.cosine).collect::<Vec<_>>(),
+                    ),
+                ])
+                .map_err(|e| Error::Data(format!("graph table: {e}")))?;
+                run.write_table("graph_intra", &mut intra)?;
+            }
             for c in &g.clustering {
                 log.emit(
                     None,

@@ -55,6 +55,8 @@ pub struct LayerCensus {
     pub top_region_share: f64,
     /// Fewest regions that hold 90% of the counted examples.
     pub regions_for_90pct: usize,
+    /// Share of the counted examples in each region (by distinct `∂y/∂h_k`), largest first.
+    pub region_shares: Vec<f64>,
 }
 
 fn pattern_key(trace: &Trace, layers: std::ops::Range<usize>, i: usize) -> Vec<bool> {
@@ -208,6 +210,7 @@ pub fn census(
                 gradients_combined,
                 top_region_share: sizes.first().map_or(0.0, |&s| s as f64 / total),
                 regions_for_90pct,
+                region_shares: sizes.iter().map(|&s| s as f64 / total).collect(),
             }
         })
         .collect()

@@ -28,6 +28,8 @@ pub struct ProbeConfig {
     pub pcs: usize,
     /// Explained-variance ratios kept per PCA in the `pca` table.
     pub pca_rows: usize,
+    /// Regions listed per split and layer in the `regions` table.
+    pub region_rows: usize,
     pub reuse: Reuse,
 }
 
@@ -38,6 +40,7 @@ impl Default for ProbeConfig {
             subspace: SubspaceConfig::default(),
             pcs: 4,
             pca_rows: 8,
+            region_rows: 32,
             reuse: Reuse::Patterns,
         }
     }
@@ -48,6 +51,8 @@ impl Default for ProbeConfig {
 pub struct ProbeReport {
     pub layer_stats: DataFrame,
     pub census: DataFrame,
+    /// The share of examples in each of the largest `region_rows` regions per split and layer.
+    pub regions: DataFrame,
     pub pca: DataFrame,
     pub task_angles: DataFrame,
     pub svd: DataFrame,
@@ -154,6 +159,7 @@ pub fn probe(
             )));
         }
     }
+    let mut regions = Table::default();
     let (mut stats, mut cen, mut pca_t, mut angles) = (
         Table::default(),
         Table::default(),
@@ -179,6 +185,13 @@ pub fn probe(
         }
         let layers = census(model, &trace, &jac, &cfg.census);
         for c in &layers {
+            for (rank, share) in c.region_shares.iter().take(cfg.region_rows).enumerate() {
+                regions
+                    .s("split", name)
+                    .u("layer", c.layer)
+                    .u("rank", rank)
+                    .f("share", *share);
+            }
             cen.s("split", name)
                 .u("layer", c.layer)
                 .u("width", c.width)
@@ -339,6 +352,7 @@ pub fn probe(
     Ok(ProbeReport {
         layer_stats: stats.frame()?,
         census: cen.frame()?,
+        regions: regions.frame()?,
         pca: pca_t.frame()?,
         task_angles: angles.frame()?,
         svd: svd_t.frame()?,
@@ -356,6 +370,7 @@ impl ProbeReport {
         vec![
             ("layer_stats", &mut self.layer_stats),
             ("census", &mut self.census),
+            ("regions", &mut self.regions),
             ("pca", &mut self.pca),
             ("task_angles", &mut self.task_angles),
             ("svd", &mut self.svd),

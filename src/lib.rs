@@ -13,6 +13,7 @@
 //! assert_eq!(data.train.target(0), &[row[0] * row[1], row[2] * row[3]]);
 //! ```
 
+pub mod autodiff;
 pub mod cli;
 pub mod data;
 mod error;

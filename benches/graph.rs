@@ -5,17 +5,5 @@
 fn main() {
     let t = circuitscope::graph::timing::ig(circuitscope::model::Preset::Products64, 1000, 50)
         .expect("benchmark runs");
-    println!(
-        "{}: {} edges x {} examples; exact {:.0}/s ({:.3} s); Riemann {} {:.0}/s ({:.3} s), max error {:.2e} of largest {:.2e}",
-        t.preset,
-        t.edges,
-        t.examples,
-        t.per_s(t.exact_seconds),
-        t.exact_seconds,
-        t.riemann_steps,
-        t.per_s(t.riemann_seconds),
-        t.riemann_seconds,
-        t.riemann_max_error,
-        t.max_attribution
-    );
+    println!("{t}");
 }

@@ -8,15 +8,6 @@ fn main() {
         circuitscope::model::Preset::Products64,
     ] {
         let t = circuitscope::probe::timing::jacobians(preset, 10_000, 3).expect("benchmark runs");
-        println!(
-            "{}: {} distinct patterns; no reuse {:.0} Jacobians/s ({:.3} s), reuse {:.0} Jacobians/s ({:.3} s), census {:.3} s",
-            t.preset,
-            t.patterns,
-            t.jacobians_per_s(t.seconds_off),
-            t.seconds_off,
-            t.jacobians_per_s(t.seconds_reuse),
-            t.seconds_reuse,
-            t.census_seconds
-        );
+        println!("{t} (medians of 3)");
     }
 }

@@ -39,16 +39,7 @@ fn forward_from(model: &RuntimeModel, l: usize, h: &[f64]) -> Vec<Vec<f64>> {
     let mut cur = h.to_vec();
     let mut zs = Vec::with_capacity(model.layers.len() - l);
     for layer in &model.layers[l..] {
-        let z: Vec<f64> = (0..layer.d_out)
-            .map(|j| {
-                layer.weight[j * layer.d_in..(j + 1) * layer.d_in]
-                    .iter()
-                    .zip(&cur)
-                    .map(|(&w, &v)| w as f64 * v)
-                    .sum::<f64>()
-                    + layer.bias[j] as f64
-            })
-            .collect();
+        let z = layer.pre_activation(&cur);
         cur = z.iter().map(|&v| layer.activation.apply_f64(v)).collect();
         zs.push(z);
     }

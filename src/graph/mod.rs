@@ -377,16 +377,7 @@ pub fn build(
                 }
                 EdgeKind::Grad => {
                     let layer = &model.layers[l];
-                    let z: Vec<f64> = (0..d_out)
-                        .map(|j| {
-                            layer.weight[j * d_in..(j + 1) * d_in]
-                                .iter()
-                                .zip(a)
-                                .map(|(&w, &v)| w as f64 * v)
-                                .sum::<f64>()
-                                + layer.bias[j] as f64
-                        })
-                        .collect();
+                    let z = layer.pre_activation(a);
                     // Intra-layer edges: cosine between the gradients two downstream nodes send
                     // back to h_l.
                     let mut rows = vec![0.0; ro * d_in];
@@ -606,16 +597,7 @@ fn build_components(
         let mut sum_sq = sum.clone();
         for i in 0..n {
             let a = &hs[l][i * d_in..(i + 1) * d_in];
-            let z: Vec<f64> = (0..d_out)
-                .map(|j| {
-                    layer.weight[j * d_in..(j + 1) * d_in]
-                        .iter()
-                        .zip(a)
-                        .map(|(&w, &v)| w as f64 * v)
-                        .sum::<f64>()
-                        + layer.bias[j] as f64
-                })
-                .collect();
+            let z = layer.pre_activation(a);
             // J p_a for each upstream basis vector, then project on each downstream one.
             let mut m = vec![0.0; bo.len() * bi.len()];
             for (ai, pa) in bi.iter().enumerate() {

@@ -30,6 +30,25 @@ impl IgTiming {
     }
 }
 
+impl std::fmt::Display for IgTiming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} hidden-layer pairs, {} edges x {} examples, zero baseline, target output 0: exact {:.3} s = {:.0} edge attributions/s; Riemann {} steps {:.3} s = {:.0}/s, max error {:.2e} (largest attribution {:.2e})",
+            self.preset,
+            self.edges,
+            self.examples,
+            self.exact_seconds,
+            self.per_s(self.exact_seconds),
+            self.riemann_steps,
+            self.riemann_seconds,
+            self.per_s(self.riemann_seconds),
+            self.riemann_max_error,
+            self.max_attribution
+        )
+    }
+}
+
 /// Trains `preset` with its defaults (seed 0), then attributes every edge of the hidden-layer
 /// pairs (`h_1 → h_2`, …) for `examples` mixed `products` inputs, zero baseline, target the
 /// first output, exactly and with a `steps`-step midpoint Riemann sum.

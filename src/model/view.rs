@@ -22,6 +22,20 @@ impl Layer {
     pub fn w(&self, j: usize, i: usize) -> f32 {
         self.weight[j * self.d_in + i]
     }
+
+    /// `z = W h + b` for one example, in f64.
+    pub fn pre_activation(&self, h: &[f64]) -> Vec<f64> {
+        (0..self.d_out)
+            .map(|j| {
+                self.weight[j * self.d_in..(j + 1) * self.d_in]
+                    .iter()
+                    .zip(h)
+                    .map(|(&w, &v)| w as f64 * v)
+                    .sum::<f64>()
+                    + self.bias[j] as f64
+            })
+            .collect()
+    }
 }
 
 /// A feed-forward network as a list of dense layers.

@@ -31,6 +31,24 @@ impl JacobianTiming {
     }
 }
 
+impl std::fmt::Display for JacobianTiming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on {} examples ({} Jacobians each, {} distinct patterns): no reuse {:.3} s = {:.0} Jacobians/s; pattern reuse {:.3} s = {:.0} Jacobians/s; census {:.3} s",
+            self.preset,
+            self.examples,
+            self.per_example,
+            self.patterns,
+            self.seconds_off,
+            self.jacobians_per_s(self.seconds_off),
+            self.seconds_reuse,
+            self.jacobians_per_s(self.seconds_reuse),
+            self.census_seconds
+        )
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]

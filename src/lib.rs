@@ -17,6 +17,7 @@ pub mod autodiff;
 pub mod cli;
 pub mod data;
 mod error;
+pub mod eval;
 pub mod graph;
 pub mod model;
 pub mod probe;

@@ -582,3 +582,34 @@ fn graph_and_inspect_write_and_read_the_graph_files() {
         ),
     );
 }
+
+#[test]
+fn eval_scores_a_run_and_logs_its_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_run(dir.path(), "r", "products");
+    let out = run(&["eval", root.to_str().unwrap(), "--examples", "100"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("CPR ") && stdout.contains("ARI ") && stdout.contains("Spearman"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("100.0% kept: faithfulness 1.0000"),
+        "{stdout}"
+    );
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    assert_eq!(
+        log.matches("\"kind\":\"faithfulness_point\"").count(),
+        circuitscope::eval::FRACTIONS.len()
+    );
+    assert!(
+        root.join("tables/eval_faithfulness.parquet").is_file()
+            && root.join("tables/eval_interventions.parquet").is_file()
+    );
+    let digits = small_run(dir.path(), "d", "digits");
+    assert_error(
+        &run(&["eval", digits.to_str().unwrap()]),
+        "eval: preset `digits` is a classifier; evaluation currently scores regression tasks (MSE)",
+    );
+}

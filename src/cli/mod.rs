@@ -55,6 +55,19 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// Evaluate a run's graph: faithfulness vs sparsity under real ablation, disentanglement,
+    /// interventions.
+    Eval {
+        /// The run directory.
+        run: PathBuf,
+        #[arg(long, value_enum, default_value_t = crate::eval::ablation::Ablation::Mean)]
+        ablation: crate::eval::ablation::Ablation,
+        #[arg(long, value_enum, default_value_t = crate::graph::NodeKind::Neuron)]
+        nodes: crate::graph::NodeKind,
+        /// Examples of the validation split the graph's attributions average over.
+        #[arg(long, default_value_t = 500)]
+        examples: usize,
+    },
     /// Measure speed (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -230,6 +243,23 @@ pub fn run(cli: Cli) -> Result<()> {
             print!(
                 "{}",
                 crate::graph::summary(&crate::graph::export::read_json(&path)?, threshold, top)
+            );
+            Ok(())
+        }
+        Command::Eval {
+            run,
+            ablation,
+            nodes,
+            examples,
+        } => {
+            let spec = crate::graph::GraphSpec {
+                nodes,
+                examples,
+                ..Default::default()
+            };
+            print!(
+                "{}",
+                crate::eval::summary(&crate::eval::eval_run(&run, &spec, ablation)?)
             );
             Ok(())
         }
@@ -441,6 +471,13 @@ fn cmd_demo(out: &Path) -> Result<()> {
         "graph files: {}",
         out.join("graph/graph.{json,dot,svg}").display()
     );
+    println!("\nevaluating the graph (mean ablation of the edges not kept)");
+    let report = crate::eval::eval_run(
+        out,
+        &crate::graph::GraphSpec::default(),
+        crate::eval::ablation::Ablation::Mean,
+    )?;
+    print!("{}", crate::eval::summary(&report));
     println!(
         "done in {:.1} s; follow it with `circuitscope events {} --follow`",
         t0.elapsed().as_secs_f64(),

@@ -1,0 +1,433 @@
+//! Evaluating graphs: is a graph faithful to the model, sparse, and split along the tasks the
+//! network really does?
+//!
+//! - [`faithfulness`]: keep the top-k edges of a graph (by mean |value|), ablate every other
+//!   edge in the real forward pass ([`ablation`]), and score `(m(kept) − m(none)) / (m(full) −
+//!   m(none))` with the task loss as `m`, for a sweep of k; CPR is the area under that curve and
+//!   CMD the area between it and 1 (x = share of edges kept).
+//! - [`disentanglement`]: nodes labelled by the task with the largest share of their attribution;
+//!   ARI and NMI between those labels and the graph's communities.
+//! - [`interventions`]: ablate each community, and each task's subgraph, and compare the
+//!   predicted per-task effect (the attribution the ablated edges carry for that task) with the
+//!   observed change in each task's loss: Spearman ρ over all (intervention, task) pairs, and the
+//!   selectivity of each task subgraph.
+//!
+//! Evaluation runs models with edges ablated; it must never change a model's weights.
+
+pub mod ablation;
+pub mod score;
+
+use crate::data::{Dataset, TaskStructure};
+use crate::graph::{CircuitGraph, NodeKind};
+use crate::model::RuntimeModel;
+use crate::{invalid, Result};
+use ablation::{forward_ablated, task_losses, Baselines, EdgeMask};
+use petgraph::graph::EdgeIndex;
+use serde::{Deserialize, Serialize};
+
+/// The default sweep of edge shares kept.
+pub const FRACTIONS: [f64; 12] = [
+    0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0,
+];
+
+/// Sets every neuron edge covered by the given graph edges to `keep`.
+fn mark(g: &CircuitGraph, edges: &[EdgeIndex], mask: &mut EdgeMask, keep: bool) {
+    for &e in edges {
+        let (a, b) = g.graph.edge_endpoints(e).expect("edge exists");
+        let (src, dst) = (&g.graph[a], &g.graph[b]);
+        let d_in = g.widths[src.layer];
+        for &j in &dst.units {
+            for &i in &src.units {
+                mask.kept[src.layer][j * d_in + i] = keep;
+            }
+        }
+    }
+}
+
+fn check_ablatable(g: &CircuitGraph) -> Result<()> {
+    if g.spec.nodes == NodeKind::Component {
+        invalid!("evaluation ablates units; component graphs are read-only views (build a neuron or ROI graph)");
+    }
+    Ok(())
+}
+
+/// One point of a faithfulness curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaithPoint {
+    /// Share of the graph's edges kept.
+    pub kept: f64,
+    pub loss: f64,
+    pub task_losses: Vec<f64>,
+    pub faithfulness: f64,
+}
+
+/// A faithfulness-versus-sparsity curve and its areas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Faithfulness {
+    pub ablation: ablation::Ablation,
+    pub m_full: f64,
+    pub m_none: f64,
+    pub points: Vec<FaithPoint>,
+    /// Area under the curve (1 for a graph whose every prefix is fully faithful).
+    pub cpr: f64,
+    /// Area between the curve and 1 (0 is best).
+    pub cmd: f64,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Sweeps the share of edges kept over `fractions` (sorted ascending, within [0, 1]).
+pub fn faithfulness(
+    model: &RuntimeModel,
+    g: &CircuitGraph,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    base: &Baselines,
+    fractions: &[f64],
+) -> Result<Faithfulness> {
+    check_ablatable(g)?;
+    if fractions.iter().any(|f| !(0.0..=1.0).contains(f)) {
+        invalid!("faithfulness: edge shares must lie in [0, 1]");
+    }
+    let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
+    let d_out = model.d_out();
+    let loss_of = |mask: &EdgeMask| -> Result<(f64, Vec<f64>)> {
+        let out = forward_ablated(model, &x, mask, base)?;
+        let t = task_losses(&out, &data.y, d_out, tasks);
+        Ok((mean(&t), t))
+    };
+    let (m_full, _) = loss_of(&EdgeMask::all(model, true))?;
+    let (m_none, _) = loss_of(&EdgeMask::all(model, false))?;
+    let mut ranked: Vec<EdgeIndex> = g.graph.edge_indices().collect();
+    ranked.sort_by(|&a, &b| g.graph[b].mean_abs.total_cmp(&g.graph[a].mean_abs));
+    let mut points = Vec::new();
+    for &f in fractions {
+        let k = (f * ranked.len() as f64).ceil() as usize;
+        let mut mask = EdgeMask::all(model, false);
+        mark(g, &ranked[..k.min(ranked.len())], &mut mask, true);
+        let (loss, task_losses) = loss_of(&mask)?;
+        let denom = m_full - m_none;
+        let faithfulness = if denom.abs() > 1e-300 {
+            (loss - m_none) / denom
+        } else {
+            1.0
+        };
+        points.push(FaithPoint {
+            kept: f,
+            loss,
+            task_losses,
+            faithfulness,
+        });
+    }
+    let curve: Vec<(f64, f64)> = points.iter().map(|p| (p.kept, p.faithfulness)).collect();
+    let gap: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (p.kept, (1.0 - p.faithfulness).abs()))
+        .collect();
+    Ok(Faithfulness {
+        ablation: base.kind,
+        m_full,
+        m_none,
+        cpr: score::area(&curve),
+        cmd: score::area(&gap),
+        points,
+    })
+}
+
+/// How well the graph's communities follow the tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disentanglement {
+    /// Nodes with a task label (those carrying any attribution).
+    pub nodes: usize,
+    pub ari: f64,
+    pub nmi: f64,
+}
+
+/// ARI and NMI between communities and task labels (hidden-layer nodes with attribution).
+pub fn disentanglement(g: &CircuitGraph) -> Disentanglement {
+    let last = g.widths.len() - 1;
+    let (mut labels, mut comms) = (Vec::new(), Vec::new());
+    for n in g
+        .graph
+        .node_weights()
+        .filter(|n| n.layer > 0 && n.layer < last)
+    {
+        let total: f64 = n.task_share.iter().sum();
+        if total > 0.0 {
+            let best = (0..n.task_share.len())
+                .max_by(|&a, &b| n.task_share[a].total_cmp(&n.task_share[b]))
+                .unwrap_or(0);
+            labels.push(best);
+            comms.push(n.community);
+        }
+    }
+    Disentanglement {
+        nodes: labels.len(),
+        ari: score::ari(&labels, &comms),
+        nmi: score::nmi(&labels, &comms),
+    }
+}
+
+/// One intervention's predicted and observed effect on one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intervention {
+    /// `community N` or `task subgraph NAME`.
+    pub target: String,
+    pub task: String,
+    /// Attribution to the task carried by the ablated edges (sum of their mean |value| for it).
+    pub predicted: f64,
+    /// Change in the task's loss when those edges are ablated.
+    pub observed: f64,
+    /// The task's loss after ablation over its loss before.
+    pub loss_ratio: f64,
+}
+
+/// Interventions on every community and every task subgraph (the edges whose largest
+/// per-task attribution is that task's), with Spearman ρ between predicted and observed.
+pub fn interventions(
+    model: &RuntimeModel,
+    g: &CircuitGraph,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    base: &Baselines,
+) -> Result<(Vec<Intervention>, f64)> {
+    check_ablatable(g)?;
+    if g.tasks.is_empty()
+        || g.graph
+            .edge_weights()
+            .next()
+            .is_none_or(|e| e.per_task.len() != g.tasks.len())
+    {
+        invalid!("interventions need a graph with per-task attributions (build it with --edges ig --target task)");
+    }
+    let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
+    let d_out = model.d_out();
+    let full = task_losses(
+        &forward_ablated(model, &x, &EdgeMask::all(model, true), base)?,
+        &data.y,
+        d_out,
+        tasks,
+    );
+    let mut groups: Vec<(String, Vec<EdgeIndex>)> = Vec::new();
+    for c in 0..g.communities {
+        let edges = g
+            .graph
+            .edge_indices()
+            .filter(|&e| {
+                let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+                g.graph[a].community == c || g.graph[b].community == c
+            })
+            .collect();
+        groups.push((format!("community {c}"), edges));
+    }
+    for (t, name) in g.tasks.iter().enumerate() {
+        let edges = g
+            .graph
+            .edge_indices()
+            .filter(|&e| {
+                let p = &g.graph[e].per_task;
+                p[t] > 0.0 && (0..p.len()).all(|u| p[t] >= p[u])
+            })
+            .collect();
+        groups.push((format!("task subgraph {name}"), edges));
+    }
+    let mut out = Vec::new();
+    for (target, edges) in groups {
+        let mut mask = EdgeMask::all(model, true);
+        mark(g, &edges, &mut mask, false);
+        let losses = task_losses(
+            &forward_ablated(model, &x, &mask, base)?,
+            &data.y,
+            d_out,
+            tasks,
+        );
+        for (t, name) in g.tasks.iter().enumerate() {
+            let predicted = edges.iter().map(|&e| g.graph[e].per_task[t]).sum();
+            out.push(Intervention {
+                target: target.clone(),
+                task: name.clone(),
+                predicted,
+                observed: losses[t] - full[t],
+                loss_ratio: if full[t] > 0.0 {
+                    losses[t] / full[t]
+                } else {
+                    f64::INFINITY
+                },
+            });
+        }
+    }
+    let rho = score::spearman(
+        &out.iter().map(|i| i.predicted).collect::<Vec<_>>(),
+        &out.iter().map(|i| i.observed).collect::<Vec<_>>(),
+    );
+    Ok((out, rho))
+}
+
+/// Everything `circuitscope eval` measures on one run.
+#[derive(Debug, Clone)]
+pub struct EvalReport {
+    pub faithfulness: Faithfulness,
+    pub disentanglement: Disentanglement,
+    pub interventions: Vec<Intervention>,
+    pub spearman: f64,
+}
+
+/// Builds the run's graph (per-task exact IG, `spec`), then measures faithfulness under
+/// `ablation`, disentanglement and interventions on the validation split; writes the tables
+/// `eval_faithfulness` and `eval_interventions` and logs an `eval` segment
+/// (`faithfulness_point`, `intervention`, `note` events).
+pub fn eval_run(
+    root: &std::path::Path,
+    spec: &crate::graph::GraphSpec,
+    kind: ablation::Ablation,
+) -> Result<EvalReport> {
+    use crate::runlog::{segment, Event, RunDir};
+    use polars::prelude::{Column, DataFrame};
+    let run = RunDir::open(root)?;
+    let (info, model, data) = crate::model::train::load_trained(&run)?;
+    if info.preset.loss() != crate::model::Loss::Mse {
+        invalid!(
+            "eval: preset `{}` is a classifier; evaluation currently scores regression tasks (MSE)",
+            info.preset
+        );
+    }
+    spec.validate(&model, &data.val)?;
+    let config = serde_json::json!({ "ablation": kind, "graph": spec });
+    segment(&run, "eval", Some(info.preset.name()), config, |log| {
+        let g = crate::graph::build(&model, &data.val, &data.tasks, spec)?;
+        let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+        let base = Baselines::new(&model, &x, kind, spec.seed)?;
+        let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS)?;
+        let d = disentanglement(&g);
+        let (iv, rho) = interventions(&model, &g, &data.val, &data.tasks, &base)?;
+        let graph_name = format!("{:?}", spec.nodes).to_lowercase();
+        let ab = format!("{kind:?}").to_lowercase();
+        for p in &f.points {
+            log.emit(
+                None,
+                Event::FaithfulnessPoint {
+                    graph: graph_name.clone(),
+                    ablation: ab.clone(),
+                    edges_kept: p.kept,
+                    faithfulness: p.faithfulness,
+                },
+            )?;
+        }
+        for i in &iv {
+            log.emit(
+                None,
+                Event::Intervention {
+                    target: i.target.clone(),
+                    task: i.task.clone(),
+                    predicted: i.predicted,
+                    observed: i.observed,
+                },
+            )?;
+        }
+        log.emit(
+            None,
+            Event::Note {
+                text: format!(
+                    "eval: CPR {:.4}, CMD {:.4}, ARI {:.4}, NMI {:.4}, intervention Spearman {:.4}",
+                    f.cpr, f.cmd, d.ari, d.nmi, rho
+                ),
+            },
+        )?;
+        let err = |e: polars::prelude::PolarsError| crate::Error::Data(format!("eval table: {e}"));
+        let mut ft = DataFrame::new(vec![
+            Column::new(
+                "kept".into(),
+                f.points.iter().map(|p| p.kept).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "loss".into(),
+                f.points.iter().map(|p| p.loss).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "faithfulness".into(),
+                f.points.iter().map(|p| p.faithfulness).collect::<Vec<_>>(),
+            ),
+        ])
+        .map_err(err)?;
+        run.write_table("eval_faithfulness", &mut ft)?;
+        let mut it = DataFrame::new(vec![
+            Column::new(
+                "target".into(),
+                iv.iter().map(|i| i.target.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "task".into(),
+                iv.iter().map(|i| i.task.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "predicted".into(),
+                iv.iter().map(|i| i.predicted).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "observed".into(),
+                iv.iter().map(|i| i.observed).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "loss_ratio".into(),
+                iv.iter().map(|i| i.loss_ratio).collect::<Vec<_>>(),
+            ),
+        ])
+        .map_err(err)?;
+        run.write_table("eval_interventions", &mut it)?;
+        Ok(EvalReport {
+            faithfulness: f,
+            disentanglement: d,
+            interventions: iv,
+            spearman: rho,
+        })
+    })
+}
+
+/// The headline figures as a few lines, with the curve as a sparkline.
+pub fn summary(r: &EvalReport) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let f = &r.faithfulness;
+    let spark: String = f
+        .points
+        .iter()
+        .map(|p| BARS[((p.faithfulness.clamp(0.0, 1.0)) * 7.0).round() as usize])
+        .collect();
+    let mut s = format!(
+        "faithfulness ({:?} ablation) over {:?} of edges kept: {spark}\n",
+        f.ablation,
+        f.points.iter().map(|p| p.kept).collect::<Vec<_>>()
+    );
+    s.push_str(&format!(
+        "  CPR {:.4}  CMD {:.4}  (loss full {:.3e}, none {:.3e})\n",
+        f.cpr, f.cmd, f.m_full, f.m_none
+    ));
+    for p in &f.points {
+        s.push_str(&format!(
+            "  {:>6.1}% kept: faithfulness {:.4}\n",
+            100.0 * p.kept,
+            p.faithfulness
+        ));
+    }
+    let d = &r.disentanglement;
+    s.push_str(&format!(
+        "communities vs task labels ({} nodes): ARI {:.4}  NMI {:.4}\n",
+        d.nodes, d.ari, d.nmi
+    ));
+    s.push_str(&format!(
+        "interventions: Spearman ρ (predicted vs observed) {:.4}\n",
+        r.spearman
+    ));
+    for i in r
+        .interventions
+        .iter()
+        .filter(|i| i.target.starts_with("task subgraph"))
+    {
+        s.push_str(&format!(
+            "  ablate {:<18} -> {} loss x{:.2}\n",
+            i.target, i.task, i.loss_ratio
+        ));
+    }
+    s
+}

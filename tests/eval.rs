@@ -204,3 +204,80 @@ fn an_untrained_model_shows_no_task_structure() {
         "an untrained network must not look disentangled: mean ARI {mean} ({aris:?})"
     );
 }
+
+#[test]
+fn roc_auc_matches_known_answers() {
+    // scikit-learn: roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) = 0.75.
+    assert_eq!(
+        score::roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+        0.75
+    );
+    // Ties count one half.
+    assert_eq!(score::roc_auc(&[0.0, 0.0], &[false, true]), 0.5);
+}
+
+#[test]
+fn circuit_recovery_is_perfect_on_a_block_network_with_exact_zeros() {
+    use circuitscope::eval::circuit_auc;
+    let model = two_blocks();
+    let x = inputs(4, 200, 9);
+    let data = Dataset::regression(
+        "blocks",
+        4,
+        2,
+        x.iter().map(|&v| v as f32).collect(),
+        vec![0.0; 400],
+    )
+    .unwrap();
+    let g = build(
+        &model,
+        &data,
+        &tasks(),
+        &GraphSpec {
+            examples: 200,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Unit u of a layer of width d belongs to block u / (d / 2); outputs to their own task.
+    let block = |layer: usize, u: usize| {
+        if layer == 3 {
+            u
+        } else {
+            u / (g.widths[layer] / 2)
+        }
+    };
+    let auc = circuit_auc(&g, 0..3, &|src, dst, t| {
+        src.units.iter().all(|&u| block(src.layer, u) == t)
+            && dst.units.iter().all(|&u| block(dst.layer, u) == t)
+    });
+    assert_eq!(auc, vec![1.0, 1.0]);
+}
+
+#[test]
+fn planted_training_holds_cross_task_weights_at_exactly_zero() {
+    use circuitscope::model::checkpoint::Checkpoint;
+    use circuitscope::model::train::{train, TrainConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        epochs: 2,
+        n_train: 2000,
+        ..TrainConfig::defaults(Preset::ProductsPlanted)
+    };
+    let o = train(&dir.path().join("p"), &cfg, &mut |_| {}).unwrap();
+    let params = Checkpoint::load(&o.run.model(), None).unwrap().params;
+    let mask = Preset::ProductsPlanted.planted_mask().unwrap();
+    assert_eq!(mask.len(), params.len());
+    assert!(
+        mask.iter().zip(&params).all(|(&keep, &p)| keep || p == 0.0),
+        "a cross-block weight moved"
+    );
+    assert!(mask
+        .iter()
+        .zip(&params)
+        .filter(|(&keep, _)| keep)
+        .any(|(_, &p)| p != 0.0));
+    // 4→32→32→32→2 with two blocks: 2·(2·16) + 2·(16·16) · 2 + 2·16 = 64 + 1024 + 32 within-block weights.
+    let weights_kept = mask.iter().filter(|&&k| k).count() - (32 + 32 + 32 + 2);
+    assert_eq!(weights_kept, 64 + 1024 + 32);
+}

@@ -265,9 +265,35 @@ pub fn interventions(
     Ok((out, rho))
 }
 
+/// Circuit recovery: for each task `t`, the ROC AUC of the edges' attribution to `t` against
+/// the truth `belongs(src, dst, t)`, over the edges leaving layers in `layers`.
+pub fn circuit_auc(
+    g: &CircuitGraph,
+    layers: std::ops::Range<usize>,
+    belongs: &dyn Fn(&crate::graph::Node, &crate::graph::Node, usize) -> bool,
+) -> Vec<f64> {
+    (0..g.tasks.len())
+        .map(|t| {
+            let (mut scores, mut truth) = (Vec::new(), Vec::new());
+            for e in g.graph.edge_indices() {
+                let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+                if layers.contains(&g.graph[a].layer) {
+                    scores.push(g.graph[e].per_task.get(t).copied().unwrap_or(0.0));
+                    truth.push(belongs(&g.graph[a], &g.graph[b], t));
+                }
+            }
+            score::roc_auc(&scores, &truth)
+        })
+        .collect()
+}
+
 /// Everything `circuitscope eval` measures on one run.
 #[derive(Debug, Clone)]
 pub struct EvalReport {
+    /// Per task, AUC of circuit recovery against a planted model's blocks (planted presets).
+    pub planted_auc: Option<Vec<f64>>,
+    /// Per task, AUC on the first layer, where the input-to-task truth is known.
+    pub first_layer_auc: Vec<f64>,
     pub faithfulness: Faithfulness,
     pub disentanglement: Disentanglement,
     pub interventions: Vec<Intervention>,
@@ -302,6 +328,32 @@ pub fn eval_run(
         let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS)?;
         let d = disentanglement(&g);
         let (iv, rho) = interventions(&model, &g, &data.val, &data.tasks, &base)?;
+        // Planted: every unit at both ends lies in the task's block and fires on some example
+        // (a unit dead on the whole data set computes nothing, for any task). First layer (any
+        // model): the edge leaves an input the task reads.
+        let trace = model.trace(&x)?;
+        let live = |layer: usize, u: usize| {
+            if layer == 0 || layer == model.layers.len() {
+                return true;
+            }
+            let d = model.layers[layer - 1].d_out;
+            (0..trace.n).any(|i| trace.pre[layer - 1][i * d + u] > 0.0)
+        };
+        let planted_auc = info.preset.planted_blocks().map(|blocks| {
+            let in_block = |n: &crate::graph::Node, t: usize| {
+                n.units
+                    .iter()
+                    .all(|&u| blocks[n.layer][u] == t && live(n.layer, u))
+            };
+            circuit_auc(&g, 0..model.layers.len(), &|src, dst, t| {
+                in_block(src, t) && in_block(dst, t)
+            })
+        });
+        let first_layer_auc = circuit_auc(&g, 0..1, &|src, _, t| {
+            src.units
+                .iter()
+                .all(|&u| data.tasks.tasks[t].inputs.contains(&u))
+        });
         let graph_name = format!("{:?}", spec.nodes).to_lowercase();
         let ab = format!("{kind:?}").to_lowercase();
         for p in &f.points {
@@ -377,6 +429,8 @@ pub fn eval_run(
         .map_err(err)?;
         run.write_table("eval_interventions", &mut it)?;
         Ok(EvalReport {
+            planted_auc,
+            first_layer_auc,
             faithfulness: f,
             disentanglement: d,
             interventions: iv,
@@ -418,6 +472,22 @@ pub fn summary(r: &EvalReport) -> String {
     s.push_str(&format!(
         "interventions: Spearman ρ (predicted vs observed) {:.4}\n",
         r.spearman
+    ));
+    let aucs = |a: &[f64]| {
+        a.iter()
+            .map(|v| format!("{v:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(a) = &r.planted_auc {
+        s.push_str(&format!(
+            "planted-circuit recovery, ROC AUC per task: {}\n",
+            aucs(a)
+        ));
+    }
+    s.push_str(&format!(
+        "first-layer circuit recovery, ROC AUC per task: {}\n",
+        aucs(&r.first_layer_auc)
     ));
     for i in r
         .interventions

@@ -103,3 +103,21 @@ pub fn area(points: &[(f64, f64)]) -> f64 {
         .map(|w| (w[1].0 - w[0].0) * 0.5 * (w[0].1 + w[1].1))
         .sum()
 }
+
+/// ROC AUC of `scores` for the positives in `truth`: the probability that a random positive
+/// scores above a random negative, ties counting one half (Mann–Whitney U).
+pub fn roc_auc(scores: &[f64], truth: &[bool]) -> f64 {
+    let r = ranks(scores);
+    let pos = truth.iter().filter(|&&t| t).count() as f64;
+    let neg = truth.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return f64::NAN;
+    }
+    let rank_sum: f64 = r
+        .iter()
+        .zip(truth)
+        .filter(|(_, &t)| t)
+        .map(|(x, _)| x)
+        .sum();
+    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}

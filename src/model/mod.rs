@@ -139,6 +139,10 @@ impl Arch {
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
     Products,
+    /// `products` with each hidden layer split into one block of units per task and every
+    /// cross-task weight held at exactly zero during training: a network whose circuits are
+    /// known, for scoring circuit recovery.
+    ProductsPlanted,
     ProductsGelu,
     Products64,
     ProductsShared,
@@ -148,8 +152,9 @@ pub enum Preset {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 7] = [
+    pub const ALL: [Preset; 8] = [
         Preset::Products,
+        Preset::ProductsPlanted,
         Preset::ProductsGelu,
         Preset::Products64,
         Preset::ProductsShared,
@@ -161,6 +166,7 @@ impl Preset {
     pub fn name(self) -> &'static str {
         match self {
             Preset::Products => "products",
+            Preset::ProductsPlanted => "products-planted",
             Preset::ProductsGelu => "products-gelu",
             Preset::Products64 => "products64",
             Preset::ProductsShared => "products-shared",
@@ -185,7 +191,7 @@ impl Preset {
 
     pub fn arch(self) -> Arch {
         let (widths, hidden): (&[usize], _) = match self {
-            Preset::Products => (&[4, 32, 32, 32, 2], Activation::Relu),
+            Preset::Products | Preset::ProductsPlanted => (&[4, 32, 32, 32, 2], Activation::Relu),
             Preset::ProductsGelu => (&[4, 32, 32, 32, 2], Activation::Gelu),
             Preset::Products64 => (&[4, 64, 64, 64, 2], Activation::Relu),
             Preset::ProductsShared => (&[3, 32, 32, 32, 2], Activation::Relu),
@@ -197,6 +203,46 @@ impl Preset {
             widths: widths.to_vec(),
             hidden,
         }
+    }
+
+    /// For planted presets, the task block of every unit of every layer (`h_0` inputs …
+    /// outputs): a weight is trainable only between units of the same block.
+    pub fn planted_blocks(self) -> Option<Vec<Vec<usize>>> {
+        match self {
+            Preset::ProductsPlanted => {
+                let w = self.arch().widths;
+                let last = w.len() - 1;
+                Some(
+                    w.iter()
+                        .enumerate()
+                        .map(|(k, &d)| {
+                            (0..d)
+                                .map(|u| match k {
+                                    0 => u / 2,          // inputs 2t, 2t+1 feed task t
+                                    k if k == last => u, // output t is task t
+                                    _ => u * 2 / d,      // first half task 0, second half task 1
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                )
+            }
+            _ => None,
+        }
+    }
+
+    /// The flat parameter mask of a planted preset: `false` for cross-block weights.
+    pub fn planted_mask(self) -> Option<Vec<bool>> {
+        let blocks = self.planted_blocks()?;
+        let mut mask = Vec::with_capacity(self.arch().n_params());
+        for k in 0..blocks.len() - 1 {
+            let (bi, bo) = (&blocks[k], &blocks[k + 1]);
+            for &o in bo {
+                mask.extend(bi.iter().map(|&i| i == o));
+            }
+            mask.extend(std::iter::repeat_n(true, bo.len()));
+        }
+        Some(mask)
     }
 
     pub fn loss(self) -> Loss {

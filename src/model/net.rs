@@ -73,7 +73,7 @@ pub fn build(preset: Preset, seed: u64) -> Box<dyn Net> {
         })
     }
     match preset {
-        Preset::Products => b::<ProductsArch, 4, 2>(seed),
+        Preset::Products | Preset::ProductsPlanted => b::<ProductsArch, 4, 2>(seed),
         Preset::ProductsGelu => b::<ProductsGeluArch, 4, 2>(seed),
         Preset::Products64 => b::<Products64Arch, 4, 2>(seed),
         Preset::ProductsShared => b::<ProductsSharedArch, 3, 2>(seed),

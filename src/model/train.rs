@@ -63,9 +63,10 @@ impl TrainConfig {
     /// The preset's defaults: what `train --preset P` uses when no option is given.
     pub fn defaults(preset: Preset) -> TrainConfig {
         let (epochs, batch, lr, n_train) = match preset {
-            Preset::Products | Preset::ProductsGelu | Preset::ProductsShared => {
-                (30, 64, 3e-3, 20_000)
-            }
+            Preset::Products
+            | Preset::ProductsPlanted
+            | Preset::ProductsGelu
+            | Preset::ProductsShared => (30, 64, 3e-3, 20_000),
             Preset::Products64 => (20, 256, 1e-3, 20_000),
             Preset::Poly => (100, 64, 3e-3, 4_096),
             Preset::Digits => (60, 32, 1e-3, 0),
@@ -121,15 +122,17 @@ pub const POLY_MEMBERS: usize = 10;
 /// Makes (or reads) the data a config trains on, and checks it fits the preset's network.
 pub fn load_data(cfg: &TrainConfig) -> Result<TaskData> {
     let data = match cfg.preset {
-        Preset::Products | Preset::ProductsGelu | Preset::Products64 | Preset::ProductsShared => {
-            ProductsConfig {
-                shared: cfg.preset == Preset::ProductsShared,
-                n_train: cfg.n_train,
-                seed: cfg.data_seed,
-                ..ProductsConfig::default()
-            }
-            .generate()?
+        Preset::Products
+        | Preset::ProductsPlanted
+        | Preset::ProductsGelu
+        | Preset::Products64
+        | Preset::ProductsShared => ProductsConfig {
+            shared: cfg.preset == Preset::ProductsShared,
+            n_train: cfg.n_train,
+            seed: cfg.data_seed,
+            ..ProductsConfig::default()
         }
+        .generate()?,
         Preset::Poly => {
             let family = poly1d::family(&poly1d::FamilyConfig {
                 members: POLY_MEMBERS,
@@ -425,6 +428,17 @@ fn run_loop(
         ),
     };
     let resumed_from = (step > 0 || epoch > 0).then_some(step);
+    // Planted presets: cross-block weights are exactly zero from the start and after every step.
+    let planted = cfg.preset.planted_mask();
+    let hold = |p: &mut [f32]| {
+        if let Some(mask) = &planted {
+            p.iter_mut()
+                .zip(mask)
+                .filter(|(_, &keep)| !keep)
+                .for_each(|(v, _)| *v = 0.0);
+        }
+    };
+    hold(&mut params);
     net.set_params(&params);
     let train = &data.train;
     let n = train.n;
@@ -449,6 +463,7 @@ fn run_loop(
             let lr = lr_at(cfg, step, total);
             let (loss, out, grad) = net.loss_and_grad(&xb, &yb, rows.len(), loss_kind);
             adam.update(&adam_cfg, lr as f32, &mut params, &grad);
+            hold(&mut params);
             net.set_params(&params);
             step += 1;
             examples_done += rows.len();

@@ -285,7 +285,7 @@ fn bad_options_and_files_give_one_clear_error() {
     let o = out_dir.to_str().unwrap();
     assert_error(
         &run(&["train", "--preset", "resnet", "--out", o]),
-        "unknown preset `resnet`; known presets: products, products-gelu, products64, products-shared, poly, digits, mnist",
+        "unknown preset `resnet`; known presets: products, products-planted, products-gelu, products64, products-shared, poly, digits, mnist",
     );
     assert_error(
         &run(&["train", "--preset", "products", "--out", o, "--epochs", "0"]),

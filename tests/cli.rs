@@ -607,6 +607,38 @@ fn eval_scores_a_run_and_logs_its_points() {
         root.join("tables/eval_faithfulness.parquet").is_file()
             && root.join("tables/eval_interventions.parquet").is_file()
     );
+    // Emergence: every checkpoint of the small run (steps 4, 8, 10, 12, 16, 20).
+    let out = run(&[
+        "eval",
+        root.to_str().unwrap(),
+        "--examples",
+        "50",
+        "--checkpoints",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    let steps: Vec<u64> = circuitscope::runlog::follow::read_all(&root.join("events.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            circuitscope::runlog::Event::Emergence {
+                checkpoint_step, ..
+            } => Some(checkpoint_step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, vec![4, 8, 10, 12, 16, 20], "{log}");
+    assert!(root.join("tables/eval_emergence.parquet").is_file());
+    // inspect shows the last evaluation's curve once a graph exists.
+    assert!(run(&["graph", root.to_str().unwrap(), "--examples", "50"])
+        .status
+        .success());
+    let inspect = text(&run(&["inspect", root.to_str().unwrap()]).stdout);
+    assert!(
+        inspect.contains("faithfulness vs edges kept (0% … 100%): "),
+        "{inspect}"
+    );
     let digits = small_run(dir.path(), "d", "digits");
     assert_error(
         &run(&["eval", digits.to_str().unwrap()]),

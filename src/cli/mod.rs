@@ -67,6 +67,9 @@ pub enum Command {
         /// Examples of the validation split the graph's attributions average over.
         #[arg(long, default_value_t = 500)]
         examples: usize,
+        /// Also measure structure on every N-th training checkpoint (emergence over training).
+        #[arg(long)]
+        checkpoints: Option<usize>,
     },
     /// Measure speed (see BENCHMARKS.md).
     Bench {
@@ -244,6 +247,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 "{}",
                 crate::graph::summary(&crate::graph::export::read_json(&path)?, threshold, top)
             );
+            if run.is_dir() {
+                if let Some(line) = crate::eval::sparkline_of_run(&RunDir::open(&run)?)? {
+                    println!("{line}");
+                }
+            }
             Ok(())
         }
         Command::Eval {
@@ -251,6 +259,7 @@ pub fn run(cli: Cli) -> Result<()> {
             ablation,
             nodes,
             examples,
+            checkpoints,
         } => {
             let spec = crate::graph::GraphSpec {
                 nodes,
@@ -261,6 +270,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 "{}",
                 crate::eval::summary(&crate::eval::eval_run(&run, &spec, ablation)?)
             );
+            if let Some(every) = checkpoints {
+                let df = crate::eval::emergence_run(&run, &spec, ablation, every)?;
+                println!("\nemergence over training checkpoints\n{df}");
+            }
             Ok(())
         }
         Command::Bench { what } => cmd_bench(what),

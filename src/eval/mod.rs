@@ -439,15 +439,48 @@ pub fn eval_run(
     })
 }
 
+/// A faithfulness curve as one line of block characters.
+pub fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    values
+        .iter()
+        .map(|v| BARS[(v.clamp(0.0, 1.0) * 7.0).round() as usize])
+        .collect()
+}
+
+/// The last `eval`'s faithfulness curve of a run as a sparkline line, if it has one.
+pub fn sparkline_of_run(run: &crate::runlog::RunDir) -> Result<Option<String>> {
+    if !run.table("eval_faithfulness").exists() {
+        return Ok(None);
+    }
+    let df = run.read_table("eval_faithfulness")?;
+    let col = |name: &str| -> Result<Vec<f64>> {
+        Ok(df
+            .column(name)
+            .and_then(|c| c.f64().map(|v| v.into_no_null_iter().collect()))
+            .map_err(|e| crate::Error::Data(format!("eval_faithfulness table: {e}")))?)
+    };
+    let (kept, faith) = (col("kept")?, col("faithfulness")?);
+    let at = |share: f64| {
+        faith
+            .iter()
+            .zip(&kept)
+            .find(|(_, &k)| (k - share).abs() < 1e-12)
+            .map(|(f, _)| format!("{f:.3}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    Ok(Some(format!(
+        "faithfulness vs edges kept (0% … 100%): {}  (10% kept: {}, 100%: {})",
+        sparkline(&faith),
+        at(0.1),
+        at(1.0)
+    )))
+}
+
 /// The headline figures as a few lines, with the curve as a sparkline.
 pub fn summary(r: &EvalReport) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let f = &r.faithfulness;
-    let spark: String = f
-        .points
-        .iter()
-        .map(|p| BARS[((p.faithfulness.clamp(0.0, 1.0)) * 7.0).round() as usize])
-        .collect();
+    let spark = sparkline(&f.points.iter().map(|p| p.faithfulness).collect::<Vec<_>>());
     let mut s = format!(
         "faithfulness ({:?} ablation) over {:?} of edges kept: {spark}\n",
         f.ablation,
@@ -500,4 +533,117 @@ pub fn summary(r: &EvalReport) -> String {
         ));
     }
     s
+}
+
+/// Structure over training: for every checkpoint of a run (every `every`-th, and the last),
+/// the graph's faithfulness (CPR, and at 10% of edges), ARI and NMI against task labels,
+/// modularity and communities, and the census's distinct input gradients on the validation
+/// split. Writes `tables/eval_emergence.parquet` and one `emergence` event per checkpoint.
+pub fn emergence_run(
+    root: &std::path::Path,
+    spec: &crate::graph::GraphSpec,
+    kind: ablation::Ablation,
+    every: usize,
+) -> Result<polars::prelude::DataFrame> {
+    use crate::model::checkpoint::Checkpoint;
+    use crate::probe::census::{census, CensusConfig};
+    use crate::probe::jacobian::{output_jacobians, Reuse};
+    use crate::runlog::{segment, Event, RunDir};
+    use polars::prelude::{Column, DataFrame};
+    let run = RunDir::open(root)?;
+    let (info, _, data) = crate::model::train::load_trained(&run)?;
+    let mut steps: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(run.checkpoints())
+        .map_err(|e| crate::Error::io(run.checkpoints(), "cannot list", e))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("step-")
+                .and_then(|s| s.strip_suffix(".safetensors"))
+                .and_then(|s| s.parse().ok())
+                .map(|s| (s, e.path()))
+        })
+        .collect();
+    steps.sort();
+    if steps.is_empty() {
+        invalid!("{}: no checkpoints to follow", run.checkpoints().display());
+    }
+    let every = every.max(1);
+    let last = steps.len() - 1;
+    let chosen: Vec<(u64, std::path::PathBuf)> = steps
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0 || *i == last)
+        .map(|(_, s)| s)
+        .collect();
+    let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+    let width = info.arch.widths.get(1).copied().unwrap_or(0);
+    segment(
+        &run,
+        "emergence",
+        Some(info.preset.name()),
+        serde_json::json!({ "ablation": kind, "every": every }),
+        |log| {
+            let mut rows: Vec<(u64, [f64; 7])> = Vec::new();
+            for (step, path) in &chosen {
+                let model = Checkpoint::load(path, Some(info.preset))?.view()?;
+                let g = crate::graph::build(&model, &data.val, &data.tasks, spec)?;
+                let base = Baselines::new(&model, &x, kind, spec.seed)?;
+                let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS)?;
+                let d = disentanglement(&g);
+                let trace = model.trace(&x)?;
+                let c = census(
+                    &model,
+                    &trace,
+                    &output_jacobians(&model, &trace, Reuse::Patterns),
+                    &CensusConfig::default(),
+                );
+                let at10 = f
+                    .points
+                    .iter()
+                    .find(|p| (p.kept - 0.1).abs() < 1e-12)
+                    .map_or(f64::NAN, |p| p.faithfulness);
+                let figs = [
+                    f.cpr,
+                    at10,
+                    d.ari,
+                    d.nmi,
+                    g.modularity,
+                    g.communities as f64,
+                    c[0].gradients_combined as f64,
+                ];
+                let names = [
+                    "cpr",
+                    "faithfulness_at_10pct",
+                    "ari",
+                    "nmi",
+                    "modularity",
+                    "communities",
+                    "input_gradients",
+                ];
+                log.emit(
+                    Some(*step),
+                    Event::Emergence {
+                        checkpoint_step: *step,
+                        width,
+                        figures: names.iter().map(|n| n.to_string()).zip(figs).collect(),
+                    },
+                )?;
+                rows.push((*step, figs));
+            }
+            let col = |k: usize| rows.iter().map(|r| r.1[k]).collect::<Vec<f64>>();
+            let mut df = DataFrame::new(vec![
+                Column::new("step".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                Column::new("cpr".into(), col(0)),
+                Column::new("faithfulness_at_10pct".into(), col(1)),
+                Column::new("ari".into(), col(2)),
+                Column::new("nmi".into(), col(3)),
+                Column::new("modularity".into(), col(4)),
+                Column::new("communities".into(), col(5)),
+                Column::new("input_gradients".into(), col(6)),
+            ])
+            .map_err(|e| crate::Error::Data(format!("emergence table: {e}")))?;
+            run.write_table("eval_emergence", &mut df)?;
+            Ok(df)
+        },
+    )
 }

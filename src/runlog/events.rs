@@ -142,6 +142,12 @@ pub enum Event {
         predicted: f64,
         observed: f64,
     },
+    /// Structure measured on one training checkpoint (or model width): how it emerges.
+    Emergence {
+        checkpoint_step: u64,
+        width: usize,
+        figures: std::collections::BTreeMap<String, f64>,
+    },
     /// Progress of a model zoo.
     ZooProgress {
         done: usize,
@@ -183,6 +189,7 @@ impl Event {
             Event::GraphSummary { .. } => "graph_summary",
             Event::FaithfulnessPoint { .. } => "faithfulness_point",
             Event::Intervention { .. } => "intervention",
+            Event::Emergence { .. } => "emergence",
             Event::ZooProgress { .. } => "zoo_progress",
             Event::EmbedderLoss { .. } => "embedder_loss",
             Event::ProbeAccuracy { .. } => "probe_accuracy",

@@ -455,10 +455,9 @@ pub fn sparkline_of_run(run: &crate::runlog::RunDir) -> Result<Option<String>> {
     }
     let df = run.read_table("eval_faithfulness")?;
     let col = |name: &str| -> Result<Vec<f64>> {
-        Ok(df
-            .column(name)
+        df.column(name)
             .and_then(|c| c.f64().map(|v| v.into_no_null_iter().collect()))
-            .map_err(|e| crate::Error::Data(format!("eval_faithfulness table: {e}")))?)
+            .map_err(|e| crate::Error::Data(format!("eval_faithfulness table: {e}")))
     };
     let (kept, faith) = (col("kept")?, col("faithfulness")?);
     let at = |share: f64| {

@@ -2,18 +2,16 @@
 //! scores, block networks whose circuits are known, and an untrained model that must not look
 //! structured.
 
-use circuitscope::data::{Dataset, Task, TaskStructure};
+mod common;
+use common::*;
+
+use circuitscope::data::Dataset;
 use circuitscope::eval::ablation::{forward_ablated, Ablation, Baselines, EdgeMask};
 use circuitscope::eval::{disentanglement, faithfulness, interventions, score, FRACTIONS};
 use circuitscope::graph::{build, GraphSpec};
-use circuitscope::model::{net, Activation, Layer, Preset, RuntimeModel};
+use circuitscope::model::{net, Preset};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn inputs(d: usize, n: usize, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect()
-}
 
 #[test]
 fn ablating_no_edge_reproduces_the_model_and_ablating_all_leaves_the_biases() {
@@ -60,69 +58,9 @@ fn scores_match_known_answers() {
     assert!((score::area(&[(0.0, 0.0), (0.5, 1.0), (1.0, 1.0)]) - 0.75).abs() < 1e-15);
 }
 
-/// Two tasks computed by two blocks that never meet (inputs 0,1 → output 0; 2,3 → output 1).
-fn two_blocks() -> RuntimeModel {
-    let block = |d_in: usize, d_out: usize, seed: u64| -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (hi, ho) = (d_in / 2, d_out / 2);
-        (0..d_out * d_in)
-            .map(|k| (k / d_in, k % d_in))
-            .map(|(j, i)| {
-                if (j < ho) == (i < hi) {
-                    rng.gen_range(0.3..1.0)
-                } else {
-                    0.0
-                }
-            })
-            .collect()
-    };
-    RuntimeModel {
-        layers: vec![
-            Layer {
-                d_in: 4,
-                d_out: 8,
-                weight: block(4, 8, 1),
-                bias: vec![0.1; 8],
-                activation: Activation::Relu,
-            },
-            Layer {
-                d_in: 8,
-                d_out: 8,
-                weight: block(8, 8, 2),
-                bias: vec![0.1; 8],
-                activation: Activation::Relu,
-            },
-            Layer {
-                d_in: 8,
-                d_out: 2,
-                weight: block(8, 2, 3),
-                bias: vec![0.0; 2],
-                activation: Activation::Identity,
-            },
-        ],
-    }
-}
-
-fn tasks() -> TaskStructure {
-    TaskStructure {
-        tasks: vec![
-            Task {
-                name: "a".into(),
-                inputs: vec![0, 1],
-                outputs: vec![0],
-            },
-            Task {
-                name: "b".into(),
-                inputs: vec![2, 3],
-                outputs: vec![1],
-            },
-        ],
-    }
-}
-
 #[test]
 fn on_block_networks_task_subgraphs_are_selective_and_faithfulness_spans_zero_to_one() {
-    let model = two_blocks();
+    let model = two_blocks(8);
     let x = inputs(4, 300, 4);
     // Targets: the model's own outputs plus noise, so the loss is not zero.
     let clean = model.forward(&x).unwrap();
@@ -136,7 +74,7 @@ fn on_block_networks_task_subgraphs_are_selective_and_faithfulness_spans_zero_to
     let g = build(
         &model,
         &data,
-        &tasks(),
+        &two_tasks(),
         &GraphSpec {
             examples: 300,
             ..Default::default()
@@ -144,13 +82,13 @@ fn on_block_networks_task_subgraphs_are_selective_and_faithfulness_spans_zero_to
     )
     .unwrap();
     let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
-    let f = faithfulness(&model, &g, &data, &tasks(), &base, &FRACTIONS).unwrap();
+    let f = faithfulness(&model, &g, &data, &two_tasks(), &base, &FRACTIONS).unwrap();
     assert_eq!(f.points.first().unwrap().faithfulness, 0.0);
     assert!((f.points.last().unwrap().faithfulness - 1.0).abs() < 1e-12);
     // Cross-block edges carry nothing: keeping the 50% strongest edges is the whole model.
     let half = f.points.iter().find(|p| p.kept == 0.5).unwrap();
     assert!((half.faithfulness - 1.0).abs() < 1e-9, "{half:?}");
-    let (iv, rho) = interventions(&model, &g, &data, &tasks(), &base).unwrap();
+    let (iv, rho) = interventions(&model, &g, &data, &two_tasks(), &base).unwrap();
     for i in iv.iter().filter(|i| i.target.starts_with("task subgraph")) {
         let own = i.target.ends_with(&format!(" {}", i.task));
         if own {
@@ -219,7 +157,7 @@ fn roc_auc_matches_known_answers() {
 #[test]
 fn circuit_recovery_is_perfect_on_a_block_network_with_exact_zeros() {
     use circuitscope::eval::circuit_auc;
-    let model = two_blocks();
+    let model = two_blocks(8);
     let x = inputs(4, 200, 9);
     let data = Dataset::regression(
         "blocks",
@@ -232,7 +170,7 @@ fn circuit_recovery_is_perfect_on_a_block_network_with_exact_zeros() {
     let g = build(
         &model,
         &data,
-        &tasks(),
+        &two_tasks(),
         &GraphSpec {
             examples: 200,
             ..Default::default()

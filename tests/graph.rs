@@ -1,7 +1,10 @@
 //! Graphs: IG completeness, exact IG against Riemann sums, block networks, communities on the
 //! karate club, ROI clustering, export round trips and bad files.
 
-use circuitscope::data::{Dataset, Task, TaskStructure};
+mod common;
+use common::*;
+
+use circuitscope::data::Dataset;
 use circuitscope::graph::community::{leiden, modularity};
 use circuitscope::graph::ig::{
     edge_attributions, edge_attributions_multi, target_value, Mode, Target,
@@ -9,9 +12,7 @@ use circuitscope::graph::ig::{
 use circuitscope::graph::{
     build, export, roi, Baseline, EdgeKind, GraphSpec, NodeKind, TargetKind,
 };
-use circuitscope::model::{net, Activation, Layer, Preset, RuntimeModel};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use circuitscope::model::{net, Preset, RuntimeModel};
 
 fn random_model(preset: Preset, seed: u64) -> RuntimeModel {
     preset
@@ -38,11 +39,6 @@ fn trained_products() -> RuntimeModel {
         .unwrap()
         .view()
         .unwrap()
-}
-
-fn inputs(d: usize, n: usize, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect()
 }
 
 /// `h_0..h_L` of each example.
@@ -149,70 +145,9 @@ fn exact_ig_equals_a_fine_riemann_sum_and_riemann_error_shrinks_with_steps() {
     }
 }
 
-/// Two blocks that never meet: inputs 0,1 → units 0,1 → units 0,1 → output 0, and inputs 2,3 →
-/// units 2,3 → units 2,3 → output 1, all cross-block weights exactly zero.
-fn two_blocks() -> RuntimeModel {
-    let block = |d_in: usize, d_out: usize, seed: u64| -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (hi, ho) = (d_in / 2, d_out / 2);
-        (0..d_out)
-            .flat_map(|j| (0..d_in).map(move |i| (j, i)).collect::<Vec<_>>())
-            .map(|(j, i)| {
-                if (j < ho) == (i < hi) {
-                    rng.gen_range(0.3..1.0)
-                } else {
-                    0.0
-                }
-            })
-            .collect()
-    };
-    RuntimeModel {
-        layers: vec![
-            Layer {
-                d_in: 4,
-                d_out: 4,
-                weight: block(4, 4, 1),
-                bias: vec![0.1; 4],
-                activation: Activation::Relu,
-            },
-            Layer {
-                d_in: 4,
-                d_out: 4,
-                weight: block(4, 4, 2),
-                bias: vec![0.1; 4],
-                activation: Activation::Relu,
-            },
-            Layer {
-                d_in: 4,
-                d_out: 2,
-                weight: block(4, 2, 3),
-                bias: vec![0.0; 2],
-                activation: Activation::Identity,
-            },
-        ],
-    }
-}
-
-fn two_tasks() -> TaskStructure {
-    TaskStructure {
-        tasks: vec![
-            Task {
-                name: "a".into(),
-                inputs: vec![0, 1],
-                outputs: vec![0],
-            },
-            Task {
-                name: "b".into(),
-                inputs: vec![2, 3],
-                outputs: vec![1],
-            },
-        ],
-    }
-}
-
 #[test]
 fn disconnected_blocks_have_exactly_zero_cross_edges_and_form_their_own_communities() {
-    let model = two_blocks();
+    let model = two_blocks(4);
     let x: Vec<f32> = inputs(4, 200, 3).into_iter().map(|v| v as f32).collect();
     let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 400]).unwrap();
     for baseline in [Baseline::Zero, Baseline::Mean, Baseline::Resample] {
@@ -436,7 +371,7 @@ fn roi_graph_edges_are_sums_of_neuron_edges() {
 
 #[test]
 fn graph_json_round_trips_and_bad_files_are_clear_errors() {
-    let model = two_blocks();
+    let model = two_blocks(4);
     let x: Vec<f32> = inputs(4, 50, 5).into_iter().map(|v| v as f32).collect();
     let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 100]).unwrap();
     let g = build(
@@ -553,7 +488,7 @@ fn graph_options_are_checked_before_work() {
 
 #[test]
 fn gradient_graphs_have_intra_layer_edges_and_component_views() {
-    let model = two_blocks();
+    let model = two_blocks(4);
     let x: Vec<f32> = inputs(4, 80, 7).into_iter().map(|v| v as f32).collect();
     let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 160]).unwrap();
     let g = build(
@@ -629,7 +564,7 @@ fn gradient_graphs_have_intra_layer_edges_and_component_views() {
 
 #[test]
 fn an_examples_activated_subgraph_stays_inside_the_blocks_it_uses() {
-    let model = two_blocks();
+    let model = two_blocks(4);
     let x: Vec<f32> = inputs(4, 30, 8).into_iter().map(|v| v as f32).collect();
     let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 60]).unwrap();
     let g = build(

@@ -1,21 +1,17 @@
 //! Probes: Jacobians against finite differences and dfdx, PCA and PLS against scikit-learn,
 //! the census on a network whose regions are known by construction.
 
+mod common;
+use common::*;
+
 use circuitscope::model::view::widen;
 use circuitscope::model::{net, Activation, Layer, Preset, RuntimeModel};
 use circuitscope::probe::jacobian::{adjacent_jacobians, output_jacobians, Reuse};
 use circuitscope::probe::linalg::{Pca, Pls};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 fn random_model(preset: Preset, seed: u64) -> RuntimeModel {
     let n = net::build(preset, seed);
     preset.arch().view(&n.params()).unwrap()
-}
-
-fn inputs(d: usize, n: usize, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect()
 }
 
 /// Runs layers `k..` on `h` (one example) in f64; returns the output and the downstream

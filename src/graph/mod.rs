@@ -285,6 +285,25 @@ fn groups(
     Ok((out, stats))
 }
 
+/// Leiden communities on the edges' mean |value|, written into every node.
+fn assign_communities(
+    graph: &mut DiGraph<Node, Edge>,
+    seed: u64,
+) -> Result<community::Communities> {
+    let edges: Vec<(usize, usize, f64)> = graph
+        .edge_indices()
+        .map(|e| {
+            let (a, b) = graph.edge_endpoints(e).expect("edge exists");
+            (a.index(), b.index(), graph[e].mean_abs)
+        })
+        .collect();
+    let comm = community::leiden(graph.node_count(), &edges, seed)?;
+    for (i, node) in graph.node_weights_mut().enumerate() {
+        node.community = comm.membership[i];
+    }
+    Ok(comm)
+}
+
 /// Builds the graph of `model` on the first `spec.examples` rows of `data`.
 pub fn build(
     model: &RuntimeModel,
@@ -505,17 +524,7 @@ pub fn build(
             graph[node].task_share = share;
         }
     }
-    let edges: Vec<(usize, usize, f64)> = graph
-        .edge_indices()
-        .map(|e| {
-            let (a, b) = graph.edge_endpoints(e).expect("edge exists");
-            (a.index(), b.index(), graph[e].mean_abs)
-        })
-        .collect();
-    let comm = community::leiden(graph.node_count(), &edges, spec.seed)?;
-    for (i, node) in graph.node_weights_mut().enumerate() {
-        node.community = comm.membership[i];
-    }
+    let comm = assign_communities(&mut graph, spec.seed)?;
     let activated_share = activated
         .iter()
         .map(|a| a.len() as f64 / edge_total.max(1) as f64)
@@ -645,17 +654,7 @@ fn build_components(
             }
         }
     }
-    let edges: Vec<(usize, usize, f64)> = graph
-        .edge_indices()
-        .map(|e| {
-            let (a, b) = graph.edge_endpoints(e).expect("edge");
-            (a.index(), b.index(), graph[e].mean_abs)
-        })
-        .collect();
-    let comm = community::leiden(graph.node_count(), &edges, spec.seed)?;
-    for (i, node) in graph.node_weights_mut().enumerate() {
-        node.community = comm.membership[i];
-    }
+    let comm = assign_communities(&mut graph, spec.seed)?;
     Ok(CircuitGraph {
         spec: spec.clone(),
         tasks: tasks.tasks.iter().map(|t| t.name.clone()).collect(),

@@ -640,6 +640,20 @@ fn eval_scores_a_run_and_logs_its_points() {
         "{inspect}"
     );
     let digits = small_run(dir.path(), "d", "digits");
+    let out = run(&["atypical", digits.to_str().unwrap(), "--epsilon", "0.1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .starts_with("atypical subgraphs on 359 test inputs, FGSM ε = 0.1: AUROC "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(digits.join("tables/eval_atypical.parquet").is_file());
+    assert_error(&run(&["atypical", root.to_str().unwrap()]), "atypical: preset `products` is not a classifier; FGSM needs class labels (use digits or mnist)");
+    assert_error(
+        &run(&["atypical", digits.to_str().unwrap(), "--epsilon=-1"]),
+        "--epsilon must be a positive finite number, got -1",
+    );
     assert_error(
         &run(&["eval", digits.to_str().unwrap()]),
         "eval: preset `digits` is a classifier; evaluation currently scores regression tasks (MSE)",

@@ -219,3 +219,69 @@ fn planted_training_holds_cross_task_weights_at_exactly_zero() {
     let weights_kept = mask.iter().filter(|&&k| k).count() - (32 + 32 + 32 + 2);
     assert_eq!(weights_kept, 64 + 1024 + 32);
 }
+
+#[test]
+fn an_unseen_activation_pattern_is_more_atypical_than_any_seen_one() {
+    use circuitscope::eval::atypical::{activity, atypicality, frequencies};
+    use circuitscope::model::{Activation, Layer, RuntimeModel};
+    // u1 = relu(x0), u2 = relu(x1); y = u1 + u2. Reference points fill three quadrants.
+    let model = RuntimeModel {
+        layers: vec![
+            Layer {
+                d_in: 2,
+                d_out: 2,
+                weight: vec![1.0, 0.0, 0.0, 1.0],
+                bias: vec![0.0, 0.0],
+                activation: Activation::Relu,
+            },
+            Layer {
+                d_in: 2,
+                d_out: 1,
+                weight: vec![1.0, 1.0],
+                bias: vec![0.0],
+                activation: Activation::Identity,
+            },
+        ],
+    };
+    let reference: Vec<f64> = [
+        [0.5, 0.5],
+        [0.3, -0.4],
+        [-0.6, 0.2],
+        [0.7, 0.1],
+        [0.2, -0.9],
+        [-0.3, 0.8],
+    ]
+    .concat();
+    let freq = frequencies(&activity(&model, &reference, 0).unwrap());
+    let seen = atypicality(&activity(&model, &reference, 0).unwrap(), &freq);
+    let unseen = atypicality(&activity(&model, &[-0.5, -0.5], 0).unwrap(), &freq)[0];
+    assert!(seen.iter().all(|&s| s < unseen), "{seen:?} vs {unseen}");
+}
+
+#[test]
+fn fgsm_steps_every_input_by_epsilon_against_the_label_and_raises_the_loss() {
+    use circuitscope::eval::atypical::fgsm;
+    let model = Preset::Digits
+        .arch()
+        .view(&net::build(Preset::Digits, 2).params())
+        .unwrap();
+    let x: Vec<f64> = inputs(64, 20, 3).iter().map(|v| 0.5 + 0.25 * v).collect();
+    let labels: Vec<usize> = (0..20).map(|i| i % 10).collect();
+    let ce = |x: &[f64]| -> f64 {
+        let out = model.forward(x).unwrap();
+        out.chunks(10)
+            .zip(&labels)
+            .map(|(r, &l)| r.iter().map(|v| v.exp()).sum::<f64>().ln() - r[l])
+            .sum::<f64>()
+    };
+    let eps = 1e-3;
+    let adv = fgsm(&model, &x, &labels, eps, 0.0, 1.0).unwrap();
+    assert!(adv
+        .iter()
+        .zip(&x)
+        .all(|(a, b)| (a - b).abs() <= eps + 1e-15));
+    assert!(
+        ce(&adv) > ce(&x),
+        "a small signed-gradient step raises the loss"
+    );
+}

@@ -71,6 +71,15 @@ pub enum Command {
         #[arg(long)]
         checkpoints: Option<usize>,
     },
+    /// For a classifier run: how atypical each test input's activated subgraph is, and whether
+    /// that flags FGSM adversarial inputs (AUROC).
+    Atypical {
+        /// The run directory (a digits or mnist run).
+        run: PathBuf,
+        /// FGSM step in input units (inputs lie in [0, 1]).
+        #[arg(long, default_value_t = 0.1)]
+        epsilon: f64,
+    },
     /// Measure speed (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -274,6 +283,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 let df = crate::eval::emergence_run(&run, &spec, ablation, every)?;
                 println!("\nemergence over training checkpoints\n{df}");
             }
+            Ok(())
+        }
+        Command::Atypical { run, epsilon } => {
+            let r = crate::eval::atypical::atypical_run(&run, epsilon)?;
+            println!(
+                "atypical subgraphs on {} test inputs, FGSM ε = {}: AUROC {:.4} all edges, {:.4} hidden-layer edges only (mean atypicality {:.4} clean, {:.4} FGSM); accuracy {:.2}% clean, {:.2}% under attack",
+                r.examples,
+                r.epsilon,
+                r.auroc,
+                r.auroc_hidden,
+                r.mean_clean,
+                r.mean_adversarial,
+                100.0 * r.clean_accuracy,
+                100.0 * r.adversarial_accuracy
+            );
             Ok(())
         }
         Command::Bench { what } => cmd_bench(what),

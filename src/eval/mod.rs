@@ -15,6 +15,7 @@
 //! Evaluation runs models with edges ablated; it must never change a model's weights.
 
 pub mod ablation;
+pub mod atypical;
 pub mod score;
 
 use crate::data::{Dataset, TaskStructure};

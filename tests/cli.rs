@@ -285,7 +285,7 @@ fn bad_options_and_files_give_one_clear_error() {
     let o = out_dir.to_str().unwrap();
     assert_error(
         &run(&["train", "--preset", "resnet", "--out", o]),
-        "unknown preset `resnet`; known presets: products, products-planted, products-gelu, products64, products-shared, poly, digits, mnist",
+        "unknown preset `resnet`; known presets: products, products-planted, products-gelu, products64, products16, products-shared, poly, digits, mnist",
     );
     assert_error(
         &run(&["train", "--preset", "products", "--out", o, "--epochs", "0"]),
@@ -617,7 +617,6 @@ fn eval_scores_a_run_and_logs_its_points() {
         "1",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
     let steps: Vec<u64> = circuitscope::runlog::follow::read_all(&root.join("events.jsonl"))
         .unwrap()
         .into_iter()
@@ -628,7 +627,8 @@ fn eval_scores_a_run_and_logs_its_points() {
             _ => None,
         })
         .collect();
-    assert_eq!(steps, vec![4, 8, 10, 12, 16, 20], "{log}");
+    // Each eval logs its final model (step 20, width 32); --checkpoints adds every checkpoint.
+    assert_eq!(steps, vec![20, 20, 4, 8, 10, 12, 16, 20], "{steps:?}");
     assert!(root.join("tables/eval_emergence.parquet").is_file());
     // inspect shows the last evaluation's curve once a graph exists.
     assert!(run(&["graph", root.to_str().unwrap(), "--examples", "50"])

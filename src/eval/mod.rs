@@ -429,6 +429,32 @@ pub fn eval_run(
         ])
         .map_err(err)?;
         run.write_table("eval_interventions", &mut it)?;
+        if let Some(a) = &planted_auc {
+            log.emit(
+                None,
+                Event::Note {
+                    text: format!("eval: planted-circuit ROC AUC per task {a:?}"),
+                },
+            )?;
+        }
+        // The final model's structure figures, tagged with its width: the width series.
+        let jac = crate::probe::jacobian::output_jacobians(
+            &model,
+            &trace,
+            crate::probe::jacobian::Reuse::Patterns,
+        );
+        let c = crate::probe::census::census(&model, &trace, &jac, &Default::default());
+        let figs = structure_figures(&f, &d, &g, c[0].gradients_combined);
+        let step = run.latest_checkpoint()?.map_or(0, |(s, _)| s);
+        let figures = STRUCTURE.iter().map(|n| n.to_string()).zip(figs).collect();
+        log.emit(
+            Some(step),
+            Event::Emergence {
+                checkpoint_step: step,
+                width: info.arch.widths[1],
+                figures,
+            },
+        )?;
         Ok(EvalReport {
             planted_auc,
             first_layer_auc,
@@ -535,6 +561,41 @@ pub fn summary(r: &EvalReport) -> String {
     s
 }
 
+/// The names of the structure figures, in the order of [`structure_figures`].
+pub const STRUCTURE: [&str; 7] = [
+    "cpr",
+    "faithfulness_at_10pct",
+    "ari",
+    "nmi",
+    "modularity",
+    "communities",
+    "input_gradients",
+];
+
+/// A model's structure figures: CPR, faithfulness at 10% of edges, ARI, NMI, modularity,
+/// communities, and the number of distinct input gradients (from the census).
+pub fn structure_figures(
+    f: &Faithfulness,
+    d: &Disentanglement,
+    g: &CircuitGraph,
+    input_gradients: usize,
+) -> [f64; 7] {
+    let at10 = f
+        .points
+        .iter()
+        .find(|p| (p.kept - 0.1).abs() < 1e-12)
+        .map_or(f64::NAN, |p| p.faithfulness);
+    [
+        f.cpr,
+        at10,
+        d.ari,
+        d.nmi,
+        g.modularity,
+        g.communities as f64,
+        input_gradients as f64,
+    ]
+}
+
 /// Structure over training: for every checkpoint of a run (every `every`-th, and the last),
 /// the graph's faithfulness (CPR, and at 10% of edges), ARI and NMI against task labels,
 /// modularity and communities, and the census's distinct input gradients on the validation
@@ -597,35 +658,13 @@ pub fn emergence_run(
                     &output_jacobians(&model, &trace, Reuse::Patterns),
                     &CensusConfig::default(),
                 );
-                let at10 = f
-                    .points
-                    .iter()
-                    .find(|p| (p.kept - 0.1).abs() < 1e-12)
-                    .map_or(f64::NAN, |p| p.faithfulness);
-                let figs = [
-                    f.cpr,
-                    at10,
-                    d.ari,
-                    d.nmi,
-                    g.modularity,
-                    g.communities as f64,
-                    c[0].gradients_combined as f64,
-                ];
-                let names = [
-                    "cpr",
-                    "faithfulness_at_10pct",
-                    "ari",
-                    "nmi",
-                    "modularity",
-                    "communities",
-                    "input_gradients",
-                ];
+                let figs = structure_figures(&f, &d, &g, c[0].gradients_combined);
                 log.emit(
                     Some(*step),
                     Event::Emergence {
                         checkpoint_step: *step,
                         width,
-                        figures: names.iter().map(|n| n.to_string()).zip(figs).collect(),
+                        figures: STRUCTURE.iter().map(|n| n.to_string()).zip(figs).collect(),
                     },
                 )?;
                 rows.push((*step, figs));

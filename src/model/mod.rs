@@ -145,6 +145,9 @@ pub enum Preset {
     ProductsPlanted,
     ProductsGelu,
     Products64,
+    /// `products` at width 16 (4→16→16→16→2): with `products` and `products64`, the width
+    /// series for emergence.
+    Products16,
     ProductsShared,
     Poly,
     Digits,
@@ -152,11 +155,12 @@ pub enum Preset {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 8] = [
+    pub const ALL: [Preset; 9] = [
         Preset::Products,
         Preset::ProductsPlanted,
         Preset::ProductsGelu,
         Preset::Products64,
+        Preset::Products16,
         Preset::ProductsShared,
         Preset::Poly,
         Preset::Digits,
@@ -169,6 +173,7 @@ impl Preset {
             Preset::ProductsPlanted => "products-planted",
             Preset::ProductsGelu => "products-gelu",
             Preset::Products64 => "products64",
+            Preset::Products16 => "products16",
             Preset::ProductsShared => "products-shared",
             Preset::Poly => "poly",
             Preset::Digits => "digits",
@@ -194,6 +199,7 @@ impl Preset {
             Preset::Products | Preset::ProductsPlanted => (&[4, 32, 32, 32, 2], Activation::Relu),
             Preset::ProductsGelu => (&[4, 32, 32, 32, 2], Activation::Gelu),
             Preset::Products64 => (&[4, 64, 64, 64, 2], Activation::Relu),
+            Preset::Products16 => (&[4, 16, 16, 16, 2], Activation::Relu),
             Preset::ProductsShared => (&[3, 32, 32, 32, 2], Activation::Relu),
             Preset::Poly => (&[1, 32, 32, 1], Activation::Relu),
             Preset::Digits => (&[64, 64, 32, 10], Activation::Relu),

@@ -30,6 +30,8 @@ pub type ProductsArch = H3<4, 32, 2, ReLU>;
 pub type ProductsGeluArch = H3<4, 32, 2, FastGeLU>;
 /// `products64`: 4→64→64→64→2, ReLU (the benchmark model).
 pub type Products64Arch = H3<4, 64, 2, ReLU>;
+/// `products16`: 4→16→16→16→2, ReLU.
+pub type Products16Arch = H3<4, 16, 2, ReLU>;
 /// `products-shared`: 3→32→32→32→2, ReLU.
 pub type ProductsSharedArch = H3<3, 32, 2, ReLU>;
 /// `poly`: 1→32→32→1, ReLU.
@@ -76,6 +78,7 @@ pub fn build(preset: Preset, seed: u64) -> Box<dyn Net> {
         Preset::Products | Preset::ProductsPlanted => b::<ProductsArch, 4, 2>(seed),
         Preset::ProductsGelu => b::<ProductsGeluArch, 4, 2>(seed),
         Preset::Products64 => b::<Products64Arch, 4, 2>(seed),
+        Preset::Products16 => b::<Products16Arch, 4, 2>(seed),
         Preset::ProductsShared => b::<ProductsSharedArch, 3, 2>(seed),
         Preset::Poly => b::<PolyArch, 1, 1>(seed),
         Preset::Digits => b::<DigitsArch, 64, 10>(seed),

@@ -64,6 +64,7 @@ impl TrainConfig {
     pub fn defaults(preset: Preset) -> TrainConfig {
         let (epochs, batch, lr, n_train) = match preset {
             Preset::Products
+            | Preset::Products16
             | Preset::ProductsPlanted
             | Preset::ProductsGelu
             | Preset::ProductsShared => (30, 64, 3e-3, 20_000),
@@ -126,6 +127,7 @@ pub fn load_data(cfg: &TrainConfig) -> Result<TaskData> {
         | Preset::ProductsPlanted
         | Preset::ProductsGelu
         | Preset::Products64
+        | Preset::Products16
         | Preset::ProductsShared => ProductsConfig {
             shared: cfg.preset == Preset::ProductsShared,
             n_train: cfg.n_train,

@@ -165,6 +165,21 @@ pub struct TaskStructure {
 }
 
 impl TaskStructure {
+    /// Mean squared error of each task's outputs: `out` and `y` are `n x d_out` row-major.
+    pub fn mse(&self, out: &[f64], y: &[f32], d_out: usize) -> Vec<f64> {
+        let n = out.len() / d_out.max(1);
+        self.tasks
+            .iter()
+            .map(|t| {
+                let s: f64 = (0..n)
+                    .flat_map(|r| t.outputs.iter().map(move |&o| r * d_out + o))
+                    .map(|k| (out[k] - y[k] as f64).powi(2))
+                    .sum();
+                s / (n * t.outputs.len()).max(1) as f64
+            })
+            .collect()
+    }
+
     /// The indices of the tasks that read input `i`.
     pub fn tasks_of_input(&self, i: usize) -> Vec<usize> {
         self.tasks

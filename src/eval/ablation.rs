@@ -150,24 +150,3 @@ pub fn forward_ablated(
     }
     Ok(h)
 }
-
-/// Mean squared error of each task's outputs (`outputs` of the task structure), `n` rows.
-pub fn task_losses(
-    out: &[f64],
-    y: &[f32],
-    d_out: usize,
-    tasks: &crate::data::TaskStructure,
-) -> Vec<f64> {
-    let n = out.len() / d_out.max(1);
-    tasks
-        .tasks
-        .iter()
-        .map(|t| {
-            let s: f64 = (0..n)
-                .flat_map(|r| t.outputs.iter().map(move |&o| r * d_out + o))
-                .map(|k| (out[k] - y[k] as f64).powi(2))
-                .sum();
-            s / (n * t.outputs.len()).max(1) as f64
-        })
-        .collect()
-}

@@ -22,7 +22,7 @@ use crate::data::{Dataset, TaskStructure};
 use crate::graph::{CircuitGraph, NodeKind};
 use crate::model::RuntimeModel;
 use crate::{invalid, Result};
-use ablation::{forward_ablated, task_losses, Baselines, EdgeMask};
+use ablation::{forward_ablated, Baselines, EdgeMask};
 use petgraph::graph::EdgeIndex;
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +96,7 @@ pub fn faithfulness(
     let d_out = model.d_out();
     let loss_of = |mask: &EdgeMask| -> Result<(f64, Vec<f64>)> {
         let out = forward_ablated(model, &x, mask, base)?;
-        let t = task_losses(&out, &data.y, d_out, tasks);
+        let t = tasks.mse(&out, &data.y, d_out);
         Ok((mean(&t), t))
     };
     let (m_full, _) = loss_of(&EdgeMask::all(model, true))?;
@@ -205,11 +205,10 @@ pub fn interventions(
     }
     let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
     let d_out = model.d_out();
-    let full = task_losses(
+    let full = tasks.mse(
         &forward_ablated(model, &x, &EdgeMask::all(model, true), base)?,
         &data.y,
         d_out,
-        tasks,
     );
     let mut groups: Vec<(String, Vec<EdgeIndex>)> = Vec::new();
     for c in 0..g.communities {
@@ -238,12 +237,7 @@ pub fn interventions(
     for (target, edges) in groups {
         let mut mask = EdgeMask::all(model, true);
         mark(g, &edges, &mut mask, false);
-        let losses = task_losses(
-            &forward_ablated(model, &x, &mask, base)?,
-            &data.y,
-            d_out,
-            tasks,
-        );
+        let losses = tasks.mse(&forward_ablated(model, &x, &mask, base)?, &data.y, d_out);
         for (t, name) in g.tasks.iter().enumerate() {
             let predicted = edges.iter().map(|&e| g.graph[e].per_task[t]).sum();
             out.push(Intervention {

@@ -589,7 +589,7 @@ fn run_loop(
     })
 }
 
-/// Per-task losses of one batch (MSE per output column; one cross-entropy task).
+/// Per-task losses of one batch (MSE per task's outputs; one cross-entropy task).
 fn batch_task_losses(
     out: &[f32],
     y: &[f32],
@@ -600,20 +600,11 @@ fn batch_task_losses(
 ) -> Vec<f64> {
     match loss {
         Loss::CrossEntropy => vec![batch_loss as f64],
-        Loss::Mse => {
-            let d = y.len() / n.max(1);
-            tasks
-                .tasks
-                .iter()
-                .map(|t| {
-                    let s: f64 = (0..n)
-                        .flat_map(|r| t.outputs.iter().map(move |&o| r * d + o))
-                        .map(|k| ((out[k] - y[k]) as f64).powi(2))
-                        .sum();
-                    s / (n * t.outputs.len()) as f64
-                })
-                .collect()
-        }
+        Loss::Mse => tasks.mse(
+            &out.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            y,
+            y.len() / n.max(1),
+        ),
     }
 }
 

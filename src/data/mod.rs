@@ -123,10 +123,6 @@ impl Dataset {
         &self.y[i * self.d_out..(i + 1) * self.d_out]
     }
 
-    pub fn is_classification(&self) -> bool {
-        self.labels.is_some()
-    }
-
     /// The rows at `idx`, in that order.
     pub fn subset(&self, idx: &[usize], name: &str) -> Dataset {
         let mut x = Vec::with_capacity(idx.len() * self.d_in);

@@ -38,21 +38,6 @@ impl EdgeMask {
                 .collect(),
         }
     }
-
-    pub fn count_kept(&self) -> usize {
-        self.kept
-            .iter()
-            .map(|k| k.iter().filter(|&&b| b).count())
-            .sum()
-    }
-
-    pub fn len(&self) -> usize {
-        self.kept.iter().map(Vec::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The clean activations `h_0..h_{L-1}` of every example, and the baselines they give.

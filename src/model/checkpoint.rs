@@ -237,10 +237,3 @@ impl Checkpoint {
         })
     }
 }
-
-/// Loads just the model of a checkpoint or `model.safetensors` as a runtime view.
-pub fn load_view(path: &Path) -> Result<(Preset, RuntimeModel)> {
-    let c = Checkpoint::load(path, None)?;
-    let view = c.view()?;
-    Ok((c.preset, view))
-}

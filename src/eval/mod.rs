@@ -607,18 +607,7 @@ pub fn emergence_run(
     use polars::prelude::{Column, DataFrame};
     let run = RunDir::open(root)?;
     let (info, _, data) = crate::model::train::load_trained(&run)?;
-    let mut steps: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(run.checkpoints())
-        .map_err(|e| crate::Error::io(run.checkpoints(), "cannot list", e))?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("step-")
-                .and_then(|s| s.strip_suffix(".safetensors"))
-                .and_then(|s| s.parse().ok())
-                .map(|s| (s, e.path()))
-        })
-        .collect();
-    steps.sort();
+    let steps = run.checkpoint_steps()?;
     if steps.is_empty() {
         invalid!("{}: no checkpoints to follow", run.checkpoints().display());
     }

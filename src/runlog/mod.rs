@@ -106,28 +106,33 @@ impl RunDir {
         self.root.join("tables").join(format!("{name}.parquet"))
     }
 
-    /// The newest checkpoint by step number, if any.
-    pub fn latest_checkpoint(&self) -> Result<Option<(u64, PathBuf)>> {
+    /// Every checkpoint as `(step, path)`, by increasing step (none when the folder is absent).
+    pub fn checkpoint_steps(&self) -> Result<Vec<(u64, PathBuf)>> {
         let dir = self.checkpoints();
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
             Err(e) => return Err(Error::io(&dir, "cannot list", e)),
         };
-        let mut best = None;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(step) = name
-                .strip_prefix("step-")
-                .and_then(|s| s.strip_suffix(".safetensors"))
-                .and_then(|s| s.parse::<u64>().ok())
-            {
-                if best.as_ref().is_none_or(|(b, _)| step > *b) {
-                    best = Some((step, entry.path()));
-                }
-            }
-        }
-        Ok(best)
+        let mut steps: Vec<(u64, PathBuf)> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let step = name
+                    .strip_prefix("step-")?
+                    .strip_suffix(".safetensors")?
+                    .parse()
+                    .ok()?;
+                Some((step, entry.path()))
+            })
+            .collect();
+        steps.sort();
+        Ok(steps)
+    }
+
+    /// The newest checkpoint by step number, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, PathBuf)>> {
+        Ok(self.checkpoint_steps()?.pop())
     }
 
     /// Writes a polars DataFrame as `tables/<name>.parquet`, atomically.

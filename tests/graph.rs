@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 
-use circuitscope::data::Dataset;
 use circuitscope::graph::community::{leiden, modularity};
 use circuitscope::graph::ig::{
     edge_attributions, edge_attributions_multi, target_value, Mode, Target,
@@ -148,8 +147,7 @@ fn exact_ig_equals_a_fine_riemann_sum_and_riemann_error_shrinks_with_steps() {
 #[test]
 fn disconnected_blocks_have_exactly_zero_cross_edges_and_form_their_own_communities() {
     let model = two_blocks(4);
-    let x: Vec<f32> = inputs(4, 200, 3).into_iter().map(|v| v as f32).collect();
-    let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 400]).unwrap();
+    let data = block_data(200, 3);
     for baseline in [Baseline::Zero, Baseline::Mean, Baseline::Resample] {
         let spec = GraphSpec {
             examples: 200,
@@ -372,8 +370,7 @@ fn roi_graph_edges_are_sums_of_neuron_edges() {
 #[test]
 fn graph_json_round_trips_and_bad_files_are_clear_errors() {
     let model = two_blocks(4);
-    let x: Vec<f32> = inputs(4, 50, 5).into_iter().map(|v| v as f32).collect();
-    let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 100]).unwrap();
+    let data = block_data(50, 5);
     let g = build(
         &model,
         &data,
@@ -489,8 +486,7 @@ fn graph_options_are_checked_before_work() {
 #[test]
 fn gradient_graphs_have_intra_layer_edges_and_component_views() {
     let model = two_blocks(4);
-    let x: Vec<f32> = inputs(4, 80, 7).into_iter().map(|v| v as f32).collect();
-    let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 160]).unwrap();
+    let data = block_data(80, 7);
     let g = build(
         &model,
         &data,
@@ -565,8 +561,7 @@ fn gradient_graphs_have_intra_layer_edges_and_component_views() {
 #[test]
 fn an_examples_activated_subgraph_stays_inside_the_blocks_it_uses() {
     let model = two_blocks(4);
-    let x: Vec<f32> = inputs(4, 30, 8).into_iter().map(|v| v as f32).collect();
-    let data = Dataset::regression("blocks", 4, 2, x, vec![0.0; 60]).unwrap();
+    let data = block_data(30, 8);
     let g = build(
         &model,
         &data,

@@ -509,7 +509,13 @@ fn probe_report_has_every_table_and_rejects_bad_data() {
     for (name, df) in r.tables() {
         assert!(df.height() > 0, "{name} is empty");
     }
-    // PCA ratios of each activation PCA sum to at most 1 and are sorted.
+    // Every PCA's ratios (the first 8 kept per PCA) are sorted and sum to at most 1.
+    let col = |name: &str| -> Vec<String> {
+        (0..r.pca.height())
+            .map(|i| r.pca.column(name).unwrap().get(i).unwrap().to_string())
+            .collect()
+    };
+    let (split, layer, source) = (col("split"), col("layer"), col("source"));
     let ratios: Vec<f64> = r
         .pca
         .column("ratio")
@@ -518,8 +524,36 @@ fn probe_report_has_every_table_and_rejects_bad_data() {
         .unwrap()
         .into_no_null_iter()
         .collect();
-    assert!(ratios.iter().all(|&v| (0.0..=1.0 + 1e-12).contains(&v)));
+    let mut k = 0;
+    while k < ratios.len() {
+        let mut e = k;
+        while e + 1 < ratios.len()
+            && (&split[e + 1], &layer[e + 1], &source[e + 1]) == (&split[k], &layer[k], &source[k])
+        {
+            e += 1;
+        }
+        let group = &ratios[k..=e];
+        assert!(
+            group.windows(2).all(|w| w[0] >= w[1] - 1e-12),
+            "unsorted ratios {group:?}"
+        );
+        assert!(
+            group.iter().all(|&v| v >= 0.0) && group.iter().sum::<f64>() <= 1.0 + 1e-9,
+            "{group:?}"
+        );
+        k = e + 1;
+    }
 
+    let err_of = |ds: &circuitscope::data::Dataset| {
+        probe(
+            &model,
+            &[("mixed".to_string(), ds)],
+            &data.tasks,
+            &ProbeConfig::default(),
+        )
+        .unwrap_err()
+        .to_string()
+    };
     let narrow = ProductsConfig {
         shared: true,
         n_val: 50,
@@ -529,56 +563,24 @@ fn probe_report_has_every_table_and_rejects_bad_data() {
     }
     .generate()
     .unwrap();
-    let err = probe(
-        &model,
-        &[("mixed".to_string(), &narrow.val)],
-        &data.tasks,
-        &ProbeConfig::default(),
-    )
-    .unwrap_err()
-    .to_string();
     assert_eq!(
-        err,
+        err_of(&narrow.val),
         "split `mixed` (products-shared/mixed): 3 inputs per row, the model takes 4"
     );
     let mut empty = data.val.clone();
     empty.n = 0;
     empty.x.clear();
     empty.y.clear();
-    let err = probe(
-        &model,
-        &[("mixed".to_string(), &empty)],
-        &data.tasks,
-        &ProbeConfig::default(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert_eq!(err, "split `mixed` (products/mixed) is empty");
+    assert_eq!(err_of(&empty), "split `mixed` (products/mixed) is empty");
     let mut nan = data.val.clone();
     nan.x[9] = f32::NAN;
-    let err = probe(
-        &model,
-        &[("mixed".to_string(), &nan)],
-        &data.tasks,
-        &ProbeConfig::default(),
-    )
-    .unwrap_err()
-    .to_string();
     assert_eq!(
-        err,
+        err_of(&nan),
         "split `mixed` (products/mixed): input row 2 column 1 is NaN (inputs must be finite)"
     );
     nan.x[9] = f32::INFINITY;
-    let err = probe(
-        &model,
-        &[("mixed".to_string(), &nan)],
-        &data.tasks,
-        &ProbeConfig::default(),
-    )
-    .unwrap_err()
-    .to_string();
     assert_eq!(
-        err,
+        err_of(&nan),
         "split `mixed` (products/mixed): input row 2 column 1 is inf (inputs must be finite)"
     );
 }

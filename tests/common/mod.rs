@@ -2,7 +2,7 @@
 //! by construction.
 #![allow(dead_code)] // each test file uses a different subset
 
-use circuitscope::data::{Task, TaskStructure};
+use circuitscope::data::{Dataset, Task, TaskStructure};
 use circuitscope::model::{Activation, Layer, RuntimeModel};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -74,4 +74,10 @@ pub fn two_tasks() -> TaskStructure {
             },
         ],
     }
+}
+
+/// `n` seeded inputs for [`two_blocks`] as a data set (targets zero: graphs need no labels).
+pub fn block_data(n: usize, seed: u64) -> Dataset {
+    let x = inputs(4, n, seed).into_iter().map(|v| v as f32).collect();
+    Dataset::regression("blocks", 4, 2, x, vec![0.0; 2 * n]).unwrap()
 }

@@ -16,6 +16,7 @@
 pub mod autodiff;
 pub mod cli;
 pub mod data;
+pub mod embed;
 mod error;
 pub mod eval;
 pub mod graph;

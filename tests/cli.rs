@@ -194,6 +194,27 @@ fn events_follow_streams_a_run_being_written_until_run_end() {
 }
 
 #[test]
+fn events_prints_every_segment_of_a_multi_stage_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_run(dir.path(), "r", "products");
+    let probe = run(&["probe", root.to_str().unwrap()]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    assert_eq!(
+        log.matches("\"kind\":\"run_end\"").count(),
+        2,
+        "train and probe each end a segment"
+    );
+    for args in [vec!["events"], vec!["events", "--follow"]] {
+        let mut args = args.clone();
+        args.push(root.to_str().unwrap());
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), log, "{args:?} printed the whole log");
+    }
+}
+
+#[test]
 fn events_reports_a_garbage_line_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let root = small_run(dir.path(), "r", "products");
@@ -657,5 +678,91 @@ fn eval_scores_a_run_and_logs_its_points() {
     assert_error(
         &run(&["eval", digits.to_str().unwrap()]),
         "eval: preset `digits` is a classifier; evaluation currently scores regression tasks (MSE)",
+    );
+}
+
+#[test]
+fn zoo_shards_merge_and_embed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
+    let small = [
+        "--functions",
+        "2",
+        "--seeds",
+        "3",
+        "--epochs",
+        "2",
+        "--n-train",
+        "256",
+    ];
+    let zoo = |out: &str, extra: &[&str]| {
+        let mut args = vec!["zoo", "--out", out];
+        args.extend(small);
+        args.extend(extra);
+        run(&args)
+    };
+    assert_error(
+        &zoo(&d("a"), &["--shard", "2/2"]),
+        "--shard 2/2 is out of range: the index must be 0..1 for 2 shards",
+    );
+    let out = zoo(&d("a"), &["--shard", "0/2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("trained 3 models")
+            && stdout.contains("3 of 6 models finished (this is shard 0/2)"),
+        "{stdout}"
+    );
+    assert_error(
+        &run(&["embed", &d("a")]),
+        &format!(
+            "{}: 3 of 6 models are missing (f000-s0001, f001-s0000, f001-s0002); run `circuitscope zoo --out {}` with the same options to finish it",
+            d("a"),
+            d("a")
+        ),
+    );
+    assert!(zoo(&d("b"), &["--shard", "1/2"]).status.success());
+    let out = run(&["zoo", "--out", &d("m"), "--merge", &d("a"), &d("b")]);
+    assert!(
+        text(&out.stdout).contains("6 of 6 models"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Resuming a finished zoo trains nothing.
+    let out = zoo(&d("m"), &[]);
+    assert!(
+        text(&out.stdout).contains("trained 0 models"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&[
+        "embed",
+        &d("m"),
+        "--steps",
+        "30",
+        "--batch",
+        "4",
+        "--held-out",
+        "1",
+        "--keep-flagged",
+        "--bottleneck",
+        "2",
+        "--mask",
+        "0.5",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("4 training models, 2 held out"), "{stdout}");
+    assert!(stdout.contains("supervised_gradients"), "{stdout}");
+    assert!(Path::new(&d("m"))
+        .join("tables/embed_grid.parquet")
+        .exists());
+    assert_error(
+        &run(&["embed", &d("nope")]),
+        &format!("{}: no such zoo directory", d("nope")),
+    );
+    assert_error(
+        &run(&["embed", &d("m"), "--bottleneck", "3"]),
+        "--bottleneck 3: compiled widths are [2, 4, 8, 16, 32]",
     );
 }

@@ -59,6 +59,28 @@ fn every_kind() -> Vec<Event> {
             node_kind: "roi".into(),
             edge_kind: "ig".into(),
         },
+        Event::GraphEdges {
+            node_kind: "neuron".into(),
+            nodes: vec![
+                circuitscope::runlog::events::GraphNodeRecord {
+                    layer: 0,
+                    label: "x0".into(),
+                    community: 1,
+                },
+                circuitscope::runlog::events::GraphNodeRecord {
+                    layer: 1,
+                    label: "h1.0".into(),
+                    community: 0,
+                },
+            ],
+            edges: vec![circuitscope::runlog::events::GraphEdgeRecord {
+                from: 0,
+                to: 1,
+                mean: -0.5,
+                mean_abs: 0.75,
+            }],
+            total_edges: 1,
+        },
         Event::FaithfulnessPoint {
             graph: "roi".into(),
             ablation: "mean".into(),
@@ -78,13 +100,14 @@ fn every_kind() -> Vec<Event> {
             r2: 0.995,
         },
         Event::EmbedderLoss {
-            epoch: 2,
             train: 0.1,
             val: 0.12,
+            label: Some("f5 k4 m0.50".into()),
         },
         Event::ProbeAccuracy {
             method: "embedding".into(),
             accuracy: 0.9,
+            cluster_ari: Some(0.8),
             functions: 5,
             bottleneck: Some(4),
             mask_ratio: Some(0.5),

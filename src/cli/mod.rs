@@ -80,6 +80,11 @@ pub enum Command {
         #[arg(long, default_value_t = 0.1)]
         epsilon: f64,
     },
+    /// Train a zoo of `poly` models (functions x seeds) in parallel; running it again resumes.
+    Zoo(ZooArgs),
+    /// Train cloze-gradient embedders over a zoo's grid and judge them with a linear probe
+    /// against weight-space, function-space and supervised baselines.
+    Embed(EmbedArgs),
     /// Measure speed (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -120,6 +125,76 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ZooArgs {
+    /// The zoo directory (created, or resumed when it holds the same zoo).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Functions: members of the poly1d family.
+    #[arg(long, default_value_t = 10)]
+    pub functions: usize,
+    /// Models (training seeds) per function.
+    #[arg(long, default_value_t = 50)]
+    pub seeds: usize,
+    #[arg(long, default_value_t = 0)]
+    pub family_seed: u64,
+    /// How the family of polynomials is drawn.
+    #[arg(long, value_enum, default_value_t = crate::embed::zoo::FamilyKind::Maxmin)]
+    pub family: crate::embed::zoo::FamilyKind,
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Training points per model.
+    #[arg(long, default_value_t = 4096)]
+    pub n_train: usize,
+    /// Train only this slice `i/n` of the models (for job arrays); merge with --merge.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Instead of training, merge these shard directories into --out.
+    #[arg(long, num_args = 1..)]
+    pub merge: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EmbedArgs {
+    /// The zoo directory.
+    pub zoo: PathBuf,
+    /// Numbers of functions (default: 5 and all of the zoo's).
+    #[arg(long, value_delimiter = ',')]
+    pub functions: Vec<usize>,
+    /// Bottleneck widths.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 4, 8, 16])]
+    pub bottleneck: Vec<usize>,
+    /// Mask ratios (share of points hidden, by whole linear pieces).
+    #[arg(long, value_delimiter = ',', default_values_t = [0.25, 0.5, 0.75])]
+    pub mask: Vec<f64>,
+    /// Training steps of every embedder (and of the supervised classifier).
+    #[arg(long, default_value_t = 3000)]
+    pub steps: usize,
+    /// Models per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seeds per function held out (default: a fifth of the zoo's seeds).
+    #[arg(long)]
+    pub held_out: Option<usize>,
+    /// Also use models flagged below the zoo's R² bar.
+    #[arg(long)]
+    pub keep_flagged: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -300,8 +375,169 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Zoo(a) => cmd_zoo(a),
+        Command::Embed(a) => cmd_embed(a),
         Command::Bench { what } => cmd_bench(what),
     }
+}
+
+/// Runs `f` on a rayon pool of `threads` workers (all cores when `None`).
+fn with_threads<T: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
+    match threads {
+        None => f(),
+        Some(0) => Err(Error::Invalid("--threads must be at least 1".into())),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| Error::Invalid(format!("cannot start {n} threads: {e}")))?
+            .install(f),
+    }
+}
+
+fn cmd_zoo(a: ZooArgs) -> Result<()> {
+    use crate::embed::zoo::{self, Shard, Zoo, ZooConfig};
+    if !a.merge.is_empty() {
+        let z = zoo::merge(&a.out, &a.merge)?;
+        let done = z.manifest()?.height();
+        println!(
+            "merged {} shard directories into {}: {done} of {} models",
+            a.merge.len(),
+            a.out.display(),
+            z.spec.config.len()
+        );
+        return Ok(());
+    }
+    let cfg = ZooConfig {
+        functions: a.functions,
+        seeds: a.seeds,
+        family_seed: a.family_seed,
+        family: a.family,
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        n_train: a.n_train,
+    };
+    let shard = match &a.shard {
+        Some(s) => Shard::parse(s)?,
+        None => Shard::ALL,
+    };
+    let z = Zoo::create_or_open(&a.out, cfg.clone())?;
+    let config = serde_json::to_value(&cfg).expect("serialises");
+    let tty = std::io::stderr().is_terminal();
+    let bar = indicatif::ProgressBar::hidden();
+    if tty {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} models  {per_sec}  eta {eta}  {msg}",
+            )
+            .expect("template"),
+        );
+    }
+    let out = with_threads(a.threads, || {
+        crate::runlog::segment(&z.run(), "zoo", Some("poly"), config, |log| {
+            zoo::train_zoo(&z, shard, log, &|u| {
+                bar.set_length(u.total as u64);
+                bar.set_position(u.done as u64);
+                bar.set_message(format!(
+                    "{} R² {:.4}",
+                    zoo::Zoo::name(u.record.function, u.record.seed),
+                    u.record.r2
+                ));
+                if !tty && (u.done % 50 == 0 || u.done == u.total) {
+                    eprintln!("{}/{} models", u.done, u.total);
+                }
+            })
+        })
+    })?;
+    bar.finish_and_clear();
+    let manifest = z.manifest()?;
+    println!(
+        "zoo {}: trained {} models in {:.1} s ({:.2} models/s), {} already done; {} of {} models finished{}",
+        a.out.display(),
+        out.trained,
+        out.seconds,
+        out.models_per_s,
+        out.skipped,
+        manifest.height(),
+        cfg.len(),
+        if shard == Shard::ALL { String::new() } else { format!(" (this is shard {}/{})", shard.index, shard.count) }
+    );
+    if out.flagged.is_empty() {
+        println!("every model of this run reaches R² >= {}", zoo::R2_BAR);
+    } else {
+        println!(
+            "{} flagged below R² {}: {}",
+            out.flagged.len(),
+            zoo::R2_BAR,
+            out.flagged.join(", ")
+        );
+    }
+    println!("manifest: {}", z.run().table("manifest").display());
+    Ok(())
+}
+
+fn cmd_embed(a: EmbedArgs) -> Result<()> {
+    use crate::embed::{embed_run, zoo::Zoo, EmbedConfig};
+    let z = Zoo::open(&a.zoo)?;
+    let mut cfg = EmbedConfig::grid_for(&z);
+    if !a.functions.is_empty() {
+        cfg.functions = a.functions.clone();
+    }
+    cfg.bottlenecks = a.bottleneck.clone();
+    cfg.mask_ratios = a.mask.clone();
+    if let Some(h) = a.held_out {
+        cfg.held_out = h;
+    }
+    cfg.keep_flagged = a.keep_flagged;
+    cfg.cloze.steps = a.steps;
+    cfg.cloze.batch = a.batch;
+    cfg.cloze.lr = a.lr;
+    cfg.cloze.seed = a.seed;
+    let r = with_threads(a.threads, || embed_run(&a.zoo, &cfg))?;
+    println!(
+        "{} training models, {} held out (the last {} seed(s) of every function){}",
+        r.train_models,
+        r.val_models,
+        cfg.held_out,
+        if r.excluded.is_empty() {
+            String::new()
+        } else {
+            format!("; {} flagged models left out", r.excluded.len())
+        }
+    );
+    println!("functions  bottleneck  mask  probe acc  cluster ARI  val loss");
+    for g in &r.grid {
+        println!(
+            "{:>9}  {:>10}  {:>4.2}  {:>8.1}%  {:>11.3}  {:>8.4}",
+            g.functions,
+            g.bottleneck,
+            g.mask_ratio,
+            100.0 * g.accuracy,
+            g.cluster_ari,
+            g.val_loss
+        );
+    }
+    println!("baselines (same split):");
+    for b in &r.baselines {
+        println!(
+            "{:>9}  {:<22} {:>6.1}%  {}",
+            b.functions,
+            b.method,
+            100.0 * b.accuracy,
+            b.cluster_ari
+                .map_or("-".to_string(), |v| format!("ARI {v:.3}"))
+        );
+    }
+    println!(
+        "tables: {}, {}",
+        z.run().table("embed_grid").display(),
+        z.run().table("embed_baselines").display()
+    );
+    Ok(())
 }
 
 fn config_from(a: &TrainArgs) -> Result<TrainConfig> {
@@ -443,7 +679,7 @@ impl Reporter {
 
 fn cmd_events(a: EventsArgs) -> Result<()> {
     let path = if a.run.is_dir() {
-        RunDir::open(&a.run)?.events()
+        RunDir::open_log(&a.run)?.events()
     } else {
         a.run.clone()
     };
@@ -455,6 +691,10 @@ fn cmd_events(a: EventsArgs) -> Result<()> {
     }
     let mut follower = Follower::open(&path, a.from)?;
     let stdout = std::io::stdout();
+    // A log holds one segment per stage (train, probe, graph, ...), each ending in `run_end`;
+    // a follower stops at a `run_end` only once no new segment starts within this grace time.
+    const GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
+    let mut ended: Option<std::time::Instant> = None;
     loop {
         let items = follower.poll()?;
         let mut out = stdout.lock();
@@ -463,16 +703,15 @@ fn cmd_events(a: EventsArgs) -> Result<()> {
                 Followed::Event { end, line, event, .. } => {
                     let w = if a.offsets { writeln!(out, "{end}\t{line}") } else { writeln!(out, "{line}") };
                     w.and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", "cannot write", e))?;
-                    if matches!(event.event, Event::RunEnd { .. }) {
-                        return Ok(());
-                    }
+                    ended = matches!(event.event, Event::RunEnd { .. })
+                        .then(std::time::Instant::now);
                 }
                 Followed::Garbage { offset, error, .. } => eprintln!("circuitscope: {}: byte {offset}: skipped a bad line: {error}", path.display()),
                 Followed::Truncated { was, now } => eprintln!("circuitscope: {}: log shrank from {was} to {now} bytes; reading again from the start", path.display()),
                 Followed::Replaced => eprintln!("circuitscope: {}: log was replaced; reading the new file from the start", path.display()),
             }
         }
-        if !a.follow {
+        if !a.follow || ended.is_some_and(|t| t.elapsed() >= GRACE) {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

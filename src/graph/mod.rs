@@ -16,9 +16,11 @@ pub mod timing;
 use crate::data::{Dataset, TaskStructure};
 use crate::model::RuntimeModel;
 use crate::probe::jacobian::{output_jacobians, Reuse};
+use crate::runlog::Event;
 use crate::{invalid, Error, Result};
 use ig::{edge_attributions_multi, Mode, Target};
 use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -227,6 +229,38 @@ impl CircuitGraph {
             .filter(|e| e.mean_abs >= threshold)
             .count() as f64
             / n as f64
+    }
+}
+
+/// The [`Event::GraphEdges`] of a graph: all nodes, the strongest edges.
+pub fn graph_edges_event(g: &CircuitGraph) -> Event {
+    use crate::runlog::events::{GraphEdgeRecord, GraphNodeRecord, GRAPH_EDGES_MAX};
+    let nodes = g
+        .graph
+        .node_weights()
+        .map(|n| GraphNodeRecord {
+            layer: n.layer,
+            label: n.label.clone(),
+            community: n.community,
+        })
+        .collect();
+    let mut edges: Vec<GraphEdgeRecord> = g
+        .graph
+        .edge_references()
+        .map(|e| GraphEdgeRecord {
+            from: e.source().index(),
+            to: e.target().index(),
+            mean: e.weight().mean,
+            mean_abs: e.weight().mean_abs,
+        })
+        .collect();
+    edges.sort_by(|a, b| b.mean_abs.total_cmp(&a.mean_abs));
+    edges.truncate(GRAPH_EDGES_MAX);
+    Event::GraphEdges {
+        node_kind: format!("{:?}", g.spec.nodes).to_lowercase(),
+        nodes,
+        edges,
+        total_edges: g.graph.edge_count(),
     }
 }
 
@@ -744,6 +778,7 @@ pub fn graph_run(
                     edge_kind: format!("{:?}", spec.edges).to_lowercase(),
                 },
             )?;
+            log.emit(None, graph_edges_event(&g))?;
             Ok(g)
         },
     )

@@ -32,7 +32,7 @@ fn cosine_distance(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Cuts a kodama dendrogram of `n` observations into `k` clusters: labels `0..k`.
-fn cut(steps: &[kodama::Step<f64>], n: usize, k: usize) -> Vec<usize> {
+pub(crate) fn cut(steps: &[kodama::Step<f64>], n: usize, k: usize) -> Vec<usize> {
     let mut parent: Vec<usize> = (0..2 * n).collect();
     fn find(p: &mut [usize], x: usize) -> usize {
         let mut r = x;

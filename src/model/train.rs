@@ -762,3 +762,76 @@ pub fn throughput(
         rates,
     })
 }
+
+/// Trains a fresh `preset` network on `data` in memory and returns its parameters: the same
+/// loop as a run (shuffled minibatches, our Adam, cosine schedule from `lr`) without the run
+/// directory, checkpoints or events. For many small models at once (zoos), where each model's
+/// files are written by the caller when it is done.
+pub fn fit_params(
+    preset: Preset,
+    seed: u64,
+    data: &Dataset,
+    epochs: usize,
+    batch: usize,
+    lr: f64,
+) -> Result<Vec<f32>> {
+    if epochs == 0 || batch == 0 || !(lr.is_finite() && lr > 0.0) {
+        invalid!(
+            "epochs and batch must be at least 1 and lr positive (got {epochs}, {batch}, {lr})"
+        );
+    }
+    let arch = preset.arch();
+    if data.d_in != arch.widths[0] || data.d_out != *arch.widths.last().expect("widths") {
+        invalid!(
+            "data set `{}` has {} inputs and {} outputs; preset {} takes {:?}",
+            data.name,
+            data.d_in,
+            data.d_out,
+            preset.name(),
+            arch.widths
+        );
+    }
+    let loss_kind = preset.loss();
+    let mut net = net::build(preset, seed);
+    let mut params = net.params();
+    let mut adam = AdamState::new(params.len());
+    let adam_cfg = AdamConfig::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = data.n;
+    let batches = n.div_ceil(batch);
+    let total = (batches * epochs) as u64;
+    let schedule = TrainConfig {
+        lr,
+        ..TrainConfig::defaults(preset)
+    };
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let mut step = 0u64;
+    let mut perm: Vec<usize> = (0..n).collect();
+    for _ in 0..epochs {
+        perm.shuffle(&mut rng);
+        for b in 0..batches {
+            let rows = &perm[b * batch..((b + 1) * batch).min(n)];
+            xb.clear();
+            yb.clear();
+            for &i in rows {
+                xb.extend_from_slice(data.input(i));
+                yb.extend_from_slice(data.target(i));
+            }
+            let (loss, _, grad) = net.loss_and_grad(&xb, &yb, rows.len(), loss_kind);
+            if !loss.is_finite() {
+                invalid!(
+                    "training diverged: loss is {loss} at step {step}; try a smaller lr (now {lr})"
+                );
+            }
+            adam.update(
+                &adam_cfg,
+                lr_at(&schedule, step, total) as f32,
+                &mut params,
+                &grad,
+            );
+            net.set_params(&params);
+            step += 1;
+        }
+    }
+    Ok(params)
+}

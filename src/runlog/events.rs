@@ -77,6 +77,26 @@ pub struct TaskMetrics {
     pub accuracy: Option<f64>,
 }
 
+/// Edges a [`Event::GraphEdges`] carries at most.
+pub const GRAPH_EDGES_MAX: usize = 4096;
+
+/// A node of [`Event::GraphEdges`]; its position in the list is its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphNodeRecord {
+    pub layer: usize,
+    pub label: String,
+    pub community: usize,
+}
+
+/// An edge of [`Event::GraphEdges`]: node ids, the signed mean and the mean |value|.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphEdgeRecord {
+    pub from: usize,
+    pub to: usize,
+    pub mean: f64,
+    pub mean_abs: f64,
+}
+
 /// Every event kind. Fields are the figures a follower (the dashboard, a notebook) shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -128,6 +148,14 @@ pub enum Event {
         node_kind: String,
         edge_kind: String,
     },
+    /// The graph itself, for drawing it live: every node and the strongest edges (at most
+    /// [`GRAPH_EDGES_MAX`], by mean |value|, strongest first) of `total_edges`.
+    GraphEdges {
+        node_kind: String,
+        nodes: Vec<GraphNodeRecord>,
+        edges: Vec<GraphEdgeRecord>,
+        total_edges: usize,
+    },
     /// One point of a faithfulness-versus-sparsity curve.
     FaithfulnessPoint {
         graph: String,
@@ -155,12 +183,22 @@ pub enum Event {
         model: String,
         r2: f64,
     },
-    /// The network embedder's losses.
-    EmbedderLoss { epoch: usize, train: f64, val: f64 },
-    /// A linear probe's accuracy on embeddings (or a baseline's).
+    /// The network embedder's masked-gradient losses at the envelope's `step` (the
+    /// embedder's own step): on that step's batch and on the held-out models. `label` names
+    /// the grid point, e.g. `f10 k4 m0.50`.
+    EmbedderLoss {
+        train: f64,
+        val: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// A linear probe's accuracy on embeddings (or a baseline's) on held-out models, with the
+    /// ARI of clustering the same features.
     ProbeAccuracy {
         method: String,
         accuracy: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster_ari: Option<f64>,
         functions: usize,
         bottleneck: Option<usize>,
         mask_ratio: Option<f64>,
@@ -187,6 +225,7 @@ impl Event {
             Event::ProbeSummary { .. } => "probe_summary",
             Event::ClusteringSummary { .. } => "clustering_summary",
             Event::GraphSummary { .. } => "graph_summary",
+            Event::GraphEdges { .. } => "graph_edges",
             Event::FaithfulnessPoint { .. } => "faithfulness_point",
             Event::Intervention { .. } => "intervention",
             Event::Emergence { .. } => "emergence",

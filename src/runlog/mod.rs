@@ -87,6 +87,17 @@ impl RunDir {
         Ok(run)
     }
 
+    /// Opens any directory with an event log that circuitscope wrote: a run (`run.json`) or
+    /// a zoo (`zoo.json`, whose log holds the zoo's and its embedders' events).
+    pub fn open_log(root: &Path) -> Result<RunDir> {
+        if root.join("zoo.json").exists() {
+            return Ok(RunDir {
+                root: root.to_path_buf(),
+            });
+        }
+        RunDir::open(root)
+    }
+
     pub fn run_json(&self) -> PathBuf {
         self.root.join("run.json")
     }

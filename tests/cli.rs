@@ -497,7 +497,15 @@ fn probe_writes_tables_and_a_logged_segment() {
         2,
         "train and probe segments"
     );
-    assert_eq!(log.matches("\"kind\":\"probe_summary\"").count(), 4);
+    // On the mixed split: the census of layers 0-3, the PCA spectra of hidden layers 1-3 and
+    // the task0/task1 angles at layers 0-3.
+    assert_eq!(log.matches("\"kind\":\"probe_summary\"").count(), 4 + 3 + 4);
+    assert_eq!(log.matches("\"probe\":\"census:mixed\"").count(), 4);
+    assert_eq!(log.matches("\"probe\":\"pca:mixed\"").count(), 3);
+    assert_eq!(
+        log.matches("\"probe\":\"angles:mixed:task0-task1\"").count(),
+        4
+    );
     let probe_start = log.find("\"command\":\"probe\"").unwrap();
     assert!(log[probe_start..].contains("\"kind\":\"run_end\",\"status\":\"completed\""));
 

@@ -260,6 +260,38 @@ pub fn probe(
                     figures,
                 });
             }
+            // The PCA spectrum of each hidden layer (explained-variance ratios `pc01`, ...).
+            for (k, p) in pcas.iter().enumerate() {
+                let figures = p
+                    .ratios
+                    .iter()
+                    .take(cfg.pca_rows)
+                    .enumerate()
+                    .map(|(i, r)| (format!("pc{:02}", i + 1), *r))
+                    .collect();
+                summaries.push(Event::ProbeSummary {
+                    probe: format!("pca:{name}"),
+                    layer: k + 1,
+                    figures,
+                });
+            }
+            // Per task pair and layer: the smallest principal angle between the tasks'
+            // gradient subspaces and the interference figures.
+            for p in &task_pairs {
+                let angle = p
+                    .cosines
+                    .first()
+                    .map_or(90.0, |c| c.clamp(-1.0, 1.0).acos().to_degrees());
+                summaries.push(Event::ProbeSummary {
+                    probe: format!("angles:{name}:{}-{}", p.task_a, p.task_b),
+                    layer: p.layer,
+                    figures: BTreeMap::from([
+                        ("smallest_angle_deg".to_string(), angle),
+                        ("interference_exact".to_string(), p.interference_exact),
+                        ("interference_pca".to_string(), p.interference_pca),
+                    ]),
+                });
+            }
         }
         for p in task_pairs {
             angles

@@ -23,5 +23,6 @@ pub mod graph;
 pub mod model;
 pub mod probe;
 pub mod runlog;
+pub mod tui;
 
 pub use error::{Error, Result};

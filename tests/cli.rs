@@ -503,7 +503,8 @@ fn probe_writes_tables_and_a_logged_segment() {
     assert_eq!(log.matches("\"probe\":\"census:mixed\"").count(), 4);
     assert_eq!(log.matches("\"probe\":\"pca:mixed\"").count(), 3);
     assert_eq!(
-        log.matches("\"probe\":\"angles:mixed:task0-task1\"").count(),
+        log.matches("\"probe\":\"angles:mixed:task0-task1\"")
+            .count(),
         4
     );
     let probe_start = log.find("\"command\":\"probe\"").unwrap();
@@ -772,5 +773,40 @@ fn zoo_shards_merge_and_embed_from_the_command_line() {
     assert_error(
         &run(&["embed", &d("m"), "--bottleneck", "3"]),
         "--bottleneck 3: compiled widths are [2, 4, 8, 16, 32]",
+    );
+}
+
+#[test]
+fn watch_refuses_bad_targets_and_a_missing_terminal_before_drawing() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = dir.path().join("none");
+    assert_error(
+        &run(&["watch", none.to_str().unwrap()]),
+        &format!(
+            "{}: no such run directory (a remote run is written [user@]host:RUN)",
+            none.display()
+        ),
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_error(
+        &run(&["watch", empty.to_str().unwrap()]),
+        &format!(
+            "{}: missing: this is not a circuitscope run directory",
+            empty.join("run.json").display()
+        ),
+    );
+    // A real run, but standard output is a pipe here: a clear message, the terminal untouched.
+    let root = small_run(dir.path(), "r", "products");
+    let out = run(&["watch", root.to_str().unwrap()]);
+    assert_error(
+        &out,
+        "watch draws on a terminal and standard output is not one; use `circuitscope events --follow RUN` for the events as text",
+    );
+    assert!(out.stdout.is_empty(), "nothing was drawn");
+    // `events` on a path that does not exist names it.
+    assert_error(
+        &run(&["events", none.to_str().unwrap()]),
+        &format!("{}: no such run directory or event log", none.display()),
     );
 }

@@ -3,7 +3,8 @@
 # doc tests, the CLI end to end). Later stages (terminal and SSH end-to-end tests, notebooks) are
 # added here, so this one script stays the whole test suite. `.ci/run` calls exactly this.
 #
-# Needs only a Rust toolchain with rustfmt and clippy (cargo fetches crates from crates.io).
+# Needs a Rust toolchain with rustfmt and clippy (cargo fetches crates from crates.io); the
+# end-to-end stages install tmux and openssh-server with apt-get when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,15 @@ cargo clippy --locked --all-targets -- -D warnings
 
 stage "cargo test"
 cargo test --locked
+
+# The dashboard in a real pseudo-terminal, then over a real sshd on 127.0.0.1 (both use the
+# debug binary `cargo test` just built; they install tmux / openssh-server with apt when
+# missing, and under CI=true they must run).
+stage "e2e: watch under tmux"
+BIN=target/debug/circuitscope bash tests/e2e/tmux.sh
+
+stage "e2e: watch over ssh"
+BIN=target/debug/circuitscope bash tests/e2e/ssh.sh
 
 stage "done"
 echo "tests/run.sh: all stages passed in $(($(date +%s) - t0)) s"

@@ -85,6 +85,8 @@ pub enum Command {
     /// Train cloze-gradient embedders over a zoo's grid and judge them with a linear probe
     /// against weight-space, function-space and supervised baselines.
     Embed(EmbedArgs),
+    /// Follow a run live in a terminal dashboard: a local RUN, or [user@]host:RUN over ssh.
+    Watch(WatchArgs),
     /// Measure speed (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -277,6 +279,24 @@ pub struct EventsArgs {
     pub offsets: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// A run directory (or zoo, or events.jsonl), or `[user@]host:RUN` for a remote run.
+    pub run: String,
+    /// The ssh command for a remote run, split on whitespace.
+    #[arg(long, default_value = "ssh")]
+    pub ssh: String,
+    /// The circuitscope binary on the remote machine.
+    #[arg(long, default_value = "circuitscope")]
+    pub remote_bin: String,
+    /// Show a finished run's log once instead of following it.
+    #[arg(long)]
+    pub replay: bool,
+    /// Also write every received event line to FILE (a local copy of the log).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -377,6 +397,13 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Zoo(a) => cmd_zoo(a),
         Command::Embed(a) => cmd_embed(a),
+        Command::Watch(a) => crate::tui::watch(crate::tui::WatchOptions {
+            target: a.run,
+            ssh: a.ssh,
+            remote_bin: a.remote_bin,
+            replay: a.replay,
+            save: a.save,
+        }),
         Command::Bench { what } => cmd_bench(what),
     }
 }
@@ -678,6 +705,12 @@ impl Reporter {
 }
 
 fn cmd_events(a: EventsArgs) -> Result<()> {
+    if !a.run.exists() {
+        return Err(Error::Invalid(format!(
+            "{}: no such run directory or event log",
+            a.run.display()
+        )));
+    }
     let path = if a.run.is_dir() {
         RunDir::open_log(&a.run)?.events()
     } else {

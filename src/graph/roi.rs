@@ -151,7 +151,12 @@ pub fn cluster(profiles: &[f64], n: usize, max_groups: usize) -> Result<RoiClust
         groups,
         silhouette: best_sil,
         criterion: format!(
-            "best mean silhouette over 2..={max_groups} groups (cosine distance, average linkage)"
+            "best mean silhouette over 2..={max_groups} groups (cosine distance, average linkage){}",
+            if dead.is_empty() {
+                String::new()
+            } else {
+                format!(", plus one group of the {} dead neurons", dead.len())
+            }
         ),
         dead: dead.len(),
     })

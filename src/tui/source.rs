@@ -1,0 +1,423 @@
+//! Where the dashboard's events come from: a local log followed from disk, or a remote one
+//! streamed by `ssh HOST circuitscope events --follow --offsets --from OFFSET RUN`, and the
+//! keyboard. Each runs on its own thread and sends [`AppEvent`]s; none touches the screen.
+//!
+//! A remote stream resumes from the byte offset just past the last line it delivered, so a
+//! dropped connection loses no event and shows none twice. It must never write to the run it
+//! reads; `--save` writes only to its own file.
+
+use super::{AppEvent, Connection, Record};
+use crate::runlog::follow::{Followed, Follower};
+use crate::runlog::RunDir;
+use crate::{Error, Result};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What `watch` follows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A local event log.
+    Local(PathBuf),
+    /// `[user@]host:RUN`.
+    Remote { host: String, run: String },
+}
+
+impl Target {
+    /// A path that exists locally is local; otherwise `[user@]host:RUN` is remote; anything
+    /// else is a local run that does not exist (an error).
+    pub fn parse(s: &str) -> Result<Target> {
+        let p = Path::new(s);
+        if p.exists() {
+            let log = if p.is_dir() {
+                RunDir::open_log(p)?.events()
+            } else {
+                p.to_path_buf()
+            };
+            if !log.is_file() {
+                return Err(Error::Invalid(format!(
+                    "{}: no event log yet (has the run started?)",
+                    log.display()
+                )));
+            }
+            return Ok(Target::Local(log));
+        }
+        if let Some((host, run)) = s.split_once(':') {
+            if !host.is_empty() && !host.contains('/') && !run.is_empty() {
+                return Ok(Target::Remote {
+                    host: host.to_string(),
+                    run: run.to_string(),
+                });
+            }
+        }
+        Err(Error::Invalid(format!(
+            "{s}: no such run directory (a remote run is written [user@]host:RUN)"
+        )))
+    }
+
+    /// How the title names it.
+    pub fn label(&self) -> String {
+        match self {
+            Target::Local(p) => p
+                .parent()
+                .filter(|d| {
+                    p.file_name().is_some_and(|n| n == "events.jsonl") && !d.as_os_str().is_empty()
+                })
+                .unwrap_or(p)
+                .display()
+                .to_string(),
+            Target::Remote { host, run } => format!("{host}:{run}"),
+        }
+    }
+}
+
+/// A running source; [`Source::stop`] ends it (and kills its ssh process).
+pub struct Source {
+    stop: Arc<AtomicBool>,
+    child: Arc<Mutex<Option<Child>>>,
+}
+
+impl Source {
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(mut c) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Appends received lines to the `--save` file.
+#[derive(Clone)]
+struct Saver(Option<Arc<Mutex<std::fs::File>>>);
+
+impl Saver {
+    fn create(path: Option<&Path>) -> Result<Saver> {
+        Ok(Saver(match path {
+            None => None,
+            Some(p) => Some(Arc::new(Mutex::new(
+                std::fs::File::create(p).map_err(|e| Error::io(p, "cannot create", e))?,
+            ))),
+        }))
+    }
+    fn truncate(&self) {
+        if let Some(f) = &self.0 {
+            let f = f.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = f.set_len(0);
+        }
+    }
+    fn line(&self, line: &str) -> std::result::Result<(), String> {
+        if let Some(f) = &self.0 {
+            let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+            writeln!(f, "{line}").map_err(|e| format!("--save: cannot write: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the source for `target` on its own thread.
+pub fn start(target: &Target, opts: &super::WatchOptions, tx: Sender<AppEvent>) -> Result<Source> {
+    let saver = Saver::create(opts.save.as_deref())?;
+    let source = Source {
+        stop: Arc::new(AtomicBool::new(false)),
+        child: Arc::new(Mutex::new(None)),
+    };
+    match target.clone() {
+        Target::Local(path) => {
+            // Opened here so that a log that cannot be read is an error before the screen.
+            let follower = Follower::open(&path, 0)?;
+            let stop = source.stop.clone();
+            let replay = opts.replay;
+            std::thread::spawn(move || local(follower, replay, tx, saver, stop));
+        }
+        Target::Remote { host, run } => {
+            let ssh: Vec<String> = opts.ssh.split_whitespace().map(str::to_string).collect();
+            if ssh.is_empty() {
+                return Err(Error::Invalid("--ssh is empty".into()));
+            }
+            let remote = Remote {
+                ssh,
+                host,
+                run,
+                bin: opts.remote_bin.clone(),
+                replay: opts.replay,
+            };
+            let stop = source.stop.clone();
+            let child = source.child.clone();
+            std::thread::spawn(move || remote.run(tx, saver, stop, child));
+        }
+    }
+    Ok(source)
+}
+
+/// Reads the keyboard and the terminal's size changes on its own thread.
+pub fn spawn_input(tx: Sender<AppEvent>) {
+    use ratatui::crossterm::event::{self, Event, KeyEventKind};
+    std::thread::spawn(move || loop {
+        let ev = match event::read() {
+            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => AppEvent::Key(k),
+            Ok(Event::Resize(..)) => AppEvent::Resize,
+            Ok(_) => continue,
+            Err(_) => return,
+        };
+        if tx.send(ev).is_err() {
+            return;
+        }
+    });
+}
+
+fn local(
+    mut follower: Follower,
+    replay: bool,
+    tx: Sender<AppEvent>,
+    saver: Saver,
+    stop: Arc<AtomicBool>,
+) {
+    let send = |ev: AppEvent| tx.send(ev).is_ok();
+    if !send(AppEvent::Connection(if replay {
+        Connection::Connecting { attempt: 0 }
+    } else {
+        Connection::Live
+    })) {
+        return;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let items = match follower.poll() {
+            Ok(items) => items,
+            Err(e) => {
+                if !send(AppEvent::Warning(e.to_string())) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        for item in items {
+            let ev = match item {
+                Followed::Event { end, line, .. } => match Record::parse(&line, end) {
+                    Ok(r) => {
+                        if let Err(e) = saver.line(&line) {
+                            let _ = tx.send(AppEvent::Warning(e));
+                        }
+                        AppEvent::Record(r)
+                    }
+                    Err(e) => AppEvent::Warning(format!("skipped a line: {e}")),
+                },
+                // A kind this build does not know is still a record (a view may know it); a
+                // line that is no event at all is reported and skipped.
+                Followed::Garbage {
+                    offset, end, line, ..
+                } => match Record::parse(&line, end) {
+                    Ok(r) => {
+                        let _ = saver.line(&line);
+                        AppEvent::Record(r)
+                    }
+                    Err(e) => AppEvent::Warning(format!("byte {offset}: skipped a bad line: {e}")),
+                },
+                Followed::Truncated { was, now } => {
+                    saver.truncate();
+                    AppEvent::Reset(format!(
+                        "the log shrank from {was} to {now} bytes; reading it again from the start"
+                    ))
+                }
+                Followed::Replaced => {
+                    saver.truncate();
+                    AppEvent::Reset(
+                        "the log was replaced; reading the new one from the start".into(),
+                    )
+                }
+            };
+            if !send(ev) {
+                return;
+            }
+        }
+        if replay {
+            let _ = send(AppEvent::Connection(Connection::Replayed));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A remote log read through ssh.
+struct Remote {
+    ssh: Vec<String>,
+    host: String,
+    run: String,
+    bin: String,
+    replay: bool,
+}
+
+/// Quotes `s` for a POSIX shell (the remote side of ssh runs its command through one).
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// What one line of `events --offsets` output holds.
+pub fn parse_offset_line(line: &str) -> std::result::Result<(u64, &str), String> {
+    let (end, json) = line.split_once('\t').ok_or_else(|| {
+        format!(
+            "not an `OFFSET<tab>EVENT` line: {}",
+            crate::tui::views::clip(line, 60)
+        )
+    })?;
+    let end: u64 = end
+        .parse()
+        .map_err(|_| format!("bad offset `{}`", crate::tui::views::clip(end, 20)))?;
+    Ok((end, json))
+}
+
+impl Remote {
+    /// The remote command line for a stream from `offset`.
+    fn command(&self, offset: u64) -> String {
+        format!(
+            "{} events{} --offsets --from {offset} {}",
+            shell_quote(&self.bin),
+            if self.replay { "" } else { " --follow" },
+            shell_quote(&self.run)
+        )
+    }
+
+    fn run(
+        self,
+        tx: Sender<AppEvent>,
+        saver: Saver,
+        stop: Arc<AtomicBool>,
+        slot: Arc<Mutex<Option<Child>>>,
+    ) {
+        let send = |ev: AppEvent| tx.send(ev).is_ok();
+        let mut offset = 0u64;
+        let mut attempt = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            if !send(AppEvent::Connection(Connection::Connecting { attempt })) {
+                return;
+            }
+            let mut cmd = Command::new(&self.ssh[0]);
+            cmd.args(&self.ssh[1..])
+                .arg(&self.host)
+                .arg(self.command(offset))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = send(AppEvent::Connection(Connection::Failed(format!(
+                        "cannot run `{}`: {e}",
+                        self.ssh[0]
+                    ))));
+                    return;
+                }
+            };
+            let stdout = child.stdout.take().expect("piped");
+            let stderr = child.stderr.take().expect("piped");
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
+            let last_err = Arc::new(Mutex::new(String::new()));
+            let err_thread = {
+                let last_err = last_err.clone();
+                let tx = tx.clone();
+                let host = self.host.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                        let line = line.trim().to_string();
+                        if line.is_empty() {
+                            continue;
+                        }
+                        *last_err.lock().unwrap_or_else(|p| p.into_inner()) = line.clone();
+                        let _ = tx.send(AppEvent::Warning(format!("{host}: {line}")));
+                    }
+                })
+            };
+            let mut live = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !live {
+                    live = true;
+                    attempt = 0;
+                    if !send(AppEvent::Connection(if self.replay {
+                        Connection::Connecting { attempt: 0 }
+                    } else {
+                        Connection::Live
+                    })) {
+                        return;
+                    }
+                }
+                let ev = match parse_offset_line(&line) {
+                    // A line at or before the offset was delivered before a reconnection.
+                    Ok((end, _)) if end <= offset => continue,
+                    Ok((end, json)) => match Record::parse(json, end) {
+                        Ok(r) => {
+                            offset = end;
+                            if let Err(e) = saver.line(json) {
+                                let _ = tx.send(AppEvent::Warning(e));
+                            }
+                            AppEvent::Record(r)
+                        }
+                        Err(e) => {
+                            offset = end;
+                            AppEvent::Warning(format!("skipped a line: {e}"))
+                        }
+                    },
+                    Err(e) => AppEvent::Warning(e),
+                };
+                if !send(ev) {
+                    return;
+                }
+            }
+            let status = slot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .map(|mut c| c.wait());
+            let _ = err_thread.join();
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let reason = last_err.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match status {
+                Some(Ok(s)) if s.success() => {
+                    let _ = send(AppEvent::Connection(if self.replay {
+                        Connection::Replayed
+                    } else {
+                        Connection::Ended
+                    }));
+                    return;
+                }
+                // 255 is ssh's own failure (no route, refused, dropped); no code is a signal.
+                Some(Ok(s)) if s.code().is_some_and(|c| c != 255) => {
+                    let _ = send(AppEvent::Connection(Connection::Failed(
+                        if reason.is_empty() {
+                            format!("the remote command exited with {s}")
+                        } else {
+                            reason
+                        },
+                    )));
+                    return;
+                }
+                _ => {}
+            }
+            attempt += 1;
+            let wait = (1u64 << (attempt - 1).min(4)).min(10);
+            if !send(AppEvent::Connection(Connection::Lost {
+                reason: if reason.is_empty() {
+                    "the connection closed".into()
+                } else {
+                    reason
+                },
+                retry_in_s: wait,
+            })) {
+                return;
+            }
+            for _ in 0..wait * 10 {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}

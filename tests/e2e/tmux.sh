@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# End to end in a real pseudo-terminal (tmux): `circuitscope watch` follows a run that a
+# concurrent `train` is writing; the step on screen advances; `q` exits 0 and the terminal is
+# restored (same stty settings as before, alternate screen left).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib.sh
+tmp=$(mktemp -d)
+trap 'for s in "$tmp"/tmux-*.sock; do tmux -S "$s" kill-server 2>/dev/null || true; done; kill $train 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+if ! need tmux tmux; then
+    [ "${CI:-}" = true ] && fail "tmux is missing and could not be installed"
+    echo "e2e tmux: SKIPPED (no tmux; install it to run this test)" >&2
+    exit 0
+fi
+
+run="$tmp/run"
+"$BIN" train --preset products --out "$run" --epochs 200 --n-train 4000 --log-every 5 \
+    --checkpoint-every 100000 >/dev/null 2>&1 &
+train=$!
+wait_for '[ -s "$run/events.jsonl" ]' 60 || fail "train never started its log"
+
+cat >"$tmp/pane.sh" <<SH
+stty -g >"$tmp/stty.before"
+"$BIN" watch "$run"
+echo "watch-exit=\$?" >"$tmp/exit"
+stty -g >"$tmp/stty.after"
+echo "shell again"
+sleep 600
+SH
+tmux_start bash "$tmp/pane.sh"
+
+wait_for '[ -n "$(shown_step)" ]' 60 || fail "no training step on screen"
+first=$(shown_step)
+wait_for '[ "$(shown_step)" -gt "$first" ]' 60 || fail "the step stayed at $first"
+second=$(shown_step)
+screen | grep -q '\[live\]' || fail "the header does not say live"
+screen | grep -q 'train running' || fail "the header does not say the training runs"
+echo "e2e tmux: step on screen advanced from $first to $second while train ran"
+
+# Keys reach the app: go to the log view and back.
+$T send-keys -t e2e 7
+wait_for 'screen | grep -q "train_step"' 10 || fail "key 7 did not show the log"
+$T send-keys -t e2e 1
+$T send-keys -t e2e q
+wait_for '[ -s "$tmp/exit" ]' 20 || fail "q did not end watch"
+grep -q 'watch-exit=0' "$tmp/exit" || fail "watch exited with $(cat "$tmp/exit")"
+wait_for 'screen | grep -q "shell again"' 10 || fail "the shell did not come back"
+cmp -s "$tmp/stty.before" "$tmp/stty.after" || fail "terminal settings differ after watch: $(cat "$tmp/stty.before") vs $(cat "$tmp/stty.after")"
+screen | grep -q 'Training' && fail "the dashboard is still on screen (alternate screen not left)"
+echo "e2e tmux: q exited 0 and the terminal was restored"

@@ -505,7 +505,21 @@ fn probe_report_has_every_table_and_rejects_bad_data() {
     );
     assert_eq!(r.pls.height(), 2 * 4, "two hidden pairs, 4 components each");
     assert_eq!(r.scaffold.height(), 3 * 4);
-    assert_eq!(r.summaries.len(), 4);
+    // Summaries of the first split: census of 4 layers, PCA of 3 hidden layers, the task
+    // pair's angles at 4 layers; each PCA summary holds that layer's sorted ratios.
+    assert_eq!(r.summaries.len(), 4 + 3 + 4);
+    for e in &r.summaries {
+        if let circuitscope::runlog::Event::ProbeSummary { probe, figures, .. } = e {
+            if probe.starts_with("pca:") {
+                let ratios: Vec<f64> = figures.values().copied().collect();
+                assert_eq!(ratios.len(), 8, "{probe}");
+                assert!(
+                    ratios.windows(2).all(|w| w[0] >= w[1]),
+                    "{probe}: {ratios:?}"
+                );
+            }
+        }
+    }
     for (name, df) in r.tables() {
         assert!(df.height() > 0, "{name} is empty");
     }

@@ -788,7 +788,7 @@ fn cmd_demo(out: &Path) -> Result<()> {
     )?;
     print!("{}", crate::eval::summary(&report));
     println!(
-        "done in {:.1} s; follow it with `circuitscope events {} --follow`",
+        "done in {:.1} s; see it in the dashboard with `circuitscope watch --replay {}`",
         t0.elapsed().as_secs_f64(),
         out.display()
     );

@@ -26,3 +26,5 @@ pub mod runlog;
 pub mod tui;
 
 pub use error::{Error, Result};
+/// The polars this crate builds its tables with (for users and the notebook kernel).
+pub use polars;

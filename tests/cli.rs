@@ -810,3 +810,89 @@ fn watch_refuses_bad_targets_and_a_missing_terminal_before_drawing() {
         &format!("{}: no such run directory or event log", none.display()),
     );
 }
+
+#[test]
+fn kernel_install_writes_the_kernelspec_and_the_evcxr_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = dir.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let isolated = |c: &mut Command| {
+        c.env("PATH", &bin_dir)
+            .env("HOME", dir.path())
+            .env("CARGO_HOME", dir.path().join("cargo"));
+    };
+    let data = dir.path().join("jupyter");
+    let cache = dir.path().join("cache");
+    let args = [
+        "kernel",
+        "install",
+        "--no-install",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ];
+    // No evcxr_jupyter anywhere, and not allowed to install it.
+    let mut c = bin();
+    c.args(args);
+    isolated(&mut c);
+    assert_error(
+        &c.output().unwrap(),
+        "evcxr_jupyter not found; install it with `cargo install evcxr_jupyter --locked` or drop --no-install",
+    );
+    let fake = bin_dir.join("evcxr_jupyter");
+    std::fs::write(&fake, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = bin();
+    c.args(args);
+    isolated(&mut c);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spec_dir = data.join("kernels/circuitscope");
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(spec_dir.join("kernel.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec["display_name"], "Rust (circuitscope)");
+    assert_eq!(spec["argv"][0], fake.to_str().unwrap());
+    assert_eq!(spec["argv"][2], "{connection_file}");
+    let config = spec_dir.join("evcxr");
+    assert_eq!(spec["env"]["EVCXR_CONFIG_DIR"], config.to_str().unwrap());
+    let toml = std::fs::read_to_string(config.join("evcxr.toml")).unwrap();
+    let kernel_src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("kernel")
+        .canonicalize()
+        .unwrap();
+    assert!(
+        toml.contains(&format!(
+            "circuitscope-kernel = {{ path = \"{}\" }}",
+            kernel_src.display()
+        )),
+        "{toml}"
+    );
+    assert!(
+        toml.contains(&format!("tmpdir = \"{}\"", cache.display())),
+        "{toml}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(config.join("prelude.rs")).unwrap(),
+        "use circuitscope_kernel::prelude::*;\n"
+    );
+    assert_eq!(
+        std::fs::read(cache.join("Cargo.lock")).unwrap(),
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap(),
+        "notebook builds start from the tested lock file"
+    );
+    // A source tree without kernel/ is refused.
+    let mut c = bin();
+    c.args(args)
+        .args(["--source", dir.path().to_str().unwrap()]);
+    isolated(&mut c);
+    assert_error(
+        &c.output().unwrap(),
+        &format!(
+            "{}: not the circuitscope source tree (no kernel/Cargo.toml); pass --source DIR",
+            dir.path().display()
+        ),
+    );
+}

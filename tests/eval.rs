@@ -335,3 +335,71 @@ fn the_faithfulness_curve_of_a_planted_model_rises_with_the_edges_kept() {
     }
     assert!(score::spearman(&FRACTIONS, &mean) > 0.9, "{mean:?}");
 }
+
+#[test]
+fn community_ablation_reports_clean_per_class_accuracy_and_consistent_drops() {
+    use circuitscope::eval::community_class_accuracy;
+    use circuitscope::model::train::{load_data, TrainConfig};
+    let data = load_data(&TrainConfig::defaults(Preset::Digits)).unwrap();
+    let model = Preset::Digits
+        .arch()
+        .view(&net::build(Preset::Digits, 5).params())
+        .unwrap();
+    let spec = GraphSpec {
+        examples: 30,
+        ..GraphSpec::default()
+    };
+    let g = build(&model, &data.val, &data.tasks, &spec).unwrap();
+    let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+    let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
+    let t = community_class_accuracy(&model, &g, &data.val, &base).unwrap();
+    assert_eq!(t.height(), g.communities * 10);
+    let col = |n: &str| -> Vec<f64> {
+        t.column(n)
+            .unwrap()
+            .cast(&circuitscope::polars::prelude::DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    // The clean accuracy per class, computed here from the plain forward pass.
+    let out = model.forward(&x).unwrap();
+    let labels = data.val.labels.as_ref().unwrap();
+    let mut right = [0.0; 10];
+    let mut seen = [0.0; 10];
+    for (r, &l) in labels.iter().enumerate() {
+        let row = &out[r * 10..(r + 1) * 10];
+        let guess = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        seen[l] += 1.0;
+        right[l] += (guess == l) as u8 as f64;
+    }
+    let (acc, abl, drop, n) = (
+        col("accuracy"),
+        col("ablated_accuracy"),
+        col("drop"),
+        col("examples"),
+    );
+    for i in 0..t.height() {
+        let k = i % 10;
+        assert!((acc[i] - right[k] / seen[k]).abs() < 1e-12, "row {i}");
+        assert_eq!(n[i], seen[k]);
+        assert!((drop[i] - (acc[i] - abl[i])).abs() < 1e-12);
+        assert!((0.0..=1.0).contains(&abl[i]));
+    }
+    assert_eq!(n[..10].iter().sum::<f64>() as usize, data.val.n);
+    // A regression set has no classes to score.
+    let reg = load_data(&TrainConfig::defaults(Preset::Products)).unwrap();
+    let pm = Preset::Products
+        .arch()
+        .view(&net::build(Preset::Products, 1).params())
+        .unwrap();
+    let pg = build(&pm, &reg.val, &reg.tasks, &spec).unwrap();
+    let px: Vec<f64> = reg.val.x.iter().map(|&v| v as f64).collect();
+    let pb = Baselines::new(&pm, &px, Ablation::Mean, 0).unwrap();
+    assert!(community_class_accuracy(&pm, &pg, &reg.val, &pb)
+        .unwrap_err()
+        .to_string()
+        .contains("needs a classification data set"));
+}

@@ -19,10 +19,10 @@ stage "format"
 cargo fmt --all -- --check
 
 stage "clippy"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 stage "cargo test"
-cargo test --locked
+cargo test --locked --workspace
 
 # The dashboard in a real pseudo-terminal, then over a real sshd on 127.0.0.1 (both use the
 # debug binary `cargo test` just built; they install tmux / openssh-server with apt when
@@ -32,6 +32,16 @@ BIN=target/debug/circuitscope bash tests/e2e/tmux.sh
 
 stage "e2e: watch over ssh"
 BIN=target/debug/circuitscope bash tests/e2e/ssh.sh
+
+# The notebooks, executed headlessly with the evcxr kernel "Rust (circuitscope)". Installs
+# nbclient/nbformat (pip) and evcxr_jupyter (cargo install, 10-30 minutes the first time);
+# evcxr's builds go to one persistent cache shared by the notebooks.
+stage "notebooks: install the kernel"
+python3 -m pip install -q --disable-pip-version-check nbclient nbformat
+target/debug/circuitscope kernel install
+
+stage "notebooks: execute and check"
+python3 tests/notebooks.py
 
 stage "done"
 echo "tests/run.sh: all stages passed in $(($(date +%s) - t0)) s"

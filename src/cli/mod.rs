@@ -1,6 +1,8 @@
 //! The `circuitscope` command line: parses arguments and calls the library. It must never hold
 //! logic of its own beyond printing; everything it does is a library call a test can make.
 
+pub mod kernel;
+
 use crate::model::train::{self, Schedule, TrainConfig, TrainOutcome, Update};
 use crate::model::Preset;
 use crate::runlog::follow::{Followed, Follower};
@@ -87,10 +89,37 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Follow a run live in a terminal dashboard: a local RUN, or [user@]host:RUN over ssh.
     Watch(WatchArgs),
+    /// The Jupyter kernel "Rust (circuitscope)" (evcxr with circuitscope preloaded).
+    Kernel {
+        #[command(subcommand)]
+        what: KernelWhat,
+    },
     /// Measure speed (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KernelWhat {
+    /// Register the kernelspec (installing evcxr_jupyter with cargo if it is missing).
+    Install {
+        /// The circuitscope source tree (holding kernel/); default: the one this was built from.
+        #[arg(long)]
+        source: Option<PathBuf>,
+        /// Jupyter's data directory (default: $JUPYTER_DATA_DIR or ~/.local/share/jupyter).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// evcxr's shared build directory (default: /var/tmp/circuitscope-evcxr-$USER).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Fail instead of running `cargo install evcxr_jupyter --locked` when it is missing.
+        #[arg(long)]
+        no_install: bool,
+        /// Optimisation level of notebook builds: 0 builds fastest, 2 runs fastest.
+        #[arg(long, default_value = "1")]
+        opt: String,
     },
 }
 
@@ -404,6 +433,35 @@ pub fn run(cli: Cli) -> Result<()> {
             replay: a.replay,
             save: a.save,
         }),
+        Command::Kernel {
+            what:
+                KernelWhat::Install {
+                    source,
+                    data_dir,
+                    cache,
+                    no_install,
+                    opt,
+                },
+        } => {
+            if !["0", "1", "2", "3", "s", "z"].contains(&opt.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "--opt {opt}: expected 0, 1, 2, 3, s or z"
+                )));
+            }
+            let dir = kernel::install(&kernel::InstallOptions {
+                source: source.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
+                data_dir: data_dir.unwrap_or_else(kernel::default_data_dir),
+                cache: cache.unwrap_or_else(kernel::default_cache),
+                install_evcxr: !no_install,
+                opt_level: opt,
+            })?;
+            println!(
+                "installed the kernel \"Rust (circuitscope)\" (name `{}`) in {}",
+                kernel::KERNEL_NAME,
+                dir.display()
+            );
+            Ok(())
+        }
         Command::Bench { what } => cmd_bench(what),
     }
 }

@@ -260,6 +260,80 @@ pub fn interventions(
     Ok((out, rho))
 }
 
+/// For a classifier: each community ablated in turn (every edge touching it, baselines
+/// `base`), the accuracy on each class before and after, as a table with columns
+/// `community`, `class`, `examples`, `accuracy`, `ablated_accuracy`, `drop`.
+pub fn community_class_accuracy(
+    model: &RuntimeModel,
+    g: &CircuitGraph,
+    data: &Dataset,
+    base: &Baselines,
+) -> Result<polars::prelude::DataFrame> {
+    use polars::prelude::{Column, DataFrame};
+    check_ablatable(g)?;
+    let Some(labels) = &data.labels else {
+        invalid!(
+            "{}: per-class accuracy needs a classification data set",
+            data.name
+        );
+    };
+    let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
+    let d_out = model.d_out();
+    let classes = d_out;
+    let per_class = |out: &[f64]| -> Vec<(usize, f64)> {
+        let mut right = vec![0usize; classes];
+        let mut seen = vec![0usize; classes];
+        for (r, &label) in labels.iter().enumerate() {
+            let row = &out[r * d_out..(r + 1) * d_out];
+            let guess = (0..d_out)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .expect("outputs");
+            seen[label] += 1;
+            right[label] += (guess == label) as usize;
+        }
+        (0..classes)
+            .map(|c| (seen[c], right[c] as f64 / seen[c].max(1) as f64))
+            .collect()
+    };
+    let clean = per_class(&forward_ablated(
+        model,
+        &x,
+        &EdgeMask::all(model, true),
+        base,
+    )?);
+    let (mut com, mut cls, mut n, mut acc, mut ablated) = (vec![], vec![], vec![], vec![], vec![]);
+    for c in 0..g.communities {
+        let edges: Vec<EdgeIndex> = g
+            .graph
+            .edge_indices()
+            .filter(|&e| {
+                let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+                g.graph[a].community == c || g.graph[b].community == c
+            })
+            .collect();
+        let mut mask = EdgeMask::all(model, true);
+        mark(g, &edges, &mut mask, false);
+        let after = per_class(&forward_ablated(model, &x, &mask, base)?);
+        for k in 0..classes {
+            com.push(c as u32);
+            cls.push(k as u32);
+            n.push(clean[k].0 as u32);
+            acc.push(clean[k].1);
+            ablated.push(after[k].1);
+        }
+    }
+    let drop: Vec<f64> = acc.iter().zip(&ablated).map(|(a, b)| a - b).collect();
+    DataFrame::new(vec![
+        Column::new("community".into(), com),
+        Column::new("class".into(), cls),
+        Column::new("examples".into(), n),
+        Column::new("accuracy".into(), acc),
+        Column::new("ablated_accuracy".into(), ablated),
+        Column::new("drop".into(), drop),
+    ])
+    .map_err(|e| crate::Error::Data(format!("community accuracy table: {e}")))
+}
+
 /// Circuit recovery: for each task `t`, the ROC AUC of the edges' attribution to `t` against
 /// the truth `belongs(src, dst, t)`, over the edges leaving layers in `layers`.
 pub fn circuit_auc(

@@ -413,6 +413,22 @@ impl ProbeReport {
         ]
     }
 
+    /// The tables by name, in the order of [`ProbeReport::tables`], to read.
+    pub fn named_tables(&self) -> Vec<(&'static str, &DataFrame)> {
+        vec![
+            ("layer_stats", &self.layer_stats),
+            ("census", &self.census),
+            ("regions", &self.regions),
+            ("pca", &self.pca),
+            ("task_angles", &self.task_angles),
+            ("svd", &self.svd),
+            ("pc_correlations", &self.pc_correlations),
+            ("pls", &self.pls),
+            ("components", &self.components),
+            ("scaffold", &self.scaffold),
+        ]
+    }
+
     /// Writes every table as `tables/probe_<name>.parquet`.
     pub fn write(&mut self, run: &RunDir) -> Result<Vec<PathBuf>> {
         self.tables()

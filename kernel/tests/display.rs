@@ -1,0 +1,136 @@
+//! The notebook display functions: well-formed SVG with the expected marks, HTML tables with
+//! the right columns and rows, and the evcxr MIME framing.
+
+use circuitscope::graph::{build, GraphSpec};
+use circuitscope::model::train::{load_data, TrainConfig};
+use circuitscope::model::{net, Preset};
+use circuitscope::polars::prelude::{Column, DataFrame};
+use circuitscope_kernel::*;
+
+fn parse(svg: &str) -> roxmltree::Document<'_> {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}\n{svg}"));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc
+}
+
+fn count(doc: &roxmltree::Document, tag: &str) -> usize {
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == tag)
+        .count()
+}
+
+fn texts(doc: &roxmltree::Document) -> Vec<String> {
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "text")
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn graph_svg_draws_every_node_and_the_kept_edges() {
+    let data = load_data(&TrainConfig::defaults(Preset::Products)).unwrap();
+    let model = Preset::Products
+        .arch()
+        .view(&net::build(Preset::Products, 3).params())
+        .unwrap();
+    let spec = GraphSpec {
+        examples: 40,
+        ..GraphSpec::default()
+    };
+    let g = build(&model, &data.val, &data.tasks, &spec).unwrap();
+    let svg = graph_svg(&g, Some(25));
+    let doc = parse(&svg.0);
+    assert_eq!(count(&doc, "circle"), g.graph.node_count());
+    assert_eq!(count(&doc, "line"), 25);
+    // Every node in exactly one community row; task columns named after the tasks.
+    let c = communities_table(&g);
+    assert_eq!(c.height(), g.communities);
+    let total: u32 = c
+        .column("nodes")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .sum();
+    assert_eq!(total as usize, g.graph.node_count());
+    let names: Vec<String> = c.get_column_names().iter().map(|n| n.to_string()).collect();
+    assert_eq!(names[3..], ["share_task0", "share_task1"]);
+}
+
+#[test]
+fn curves_and_scatters_are_well_formed_svg_with_their_labels() {
+    let s = curve_svg(
+        "faithfulness",
+        "share of edges kept",
+        "faithfulness",
+        &[
+            Series::new("mean", vec![(0.0, 0.0), (0.5, 0.8), (1.0, 1.0)]),
+            Series::new("zero", vec![(0.0, -0.1), (0.5, 0.6), (1.0, 1.0)]),
+        ],
+        false,
+    );
+    let doc = parse(&s.0);
+    let t = texts(&doc);
+    for want in ["faithfulness", "share of edges kept", "mean", "zero"] {
+        assert!(t.iter().any(|x| x == want), "{want} missing from {t:?}");
+    }
+    assert!(count(&doc, "polyline") >= 2, "one line per series");
+    // A log plot drops non-positive values instead of failing.
+    let l = curve_svg(
+        "loss",
+        "step",
+        "loss",
+        &[Series::new(
+            "task0",
+            vec![(0.0, 1.0), (1.0, 0.0), (2.0, 1e-3)],
+        )],
+        true,
+    );
+    assert!(texts(&parse(&l.0)).iter().any(|x| x == "log10 loss"));
+    let pts: Vec<(f64, f64, usize)> = (0..30).map(|i| (i as f64, (i * i) as f64, i % 3)).collect();
+    let sc = scatter_svg("embeddings", &pts, &["f0".into(), "f1".into(), "f2".into()]);
+    let doc = parse(&sc.0);
+    assert_eq!(
+        count(&doc, "circle"),
+        30 + 3,
+        "points and one legend mark per label"
+    );
+    for want in ["f0", "f1", "f2"] {
+        assert!(texts(&doc).iter().any(|x| x == want), "{want}");
+    }
+}
+
+#[test]
+fn tables_are_html_with_their_columns_rows_and_escaping() {
+    let n = MAX_ROWS + 5;
+    let df = DataFrame::new(vec![
+        Column::new("layer".into(), (0..n as u32).collect::<Vec<_>>()),
+        Column::new(
+            "ratio".into(),
+            (0..n).map(|i| i as f64 / 7.0).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "name".into(),
+            (0..n).map(|i| format!("a<{i}>&")).collect::<Vec<_>>(),
+        ),
+    ])
+    .unwrap();
+    let h = df.html();
+    let wrapped = format!("<div>{}</div>", h.0);
+    let doc = roxmltree::Document::parse(&wrapped).unwrap();
+    let th: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "th")
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(th, ["layer", "ratio", "name"]);
+    let rows = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "tr")
+        .count();
+    assert_eq!(rows, 1 + MAX_ROWS, "header and the first MAX_ROWS rows");
+    assert!(h.0.contains(&format!("{MAX_ROWS} of {n} rows shown")));
+    assert!(h.0.contains("<td>a&lt;3&gt;&amp;</td>"));
+    assert!(h.0.contains("<td>0.1429</td>"), "floats to 4 decimals");
+    assert_eq!(table_html(&df), h);
+}

@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Writes the notebooks (01-04) from the cells below: edit here, run `python3 notebooks/build.py`.
+
+Only the standard library is needed; outputs are left empty (tests/notebooks.py executes them).
+"""
+import json
+import pathlib
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def md(text):
+    return {"cell_type": "markdown", "metadata": {}, "source": text.strip("\n")}
+
+
+def code(text):
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": [],
+        "source": text.strip("\n"),
+    }
+
+
+def notebook(cells):
+    for i, c in enumerate(cells):
+        c["id"] = f"cell-{i:02d}"
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {
+                "display_name": "Rust (circuitscope)",
+                "language": "rust",
+                "name": "circuitscope",
+            },
+            "language_info": {"name": "rust"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+SETUP = code("""
+use circuitscope_kernel::prelude::*;
+""")
+
+# A scratch run directory per notebook, made fresh each time.
+def scratch(name):
+    return f"""
+let root = std::env::temp_dir().join("circuitscope-notebook-{name}");
+let _ = std::fs::remove_dir_all(&root);
+println!("scratch directory: {{}}", root.display());
+"""
+
+
+NB = {}
+
+NB["01-autodiff"] = [
+    md("""
+# 01 · Reverse-mode autodiff, explained
+
+The research note on autodiff builds a small *computational graph* of scalar operations and
+walks it backwards once to get every derivative. circuitscope's `autodiff` module is that note
+as working code: a tape of elementary operations (`Tape`, `Var`), a reverse sweep that
+accumulates adjoints, and a forward mode on dual numbers for comparison.
+
+We start with the note's example, `z = x·y + sin(x)` at `x = 0.5`, `y = 4.2`.
+"""),
+    SETUP,
+    code("""
+use circuitscope::autodiff::Tape;
+let (picture, summary) = {
+    let tape = Tape::new();
+    let (x, y) = (tape.input("x", 0.5), tape.input("y", 4.2));
+    let z = x * y + x.sin();
+    let sweep = tape.reverse(z);
+    let text = format!(
+        "z = {:.6}\\ndz/dx = {:.6} (analytic y + cos x = {:.6})\\ndz/dy = {:.6} (analytic x = 0.5)\\nreverse sweep: {} operations",
+        z.value(),
+        sweep.values[x.index],
+        4.2 + 0.5f64.cos(),
+        sweep.values[y.index],
+        sweep.operations
+    );
+    (Svg(tape.to_svg(Some(&sweep))), text)
+};
+println!("{summary}");
+"""),
+    md("""
+The graph below is the tape: every box is one elementary operation with its value and its
+adjoint (`∂z/∂node`) after the single backward sweep.
+"""),
+    code("""
+picture
+"""),
+    md("""
+## Why reverse mode: one sweep for all inputs
+
+Forward mode needs one pass per input; reverse mode needs one backward pass per *output*. For a
+scalar loss of n parameters that is the difference between n passes and one. We count
+elementary derivative operations for `f(x) = Σ x_i·x_{i+1}` as n grows.
+"""),
+    code("""
+use circuitscope::polars::prelude::{Column, DataFrame};
+let sizes = [2usize, 4, 8, 16, 32, 64];
+let mut reverse_ops = Vec::new();
+let mut forward_ops = Vec::new();
+for &n in &sizes {
+    let tape = Tape::new();
+    let xs: Vec<_> = (0..n).map(|i| tape.input(&format!("x{i}"), 0.1 * i as f64)).collect();
+    let mut f = xs[0] * xs[1];
+    for i in 1..n - 1 {
+        f = f + xs[i] * xs[i + 1];
+    }
+    reverse_ops.push(tape.reverse(f).operations as u64);
+    forward_ops.push(tape.forward_gradient(f).1 as u64);
+}
+let counts = DataFrame::new(vec![
+    Column::new("inputs".into(), sizes.iter().map(|&n| n as u64).collect::<Vec<_>>()),
+    Column::new("reverse_ops".into(), reverse_ops.clone()),
+    Column::new("forward_ops".into(), forward_ops.clone()),
+    Column::new("ratio".into(), forward_ops.iter().zip(&reverse_ops).map(|(f, r)| *f as f64 / *r as f64).collect::<Vec<_>>()),
+]).unwrap();
+counts.html()
+"""),
+    md("""
+The ratio grows like n: forward mode repeats the whole graph once per input, reverse mode
+visits each edge once. This is why training a network — a scalar loss of many parameters —
+uses reverse mode (backpropagation).
+"""),
+]
+
+NB["02-multitask-graph"] = [
+    md("""
+# 02 · A multi-task network as a computational graph
+
+The research notes train an MLP on two tasks at once, `(a, b, c, d) → (a·b, c·d)`, and ask
+whether the network keeps the tasks apart: do separate neurons do separate jobs, and can we
+draw the circuit of each task? Here we train it (a small budget), probe it, build its graph
+with Integrated Gradients on edges, and test the graph by ablating parts of the real network.
+"""),
+    SETUP,
+    code(scratch("02") + """
+use circuitscope::model::{train::{train, TrainConfig}, Preset};
+let mut cfg = TrainConfig::defaults(Preset::Products);
+cfg.epochs = 10;
+let outcome = train(&root, &cfg, &mut |_| {}).unwrap();
+for m in &outcome.val {
+    println!("{}: validation loss {:.3e}, R² {:.4}", m.task, m.loss, m.r2.unwrap_or(f64::NAN));
+};
+"""),
+    md("""
+## Probes
+
+The **census** counts distinct ReLU activation patterns per layer ("unique gradients"): an MLP
+with ReLUs is piecewise linear, and each pattern is one linear piece.
+"""),
+    code("""
+let report = circuitscope::probe::probe_run(&root, &Default::default()).unwrap();
+report.census.html()
+"""),
+    md("""
+**PCA** of each hidden layer's activations (explained-variance ratios) and **PLS** between
+adjacent layers (how much of the next layer the previous one predicts, component by component):
+"""),
+    code("""
+report.pca.html()
+"""),
+    code("""
+report.pls.html()
+"""),
+    md("""
+**Task angles**: the principal angles between the two tasks' gradient subspaces at each layer.
+Near 90° means the tasks use orthogonal directions (little interference).
+"""),
+    code("""
+report.task_angles.html()
+"""),
+    md("""
+## The graph
+
+Nodes are neurons; an edge's weight is its Integrated Gradients attribution (exact, per task),
+averaged over examples; colours are Leiden communities. We draw the 300 strongest edges.
+"""),
+    code("""
+use circuitscope::graph::{graph_run, GraphSpec};
+let spec = GraphSpec::default();
+let g = graph_run(&root, &spec, None).unwrap();
+println!("{} nodes, {} edges, {} communities, modularity {:.3}", g.graph.node_count(), g.graph.edge_count(), g.communities, g.modularity);
+graph_svg(&g, Some(300))
+"""),
+    md("""
+## Is the graph faithful?
+
+Keep the strongest k% of edges, ablate the rest *in the real forward pass* (mean ablation), and
+score how much of the network's behaviour is left: 0 is as bad as ablating everything, 1 is the
+full model.
+"""),
+    code("""
+use circuitscope::eval::{eval_run, ablation::Ablation};
+let ev = eval_run(&root, &spec, Ablation::Mean).unwrap();
+println!("CPR {:.3}, CMD {:.3}; communities vs tasks: ARI {:.3}, NMI {:.3}", ev.faithfulness.cpr, ev.faithfulness.cmd, ev.disentanglement.ari, ev.disentanglement.nmi);
+curve_svg(
+    "faithfulness vs sparsity (mean ablation)",
+    "share of edges kept",
+    "faithfulness",
+    &[Series::new("neuron graph", ev.faithfulness.points.iter().map(|p| (p.kept, p.faithfulness)).collect())],
+    false,
+)
+"""),
+    md("""
+## Communities and interventions
+
+Each community's size, where it sits, and how much of its nodes' attribution goes to each task:
+"""),
+    code("""
+communities_table(&g).html()
+"""),
+    md("""
+Ablating each community (and each task's subgraph): the change in each task's loss the
+attributions *predicted*, and the change *observed* in the ablated network.
+"""),
+    code("""
+circuitscope::runlog::RunDir::open(&root).unwrap().read_table("eval_interventions").unwrap().html()
+"""),
+]
+
+NB["03-network-embedding"] = [
+    md("""
+# 03 · Embedding networks by what they do
+
+The research note "Network Embedding" asks for a vector that describes the *function* a network
+computes. A zoo of small networks is trained on a family of 1-D polynomials, several seeds per
+function; an embedder learns to fill in masked input gradients of a network (masking whole
+linear pieces), and its bottleneck is the embedding. If embeddings are good, a linear probe can
+tell which function a *held-out* network (an unseen seed) computes.
+"""),
+    SETUP,
+    code(scratch("03") + """
+use circuitscope::embed::zoo::{train_zoo, Shard, Zoo, ZooConfig};
+use circuitscope::runlog::EventLog;
+let cfg = ZooConfig { functions: 5, seeds: 10, epochs: 15, ..ZooConfig::default() };
+let zoo = Zoo::create_or_open(&root, cfg).unwrap();
+let mut log = EventLog::open(&zoo.run().events()).unwrap();
+let done = train_zoo(&zoo, Shard::ALL, &mut log, &|_| {}).unwrap();
+println!("{} models in {:.1} s; {} flagged below R² 0.99", done.trained, done.seconds, done.flagged.len());
+"""),
+    md("""
+The manifest: every model's function, seed, R² on its polynomial, R² of its input gradient
+against the analytic derivative, and its number of linear pieces.
+"""),
+    code("""
+zoo.manifest().unwrap().html()
+"""),
+    md("""
+## The cloze embedder and the probe
+
+A small grid (bottleneck 2 and 4, half of the pieces masked); the last 2 seeds of every
+function are held out. Baselines on the same split: flattened weights and weight statistics
+(weight space), sampled outputs (function space) and a supervised classifier.
+"""),
+    code("""
+use circuitscope::embed::{embed_run, grid_table, baseline_table, EmbedConfig, cloze::ClozeConfig};
+let mut ecfg = EmbedConfig::grid_for(&zoo);
+ecfg.functions = vec![5];
+ecfg.bottlenecks = vec![2, 4];
+ecfg.mask_ratios = vec![0.5];
+ecfg.held_out = 2;
+ecfg.keep_flagged = true;
+ecfg.cloze = ClozeConfig { steps: 600, ..ClozeConfig::default() };
+let er = embed_run(&root, &ecfg).unwrap();
+grid_table(&er.grid).unwrap().html()
+"""),
+    code("""
+baseline_table(&er.baselines).unwrap().html()
+"""),
+    md("""
+The embeddings of the bottleneck-2 embedder, every model of the zoo on the first two
+principal components, coloured by function:
+"""),
+    code("""
+{
+    let first = &er.grid[0];
+    let points: Vec<(f64, f64, usize)> = first.projected.iter().map(|p| (p.pc1, p.pc2, p.function)).collect();
+    let names: Vec<String> = (0..5).map(|f| format!("function {f}")).collect();
+    scatter_svg(&format!("embeddings (bottleneck {}, mask {})", first.bottleneck, first.mask_ratio), &points, &names)
+}
+"""),
+]
+
+NB["04-digits"] = [
+    md("""
+# 04 · The dream goal: a digit classifier as a readable graph
+
+The notes' "dream goal" is to take a real classifier and see its circuits: which groups of
+neurons recognise which digits. We train an MLP on the 8×8 UCI digits, build its neuron graph,
+find communities, and then *test* each community by ablating it in the real network and
+measuring the accuracy drop per digit class.
+"""),
+    SETUP,
+    code(scratch("04") + """
+use circuitscope::model::{train::{train, TrainConfig}, Preset};
+let mut cfg = TrainConfig::defaults(Preset::Digits);
+cfg.epochs = 30;
+let outcome = train(&root, &cfg, &mut |_| {}).unwrap();
+for m in &outcome.val {
+    println!("{}: test accuracy {:.2}%", m.task, 100.0 * m.accuracy.unwrap_or(f64::NAN));
+};
+"""),
+    code("""
+use circuitscope::graph::{graph_run, GraphSpec};
+let spec = GraphSpec { examples: 200, ..GraphSpec::default() };
+let g = graph_run(&root, &spec, None).unwrap();
+println!("{} nodes, {} edges, {} communities, modularity {:.3}", g.graph.node_count(), g.graph.edge_count(), g.communities, g.modularity);
+graph_svg(&g, Some(400))
+"""),
+    md("""
+The communities (neurons grouped by Leiden on the attribution graph):
+"""),
+    code("""
+communities_table(&g).html()
+"""),
+    md("""
+## Ablating each community
+
+Every edge touching the community is mean-ablated in the real forward pass; `drop` is the loss
+of accuracy on each digit class (on the test split). A community that matters for one digit
+and not the others is a candidate circuit for that digit.
+"""),
+    code("""
+use circuitscope::eval::{community_class_accuracy, ablation::{Ablation, Baselines}};
+use circuitscope::model::train::load_trained;
+let (_, model, data) = load_trained(&circuitscope::runlog::RunDir::open(&root).unwrap()).unwrap();
+let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
+let drops = community_class_accuracy(&model, &g, &data.val, &base).unwrap();
+drops.html()
+"""),
+]
+
+
+def main():
+    for name, cells in NB.items():
+        path = HERE / f"{name}.ipynb"
+        path.write_text(json.dumps(notebook(cells), indent=1, ensure_ascii=False) + "\n")
+        print("wrote", path.relative_to(HERE.parent))
+
+
+if __name__ == "__main__":
+    main()

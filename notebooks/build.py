@@ -151,6 +151,13 @@ for m in &outcome.val {
 };
 """),
     md("""
+The training curves, per task, from the run's event log (training loss per logged step,
+validation loss per epoch):
+"""),
+    code("""
+training_svg(&circuitscope::runlog::RunDir::open(&root).unwrap()).unwrap()
+"""),
+    md("""
 ## Probes
 
 The **census** counts distinct ReLU activation patterns per layer ("unique gradients"): an MLP

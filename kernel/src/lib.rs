@@ -18,8 +18,8 @@ use plotters::prelude::*;
 /// The usual imports of a notebook.
 pub mod prelude {
     pub use super::{
-        communities_table, curve_svg, graph_svg, probe_html, scatter_svg, table_html, Html, Series,
-        Svg, TableExt,
+        communities_table, curve_svg, graph_svg, probe_html, scatter_svg, table_html, training_svg,
+        Html, Series, Svg, TableExt,
     };
     pub use circuitscope;
     pub use circuitscope::polars::prelude::DataFrame;
@@ -211,6 +211,52 @@ pub fn scatter_svg(title: &str, points: &[(f64, f64, usize)], names: &[String]) 
         root.present().expect("svg");
     }
     Svg(out)
+}
+
+/// A run's training curves from its event log: per task, the training loss of each logged
+/// step and the validation loss of each evaluation, on a log scale.
+pub fn training_svg(run: &circuitscope::runlog::RunDir) -> circuitscope::Result<Svg> {
+    use circuitscope::runlog::{follow, Event};
+    let mut train: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut val: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for e in follow::read_all(&run.events())? {
+        let step = e.step.unwrap_or(0) as f64;
+        match e.event {
+            Event::TrainStep { losses, .. } => {
+                if train.len() < losses.len() {
+                    train.resize(losses.len(), Vec::new());
+                }
+                for (t, l) in losses.into_iter().enumerate() {
+                    train[t].push((step, l));
+                }
+            }
+            Event::Eval { tasks, .. } => {
+                for m in tasks {
+                    match val.iter_mut().find(|(n, _)| *n == m.task) {
+                        Some((_, pts)) => pts.push((step, m.loss)),
+                        None => val.push((m.task, vec![(step, m.loss)])),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if train.is_empty() && val.is_empty() {
+        return Err(circuitscope::Error::Invalid(format!(
+            "{}: no training events in this log",
+            run.events().display()
+        )));
+    }
+    let mut series: Vec<Series> = train
+        .into_iter()
+        .enumerate()
+        .map(|(t, pts)| Series::new(format!("task{t} train"), pts))
+        .collect();
+    series.extend(
+        val.into_iter()
+            .map(|(name, pts)| Series::new(format!("{name} validation"), pts)),
+    );
+    Ok(curve_svg("training", "step", "loss", &series, true))
 }
 
 /// Rows shown by [`table_html`] before it says how many it left out.

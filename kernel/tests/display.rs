@@ -134,3 +134,76 @@ fn tables_are_html_with_their_columns_rows_and_escaping() {
     assert!(h.0.contains("<td>0.1429</td>"), "floats to 4 decimals");
     assert_eq!(table_html(&df), h);
 }
+
+#[test]
+fn training_curves_come_from_the_event_log() {
+    use circuitscope::runlog::events::TaskMetrics;
+    use circuitscope::runlog::{Event, EventLog, RunDir};
+    let dir = tempfile_dir();
+    let run = RunDir { root: dir.clone() };
+    let mut log = EventLog::open(&run.events()).unwrap();
+    assert!(training_svg(&run)
+        .unwrap_err()
+        .to_string()
+        .contains("no training events"));
+    for step in 1..=5u64 {
+        log.emit(
+            Some(step * 10),
+            Event::TrainStep {
+                epoch: 0,
+                losses: vec![1.0 / step as f64, 2.0 / step as f64],
+                loss: 1.5 / step as f64,
+                lr: 1e-3,
+                examples_per_s: 1.0,
+                eta_s: 0.0,
+            },
+        )
+        .unwrap();
+    }
+    log.emit(
+        Some(50),
+        Event::Eval {
+            epoch: 0,
+            split: "val".into(),
+            tasks: vec![TaskMetrics {
+                task: "a*b".into(),
+                loss: 0.3,
+                r2: Some(0.9),
+                accuracy: None,
+            }],
+        },
+    )
+    .unwrap();
+    let svg = training_svg(&run).unwrap();
+    let doc = parse(&svg.0);
+    let t = texts(&doc);
+    for want in ["task0 train", "task1 train", "a*b validation", "log10 loss"] {
+        assert!(t.iter().any(|x| x == want), "{want} missing from {t:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("circuitscope-kernel-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The notebooks reach everything through the prelude the kernel loads: this does not compile
+/// when a display function is missing from it.
+#[test]
+fn the_prelude_names_every_display_function() {
+    use circuitscope_kernel::prelude as p;
+    let _ = (
+        p::graph_svg,
+        p::training_svg,
+        p::curve_svg,
+        p::scatter_svg,
+        p::table_html,
+        p::probe_html,
+        p::communities_table,
+    );
+    let df = p::DataFrame::empty();
+    let _: p::Html = p::TableExt::html(&df);
+    let _ = p::Series::new("s", vec![]);
+}

@@ -236,6 +236,34 @@ fn eval_batches(models: &[&RuntimeModel], ratio: f64, scale: f64, seed: u64) -> 
         .collect()
 }
 
+/// Batches of items drawn without replacement, reshuffled after every pass.
+struct Picker {
+    order: Vec<usize>,
+    cursor: usize,
+}
+
+impl Picker {
+    fn new(n: usize) -> Picker {
+        Picker {
+            order: (0..n).collect(),
+            cursor: n,
+        }
+    }
+
+    fn batch<T: Copy>(&mut self, items: &[T], size: usize, rng: &mut impl Rng) -> Vec<T> {
+        let mut picked = Vec::with_capacity(size);
+        while picked.len() < size.min(items.len()) {
+            if self.cursor == self.order.len() {
+                self.order.shuffle(rng);
+                self.cursor = 0;
+            }
+            picked.push(items[self.order[self.cursor]]);
+            self.cursor += 1;
+        }
+        picked
+    }
+}
+
 /// Trains the cloze embedder on `train` models and embeds `train` and `val` models.
 /// `every` steps, `on_loss` gets the training and held-out losses.
 pub fn train_embedder(
@@ -282,19 +310,9 @@ fn run<const K: usize>(
     let mut rng = split_rng(cfg.seed, 6_000);
     let val_draws = eval_batches(val, cfg.mask_ratio, scale, cfg.seed ^ 0x5eed)?;
     let mut losses = Vec::new();
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut cursor = order.len();
+    let mut picker = Picker::new(train.len());
     for step in 0..cfg.steps {
-        // Models without replacement, reshuffled each pass.
-        let mut picked = Vec::with_capacity(cfg.batch);
-        while picked.len() < cfg.batch.min(train.len()) {
-            if cursor == order.len() {
-                order.shuffle(&mut rng);
-                cursor = 0;
-            }
-            picked.push(train[order[cursor]]);
-            cursor += 1;
-        }
+        let picked = picker.batch(train, cfg.batch, &mut rng);
         let x = sample_points(&mut rng);
         let b = Batch::build(&picked, &x, cfg.mask_ratio, scale, &mut rng)?;
         opt.cfg.lr = cosine_lr(cfg.lr, step, cfg.steps);
@@ -397,18 +415,9 @@ pub fn supervised(
     );
     let mut grads = model.alloc_grads();
     let mut rng = split_rng(cfg.seed, 6_100);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut cursor = order.len();
+    let mut picker = Picker::new(train.len());
     for step in 0..cfg.steps {
-        let mut picked = Vec::with_capacity(cfg.batch);
-        while picked.len() < cfg.batch.min(train.len()) {
-            if cursor == order.len() {
-                order.shuffle(&mut rng);
-                cursor = 0;
-            }
-            picked.push(train[order[cursor]]);
-            cursor += 1;
-        }
+        let picked = picker.batch(train, cfg.batch, &mut rng);
         let x = sample_points(&mut rng);
         let models: Vec<&RuntimeModel> = picked.iter().map(|(m, _)| *m).collect();
         let b = Batch::build(&models, &x, 0.0, scale, &mut rng)?;

@@ -45,6 +45,17 @@ fn mark(g: &CircuitGraph, edges: &[EdgeIndex], mask: &mut EdgeMask, keep: bool) 
     }
 }
 
+/// Every edge with an end in community `c` (what ablating the community removes).
+fn community_edges(g: &CircuitGraph, c: usize) -> Vec<EdgeIndex> {
+    g.graph
+        .edge_indices()
+        .filter(|&e| {
+            let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+            g.graph[a].community == c || g.graph[b].community == c
+        })
+        .collect()
+}
+
 fn check_ablatable(g: &CircuitGraph) -> Result<()> {
     if g.spec.nodes == NodeKind::Component {
         invalid!("evaluation ablates units; component graphs are read-only views (build a neuron or ROI graph)");
@@ -212,15 +223,7 @@ pub fn interventions(
     );
     let mut groups: Vec<(String, Vec<EdgeIndex>)> = Vec::new();
     for c in 0..g.communities {
-        let edges = g
-            .graph
-            .edge_indices()
-            .filter(|&e| {
-                let (a, b) = g.graph.edge_endpoints(e).expect("edge");
-                g.graph[a].community == c || g.graph[b].community == c
-            })
-            .collect();
-        groups.push((format!("community {c}"), edges));
+        groups.push((format!("community {c}"), community_edges(g, c)));
     }
     for (t, name) in g.tasks.iter().enumerate() {
         let edges = g
@@ -303,14 +306,7 @@ pub fn community_class_accuracy(
     )?);
     let (mut com, mut cls, mut n, mut acc, mut ablated) = (vec![], vec![], vec![], vec![], vec![]);
     for c in 0..g.communities {
-        let edges: Vec<EdgeIndex> = g
-            .graph
-            .edge_indices()
-            .filter(|&e| {
-                let (a, b) = g.graph.edge_endpoints(e).expect("edge");
-                g.graph[a].community == c || g.graph[b].community == c
-            })
-            .collect();
+        let edges = community_edges(g, c);
         let mut mask = EdgeMask::all(model, true);
         mark(g, &edges, &mut mask, false);
         let after = per_class(&forward_ablated(model, &x, &mask, base)?);

@@ -38,3 +38,12 @@ wait_for() {
 
 # The step the dashboard's header shows (empty before the first training step).
 shown_step() { screen | sed -n '1s/.*  step \([0-9]*\).*/\1/p'; }
+
+# Starts a `products` training of EPOCHS epochs into RUN in the background (pid in $train)
+# and waits until its event log exists.
+start_train() { # start_train RUN EPOCHS
+    "$BIN" train --preset products --out "$1" --epochs "$2" --n-train 4000 --log-every 5 \
+        --checkpoint-every 100000 >/dev/null 2>&1 &
+    train=$!
+    wait_for "[ -s '$1/events.jsonl' ]" 60 || fail "train never started its log"
+}

@@ -65,10 +65,7 @@ SSH="ssh -p $port -i $tmp/client_key -o StrictHostKeyChecking=no -o UserKnownHos
 wait_for "$SSH $user@127.0.0.1 true 2>/dev/null" 20 || fail "cannot log in to the test sshd: $(cat "$tmp/sshd.log")"
 
 run="$tmp/run"
-"$BIN" train --preset products --out "$run" --epochs 120 --n-train 4000 --log-every 5 \
-    --checkpoint-every 100000 >/dev/null 2>&1 &
-train=$!
-wait_for '[ -s "$run/events.jsonl" ]' 60 || fail "train never started its log"
+start_train "$run" 120
 
 cat >"$tmp/pane.sh" <<SH
 "$BIN" watch --ssh "$SSH" --remote-bin "$BIN" --save "$tmp/saved.jsonl" "$user@127.0.0.1:$run"

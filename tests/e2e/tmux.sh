@@ -15,10 +15,7 @@ if ! need tmux tmux; then
 fi
 
 run="$tmp/run"
-"$BIN" train --preset products --out "$run" --epochs 200 --n-train 4000 --log-every 5 \
-    --checkpoint-every 100000 >/dev/null 2>&1 &
-train=$!
-wait_for '[ -s "$run/events.jsonl" ]' 60 || fail "train never started its log"
+start_train "$run" 200
 
 cat >"$tmp/pane.sh" <<SH
 stty -g >"$tmp/stty.before"

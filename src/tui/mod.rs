@@ -129,7 +129,8 @@ pub struct Ctx {
 pub trait View: Send {
     /// The tab's name.
     fn title(&self) -> &str;
-    /// Takes in one record (every record reaches every view); true when its picture changed.
+    /// Takes in one record (every record reaches every view); true when the record changed
+    /// this view's picture (the app redraws on every record anyway, as its header counts them).
     fn update(&mut self, record: &Record) -> bool;
     /// A key the app does not use itself (arrows), sent to the visible view only; true when its
     /// picture changed.
@@ -251,11 +252,9 @@ impl App {
                     // The footer counts what is held.
                     return Flow::Redraw;
                 }
-                if self.apply(&r) {
-                    Flow::Redraw
-                } else {
-                    Flow::Idle
-                }
+                self.apply(&r);
+                // The header counts every record, so each one changes the screen.
+                Flow::Redraw
             }
             AppEvent::Connection(c) => {
                 if c == self.connection {
@@ -282,7 +281,7 @@ impl App {
         }
     }
 
-    fn apply(&mut self, r: &Record) -> bool {
+    fn apply(&mut self, r: &Record) {
         match r.kind() {
             "run_start" => {
                 self.stage = r
@@ -313,11 +312,9 @@ impl App {
                 self.last_step = Some(s);
             }
         }
-        let mut changed = true; // the header's counters change with every record
         for v in &mut self.views {
-            changed |= v.update(r);
+            v.update(r);
         }
-        changed
     }
 
     fn key(&mut self, k: KeyEvent) -> Flow {

@@ -896,3 +896,30 @@ fn kernel_install_writes_the_kernelspec_and_the_evcxr_config() {
         ),
     );
 }
+
+#[test]
+fn a_full_standard_output_is_one_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_run(dir.path(), "r", "products");
+    let r = root.to_str().unwrap();
+    for args in [
+        vec!["probe", r],
+        vec!["graph", r, "--examples", "50"],
+        vec!["inspect", r],
+        vec!["events", r],
+        vec!["--help"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = bin().args(&args).stdout(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            text(&out.stderr).trim_end().lines().last().unwrap_or(""),
+            "error: <stdout>: cannot write: No space left on device (os error 28)",
+            "{args:?}"
+        );
+        assert!(!text(&out.stderr).contains("panicked"), "{args:?}");
+    }
+}

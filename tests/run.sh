@@ -33,6 +33,10 @@ BIN=target/debug/circuitscope bash tests/e2e/tmux.sh
 stage "e2e: watch over ssh"
 BIN=target/debug/circuitscope bash tests/e2e/ssh.sh
 
+# A full disk and a read-only run directory (small tmpfs mounts; needs root, as CI has).
+stage "e2e: resource errors"
+BIN=target/debug/circuitscope bash tests/e2e/resources.sh
+
 # The notebooks, executed headlessly with the evcxr kernel "Rust (circuitscope)". Installs
 # nbclient/nbformat (pip) and evcxr_jupyter (cargo install, 10-30 minutes the first time);
 # evcxr's builds go to one persistent cache shared by the notebooks.

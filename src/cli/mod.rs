@@ -178,7 +178,7 @@ pub struct ZooArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, allow_negative_numbers = true)]
     pub lr: f64,
     /// Training points per model.
     #[arg(long, default_value_t = 4096)]
@@ -213,7 +213,7 @@ pub struct EmbedArgs {
     /// Models per step.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -240,7 +240,7 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
     #[arg(long)]
     pub batch: Option<usize>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Seeds the initial weights and the shuffling.
     #[arg(long)]
@@ -333,6 +333,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Events(a) => cmd_events(a),
         Command::Demo { out } => cmd_demo(&out),
         Command::Probe { run, pcs } => {
+            if pcs == 0 {
+                return Err(Error::Invalid("--pcs must be at least 1".into()));
+            }
             let cfg = crate::probe::ProbeConfig {
                 pcs,
                 ..Default::default()
@@ -786,23 +789,36 @@ fn cmd_events(a: EventsArgs) -> Result<()> {
     // a follower stops at a `run_end` only once no new segment starts within this grace time.
     const GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
     let mut ended: Option<std::time::Instant> = None;
+    let (mut printed, mut skipped) = (0usize, 0usize);
     loop {
         let items = follower.poll()?;
         let mut out = stdout.lock();
         for item in items {
             match item {
                 Followed::Event { end, line, event, .. } => {
+                    printed += 1;
                     let w = if a.offsets { writeln!(out, "{end}\t{line}") } else { writeln!(out, "{line}") };
                     w.and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", "cannot write", e))?;
                     ended = matches!(event.event, Event::RunEnd { .. })
                         .then(std::time::Instant::now);
                 }
-                Followed::Garbage { offset, error, .. } => eprintln!("circuitscope: {}: byte {offset}: skipped a bad line: {error}", path.display()),
+                Followed::Garbage { offset, error, .. } => {
+                    skipped += 1;
+                    eprintln!("circuitscope: {}: byte {offset}: skipped a bad line: {error}", path.display())
+                }
                 Followed::Truncated { was, now } => eprintln!("circuitscope: {}: log shrank from {was} to {now} bytes; reading again from the start", path.display()),
                 Followed::Replaced => eprintln!("circuitscope: {}: log was replaced; reading the new file from the start", path.display()),
             }
         }
         if !a.follow || ended.is_some_and(|t| t.elapsed() >= GRACE) {
+            if printed == 0 && skipped > 0 {
+                return Err(Error::bad_file(
+                    &path,
+                    format!(
+                        "not an event log: none of its {skipped} lines is a circuitscope event"
+                    ),
+                ));
+            }
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

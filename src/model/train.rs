@@ -97,6 +97,11 @@ impl TrainConfig {
         if self.batch == 0 {
             invalid!("--batch must be at least 1");
         }
+        // Digits and MNIST have fixed splits (n_train is unused there); the generated sets
+        // need at least one example.
+        if self.n_train == 0 && !matches!(self.preset, Preset::Digits | Preset::Mnist) {
+            invalid!("--n-train must be at least 1");
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             invalid!("--lr must be a positive finite number, got {}", self.lr);
         }

@@ -39,6 +39,19 @@ echo "e2e tmux: step on screen advanced from $first to $second while train ran"
 $T send-keys -t e2e 7
 wait_for 'screen | grep -q "train_step"' 10 || fail "key 7 did not show the log"
 $T send-keys -t e2e 1
+
+# Under stress: a tiny terminal and back, then the log truncated and replaced under the
+# follower; the dashboard keeps running and says what happened.
+$T resize-window -t e2e -x 20 -y 10
+wait_for 'screen | grep -q "1/7"' 10 || fail "no compact tab bar at 20x10"
+$T resize-window -t e2e -x 100 -y 30
+wait_for 'screen | grep -q " 1 Training  2 Probes"' 10 || fail "the full tab bar did not come back"
+: >"$run/events.jsonl"
+wait_for 'screen | grep -q "the log shrank from"' 10 || fail "truncation not reported"
+cp "$run/events.jsonl" "$tmp/copy.jsonl" && mv "$tmp/copy.jsonl" "$run/events.jsonl"
+wait_for 'screen | grep -q "the log was replaced"' 10 || fail "replacement not reported"
+kill -0 "$train" 2>/dev/null || echo "e2e tmux: (train had finished before the truncation)"
+echo "e2e tmux: resized to 20x10 and back, truncated and replaced the log: reported, no crash"
 $T send-keys -t e2e q
 wait_for '[ -s "$tmp/exit" ]' 20 || fail "q did not end watch"
 grep -q 'watch-exit=0' "$tmp/exit" || fail "watch exited with $(cat "$tmp/exit")"

@@ -116,7 +116,12 @@ pub fn write_json(g: &CircuitGraph, path: &Path, top: Option<usize>) -> Result<(
 pub fn read_json(path: &Path) -> Result<CircuitGraph> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read graph", e))?;
-    let head: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+    parse_json(&text, path)
+}
+
+/// Reads a graph from the text of a graph file; `path` only names it in errors.
+pub fn parse_json(text: &str, path: &Path) -> Result<CircuitGraph> {
+    let head: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         Error::bad_file(
             path,
             format!("not a graph file (truncated or not JSON): {e}"),

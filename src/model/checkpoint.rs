@@ -126,13 +126,18 @@ impl Checkpoint {
     pub fn load(path: &Path, expect: Option<Preset>) -> Result<Checkpoint> {
         let bytes =
             std::fs::read(path).map_err(|e| Error::io(path, "cannot read checkpoint", e))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        Checkpoint::from_bytes(&bytes, path, expect)
+    }
+
+    /// Reads a checkpoint from its bytes; `path` only names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path, expect: Option<Preset>) -> Result<Checkpoint> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| {
             Error::bad_file(
                 path,
                 format!("not a safetensors checkpoint (corrupt or truncated): {e:?}"),
             )
         })?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
+        let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::bad_file(path, format!("unreadable safetensors header: {e:?}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let get = |k: &str| {

@@ -42,6 +42,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("watch without a terminal", "watch RUN", "watch draws on a terminal and standard output is not one; use `circuitscope events --follow RUN` for the events as text"),
     ("unknown optimisation level", "kernel install --opt 9 --no-install", "--opt 9: expected 0, 1, 2, 3, s or z"),
     ("benchmark of an unknown preset", "bench train --preset resnet", "unknown preset `resnet`; known presets: products, products-planted, products-gelu, products64, products16, products-shared, poly, digits, mnist"),
+    ("peer side not installed", "bench peers --python DIR/none/python --dir DIR/p", "the peer side is not installed (DIR/none/python is missing): run `bash benches/peers/setup.sh` first (about 3.5 GB of downloads)"),
+    ("zero benchmark threads", "bench peers --threads 0 --dir DIR/p", "--threads, --repeats and --w2-loop-models must be at least 1"),
     ("unknown node kind", "graph RUN --nodes blob", "invalid value 'blob' for '--nodes <NODES>'"),
 ];
 

@@ -2,6 +2,8 @@
 //! logic of its own beyond printing; everything it does is a library call a test can make.
 
 pub mod kernel;
+pub mod peak;
+pub mod peers;
 
 use crate::model::train::{self, Schedule, TrainConfig, TrainOutcome, Update};
 use crate::model::Preset;
@@ -125,6 +127,40 @@ pub enum KernelWhat {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchWhat {
+    /// circuitscope against PyTorch, Captum and scikit-learn on five workloads (W1–W5),
+    /// interleaved at equal thread counts. Needs `bash benches/peers/setup.sh` first.
+    Peers {
+        /// Where both sides' inputs and the results go.
+        #[arg(long, default_value = "target/peers")]
+        dir: PathBuf,
+        /// The Python of the peer side.
+        #[arg(long, default_value = "benches/peers/.venv/bin/python")]
+        python: PathBuf,
+        /// The peer side's script.
+        #[arg(long, default_value = "benches/peers/peers.py")]
+        script: PathBuf,
+        /// Thread counts, each used by both sides (default: 1 and all cores).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Workloads to run (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<peers::Workload>,
+        /// Models the peer's plain per-model loop trains in W2 (its rate is per model).
+        #[arg(long, default_value_t = 20)]
+        w2_loop_models: usize,
+    },
+    /// One workload of `bench peers` on this side, as one JSON line (run by `bench peers`).
+    #[command(hide = true)]
+    Side {
+        #[arg(value_enum)]
+        workload: peers::Workload,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// This CPU's peak FP32 rate per core (clock and FMA units measured).
+    Peak,
     /// Training throughput in examples/s (default: products64 at batch 256).
     Train {
         #[arg(long, default_value = "products64")]
@@ -954,6 +990,54 @@ fn print_probe(r: &crate::probe::ProbeReport, run: &Path) -> Result<()> {
 
 fn cmd_bench(what: BenchWhat) -> Result<()> {
     match what {
+        BenchWhat::Peers {
+            dir,
+            python,
+            script,
+            threads,
+            repeats,
+            only,
+            w2_loop_models,
+        } => {
+            let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = if threads.is_empty() {
+                if all > 1 {
+                    vec![1, all]
+                } else {
+                    vec![1]
+                }
+            } else {
+                threads
+            };
+            if threads.contains(&0) || repeats == 0 || w2_loop_models == 0 {
+                return Err(Error::Invalid(
+                    "--threads, --repeats and --w2-loop-models must be at least 1".into(),
+                ));
+            }
+            let workloads = if only.is_empty() {
+                peers::Workload::ALL.to_vec()
+            } else {
+                only
+            };
+            peers::run(&peers::PeersOptions {
+                dir,
+                python,
+                script,
+                threads,
+                repeats,
+                workloads,
+                w2_loop_models,
+            })?;
+            Ok(())
+        }
+        BenchWhat::Side { workload, dir } => {
+            println!("{}", peers::side(workload, &dir)?);
+            Ok(())
+        }
+        BenchWhat::Peak => {
+            println!("{}", peak::measure());
+            Ok(())
+        }
         BenchWhat::Train {
             preset,
             batch,

@@ -1,0 +1,852 @@
+//! `circuitscope bench peers`: the same five workloads here and in PyTorch, Captum and
+//! scikit-learn (`benches/peers/peers.py`), on one machine, interleaved, at equal thread
+//! counts, with each workload's ratio and the agreement of the two sides' results.
+//!
+//! The runner writes an exchange directory once (the `products` data, `products64`'s initial
+//! and trained weights as circuitscope checkpoints, the probe inputs, the exact IG
+//! attributions, the zoo's polynomials), then runs every measurement as its own process: our
+//! side as `circuitscope bench side W` with `RAYON_NUM_THREADS`, the peer's as
+//! `python peers.py W --threads N`. Each prints one JSON line. It never installs the peer side
+//! (a manual step, `benches/peers/setup.sh`) and is never part of the test command.
+
+use crate::data::poly1d;
+use crate::data::products::ProductsConfig;
+use crate::embed::zoo::{ZooConfig, ZooSpec};
+use crate::graph::ig::{edge_attributions, Mode, Target};
+use crate::model::checkpoint::Checkpoint;
+use crate::model::train::{self, fit_params, load_data, TrainConfig};
+use crate::model::{net, Preset, RuntimeModel};
+use crate::probe::jacobian::{adjacent_jacobians, output_jacobians, Reuse};
+use crate::probe::linalg::{r2_score, Pca, Pls};
+use crate::runlog::write_atomic;
+use crate::{Error, Result};
+use rayon::prelude::*;
+use safetensors::{Dtype, SafeTensors};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// One of the five workloads of issue #10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Workload {
+    W1,
+    W2,
+    W3,
+    W4,
+    W5,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 5] = [
+        Workload::W1,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::W5,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::W1 => "W1",
+            Workload::W2 => "W2",
+            Workload::W3 => "W3",
+            Workload::W4 => "W4",
+            Workload::W5 => "W5",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Workload::W1 => "train products64, 20 epochs",
+            Workload::W2 => "zoo of 500 poly models, 2,000 steps each",
+            Workload::W3 => "all Jacobians of products64, 10,000 examples",
+            Workload::W4 => "IG on 8,192 edges x 1,000 examples",
+            Workload::W5 => "PCA of 3 layers + PLS of 2 pairs, 10,000 x 64",
+        }
+    }
+}
+
+// W2: 10 functions x 50 seeds, 5,120 points at batch 128 for 50 epochs = 2,000 Adam steps.
+const W2_FUNCTIONS: usize = 10;
+const W2_SEEDS: usize = 50;
+const W2_N: usize = 5120;
+const W2_BATCH: usize = 128;
+const W2_EPOCHS: usize = 50;
+const W2_LR: f64 = 3e-3;
+const W2_GRID: usize = 1024;
+const PROBE_EXAMPLES: usize = 10_000;
+const IG_EXAMPLES: usize = 1_000;
+/// Pre-activations closer to zero than this may flip sign between f32 and f64.
+const NEAR_ZERO: f64 = 1e-5;
+const EXCHANGE_VERSION: u64 = 1;
+
+fn w2_config() -> ZooConfig {
+    ZooConfig {
+        functions: W2_FUNCTIONS,
+        seeds: W2_SEEDS,
+        epochs: W2_EPOCHS,
+        batch: W2_BATCH,
+        lr: W2_LR,
+        n_train: W2_N,
+        ..ZooConfig::default()
+    }
+}
+
+fn probe_inputs(n: usize, seed: u64) -> Result<Vec<f32>> {
+    Ok(ProductsConfig {
+        n_train: 1,
+        n_val: n,
+        n_per_task: 1,
+        seed,
+        ..Default::default()
+    }
+    .generate()?
+    .val
+    .x)
+}
+
+// ---- safetensors of plain named arrays --------------------------------------------------
+
+enum Array<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+fn write_arrays(path: &Path, arrays: &[(&str, Vec<usize>, Array)]) -> Result<()> {
+    let bytes: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = arrays
+        .iter()
+        .map(|(n, s, a)| match a {
+            Array::F32(v) => (
+                n.to_string(),
+                s.clone(),
+                Dtype::F32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Array::F64(v) => (
+                n.to_string(),
+                s.clone(),
+                Dtype::F64,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, d, b)| {
+            safetensors::tensor::TensorView::new(*d, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::bad_file(path, format!("cannot encode {n}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let data = safetensors::serialize(views, &None)
+        .map_err(|e| Error::bad_file(path, format!("cannot encode: {e}")))?;
+    write_atomic(path, &data)
+}
+
+fn read_f32(path: &Path, name: &str) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::bad_file(path, format!("not a safetensors file: {e}")))?;
+    let t = st
+        .tensor(name)
+        .map_err(|e| Error::bad_file(path, format!("no tensor `{name}`: {e}")))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(Error::bad_file(path, format!("`{name}` is not F32")));
+    }
+    Ok(t.data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+// ---- the exchange directory -------------------------------------------------------------
+
+/// Writes everything both sides read, unless `dir` already holds this version of it.
+pub fn prepare(dir: &Path) -> Result<()> {
+    let stamp = dir.join("exchange.json");
+    if let Ok(text) = std::fs::read_to_string(&stamp) {
+        if serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["version"].as_u64())
+            == Some(EXCHANGE_VERSION)
+        {
+            return Ok(());
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create", e))?;
+    let cfg = TrainConfig::defaults(Preset::Products64);
+    let data = load_data(&cfg)?;
+    let (tr, va) = (&data.train, &data.val);
+    write_arrays(
+        &dir.join("products.safetensors"),
+        &[
+            ("train_x", vec![tr.n, tr.d_in], Array::F32(&tr.x)),
+            ("train_y", vec![tr.n, tr.d_out], Array::F32(&tr.y)),
+            ("val_x", vec![va.n, va.d_in], Array::F32(&va.x)),
+            ("val_y", vec![va.n, va.d_out], Array::F32(&va.y)),
+        ],
+    )?;
+    Checkpoint {
+        preset: Preset::Products64,
+        params: net::build(Preset::Products64, cfg.seed).params(),
+        adam: None,
+        progress: None,
+    }
+    .save(&dir.join("products64_init.safetensors"))?;
+    eprintln!("bench peers: training products64 with its defaults for the exchange ...");
+    let run = dir.join("prepare-run");
+    let _ = std::fs::remove_dir_all(&run);
+    let outcome = train::train(&run, &cfg, &mut |_| {})?;
+    let trained = dir.join("products64.safetensors");
+    std::fs::copy(outcome.run.model(), &trained)
+        .map_err(|e| Error::io(&trained, "cannot copy to", e))?;
+    let _ = std::fs::remove_dir_all(&run);
+    let probe_x = probe_inputs(PROBE_EXAMPLES, 7)?;
+    let ig_x = probe_inputs(IG_EXAMPLES, 11)?;
+    write_arrays(
+        &dir.join("inputs.safetensors"),
+        &[
+            ("probe_x", vec![PROBE_EXAMPLES, 4], Array::F32(&probe_x)),
+            ("ig_x", vec![IG_EXAMPLES, 4], Array::F32(&ig_x)),
+        ],
+    )?;
+    let model = Checkpoint::load(&trained, Some(Preset::Products64))?.view()?;
+    let ig = exact_ig(&model, &ig_x)?;
+    let shapes: Vec<Vec<usize>> = IG_PAIRS
+        .iter()
+        .map(|&l| vec![IG_EXAMPLES, model.layers[l].d_out, model.layers[l].d_in])
+        .collect();
+    write_arrays(
+        &dir.join("ig_exact.safetensors"),
+        &[
+            ("pair1", shapes[0].clone(), Array::F64(&ig[0])),
+            ("pair2", shapes[1].clone(), Array::F64(&ig[1])),
+        ],
+    )?;
+    let spec = ZooSpec::new(w2_config())?;
+    let exchange = json!({
+        "version": EXCHANGE_VERSION,
+        "w1": {"epochs": cfg.epochs, "batch": cfg.batch, "lr": cfg.lr},
+        "w2": {
+            "coeffs": spec.family.iter().map(|p| p.coeffs.clone()).collect::<Vec<_>>(),
+            "seeds": W2_SEEDS, "n_train": W2_N, "batch": W2_BATCH, "epochs": W2_EPOCHS,
+            "lr": W2_LR, "grid": W2_GRID,
+        },
+    });
+    write_atomic(&stamp, exchange.to_string().as_bytes())
+}
+
+/// The hidden-layer pairs whose edges W4 attributes: `h_1 → h_2` and `h_2 → h_3`.
+const IG_PAIRS: [usize; 2] = [1, 2];
+
+/// Exact IG on every edge of [`IG_PAIRS`], zero baseline, target output 0: per pair
+/// `n x d_out x d_in`.
+fn exact_ig(model: &RuntimeModel, x: &[f32]) -> Result<Vec<Vec<f64>>> {
+    let trace = model.trace_f32(x)?;
+    let target = Target::Outputs(vec![0]);
+    IG_PAIRS
+        .iter()
+        .map(|&l| {
+            let d = model.layers[l].d_in;
+            let h = &trace.post[l - 1];
+            let zero = vec![0.0; d];
+            let mut all = Vec::with_capacity(trace.n * d * model.layers[l].d_out);
+            for i in 0..trace.n {
+                all.extend(edge_attributions(
+                    model,
+                    l,
+                    &h[i * d..(i + 1) * d],
+                    &zero,
+                    &target,
+                    Mode::Exact,
+                )?);
+            }
+            Ok(all)
+        })
+        .collect()
+}
+
+// ---- our side ----------------------------------------------------------------------------
+
+fn variant(name: &str, seconds: f64, rate: f64, unit: &str) -> Value {
+    json!({"name": name, "seconds": seconds, "rate": rate, "unit": unit})
+}
+
+/// Runs one workload on this side (in this process, on the current rayon pool) and returns
+/// its JSON line.
+pub fn side(w: Workload, dir: &Path) -> Result<Value> {
+    let trained = || {
+        Checkpoint::load(
+            &dir.join("products64.safetensors"),
+            Some(Preset::Products64),
+        )?
+        .view()
+    };
+    let inputs = dir.join("inputs.safetensors");
+    let threads = rayon::current_num_threads();
+    let mut out = match w {
+        Workload::W1 => {
+            let cfg = TrainConfig {
+                log_every: usize::MAX,
+                ..TrainConfig::defaults(Preset::Products64)
+            };
+            let run = dir.join("ours-w1");
+            let _ = std::fs::remove_dir_all(&run);
+            let o = train::train(&run, &cfg, &mut |_| {})?;
+            let _ = std::fs::remove_dir_all(&run);
+            let n = load_data(&cfg)?.train.n * cfg.epochs;
+            let val = o.val.iter().map(|m| m.loss).sum::<f64>() / o.val.len() as f64;
+            json!({"val_mse": val, "variants": [variant("circuitscope train", n as f64 / o.examples_per_s, o.examples_per_s, "examples/s")]})
+        }
+        Workload::W2 => {
+            let spec = ZooSpec::new(w2_config())?;
+            let slots: Vec<(usize, usize)> = (0..W2_SEEDS)
+                .flat_map(|s| (0..W2_FUNCTIONS).map(move |f| (f, s)))
+                .collect();
+            let t0 = Instant::now();
+            let params = slots
+                .par_iter()
+                .map(|&(f, s)| {
+                    let seed = ((f as u64) << 32) | s as u64;
+                    let data = poly1d::dataset(&spec.family[f], "w2", W2_N, seed, 0)?;
+                    fit_params(Preset::Poly, seed, &data, W2_EPOCHS, W2_BATCH, W2_LR)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let s = t0.elapsed().as_secs_f64();
+            let grid: Vec<f64> = (0..W2_GRID)
+                .map(|i| -1.0 + 2.0 * i as f64 / (W2_GRID - 1) as f64)
+                .collect();
+            let mut mse = 0.0;
+            for (p, &(f, _)) in params.iter().zip(&slots) {
+                let y = Preset::Poly.arch().view(p)?.forward(&grid)?;
+                mse += y
+                    .iter()
+                    .zip(&grid)
+                    .map(|(a, &x)| (a - spec.family[f].eval(x)).powi(2))
+                    .sum::<f64>()
+                    / W2_GRID as f64;
+            }
+            let n = slots.len();
+            json!({"models": n, "variants": [{"name": "circuitscope zoo", "models": n, "seconds": s, "rate": n as f64 / s, "unit": "models/s", "val_mse_mean": mse / n as f64}]})
+        }
+        Workload::W3 => {
+            let model = trained()?;
+            let x = read_f32(&inputs, "probe_x")?;
+            let t0 = Instant::now();
+            let trace = model.trace_f32(&x)?;
+            let jac = output_jacobians(&model, &trace, Reuse::Patterns);
+            let mut blocks = 0;
+            for k in 0..model.layers.len() {
+                blocks += adjacent_jacobians(&model, &trace, k, Reuse::Patterns).count();
+            }
+            std::hint::black_box(blocks);
+            let s = t0.elapsed().as_secs_f64();
+            let patterns = jac.per_layer[0].count();
+            let hidden = model.layers.len() - 1;
+            let near: Vec<usize> = (0..trace.n)
+                .filter(|&i| {
+                    (0..hidden).any(|k| {
+                        let d = model.layers[k].d_out;
+                        trace.pre[k][i * d..(i + 1) * d]
+                            .iter()
+                            .any(|z| z.abs() < NEAR_ZERO)
+                    })
+                })
+                .collect();
+            let near_set: HashSet<usize> = near.iter().copied().collect();
+            let clean: HashSet<Vec<bool>> = (0..trace.n)
+                .filter(|i| !near_set.contains(i))
+                .map(|i| {
+                    (0..hidden)
+                        .flat_map(|k| {
+                            let d = model.layers[k].d_out;
+                            trace.pre[k][i * d..(i + 1) * d].iter().map(|&z| z > 0.0)
+                        })
+                        .collect()
+                })
+                .collect();
+            let dydx: f64 = jac.per_layer[0].expand().iter().map(|v| v.abs()).sum();
+            let n = trace.n;
+            json!({"examples": n, "patterns": patterns, "patterns_without_near_zero": clean.len(),
+                   "near_zero": near, "dydx_abs_sum": dydx,
+                   "variants": [variant("circuitscope (pattern reuse)", s, (n * 2 * model.layers.len()) as f64 / s, "Jacobians/s")]})
+        }
+        Workload::W4 => {
+            let model = trained()?;
+            let x = read_f32(&inputs, "ig_x")?;
+            let t0 = Instant::now();
+            let ig = exact_ig(&model, &x)?;
+            let s = t0.elapsed().as_secs_f64();
+            std::hint::black_box(&ig);
+            let edges: usize = IG_PAIRS
+                .iter()
+                .map(|&l| model.layers[l].d_in * model.layers[l].d_out)
+                .sum();
+            let n = x.len() / model.d_in();
+            json!({"examples": n, "edges": edges, "variants": [{"name": "circuitscope exact", "seconds": s, "rate": (edges * n) as f64 / s, "unit": "edge attributions/s", "max_error": 0.0}]})
+        }
+        Workload::W5 => {
+            let model = trained()?;
+            let x = read_f32(&inputs, "probe_x")?;
+            let trace = model.trace_f32(&x)?;
+            let n = trace.n;
+            let hidden = model.layers.len() - 1;
+            let t0 = Instant::now();
+            let mut ratios = Vec::new();
+            for k in 0..hidden {
+                let pca = Pca::fit(&trace.post[k], n, model.layers[k].d_out)?;
+                ratios.push(pca.ratios[..8].to_vec());
+            }
+            let mut r2 = Vec::new();
+            for k in 0..hidden - 1 {
+                let (dx, dy) = (model.layers[k].d_out, model.layers[k + 1].d_out);
+                let pls = Pls::fit(&trace.post[k], &trace.post[k + 1], n, dx, dy, 8)?;
+                r2.push(r2_score(
+                    &trace.post[k + 1],
+                    &pls.predict(&trace.post[k], n),
+                    n,
+                    dy,
+                ));
+            }
+            let s = t0.elapsed().as_secs_f64();
+            json!({"pca_ratios": ratios, "pls_r2": r2, "variants": [variant("circuitscope PCA + PLS", s, 1.0 / s, "runs/s")]})
+        }
+    };
+    out["workload"] = json!(w.name());
+    out["threads"] = json!(threads);
+    Ok(out)
+}
+
+// ---- the runner --------------------------------------------------------------------------
+
+/// Options of `circuitscope bench peers`.
+#[derive(Debug, Clone)]
+pub struct PeersOptions {
+    pub dir: PathBuf,
+    pub python: PathBuf,
+    pub script: PathBuf,
+    pub threads: Vec<usize>,
+    pub repeats: usize,
+    pub workloads: Vec<Workload>,
+    pub w2_loop_models: usize,
+}
+
+fn json_line(cmd: &mut Command, what: &str) -> Result<Value> {
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Invalid(format!("cannot start {what}: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(8).collect();
+        return Err(Error::Invalid(format!(
+            "{what} failed ({}):\n{}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| Error::Invalid(format!("{what} printed no JSON line")))?;
+    serde_json::from_str(line).map_err(|e| Error::Invalid(format!("{what}: bad JSON line: {e}")))
+}
+
+fn ours(w: Workload, dir: &Path, threads: usize) -> Result<Value> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Invalid(format!("cannot find this binary: {e}")))?;
+    json_line(
+        Command::new(exe)
+            .args(["bench", "side", &w.name().to_lowercase(), "--dir"])
+            .arg(dir)
+            .env("RAYON_NUM_THREADS", threads.to_string()),
+        &format!("circuitscope {} ({threads} threads)", w.name()),
+    )
+}
+
+fn peer(w: Workload, o: &PeersOptions, threads: usize) -> Result<Value> {
+    json_line(
+        Command::new(&o.python)
+            .arg(&o.script)
+            .arg(w.name())
+            .arg("--dir")
+            .arg(&o.dir)
+            .args(["--threads", &threads.to_string()])
+            .args(["--w2-loop-models", &o.w2_loop_models.to_string()])
+            .env("OMP_NUM_THREADS", threads.to_string())
+            .env("MKL_NUM_THREADS", threads.to_string()),
+        &format!("the peer's {} ({threads} threads)", w.name()),
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// The targets of issue #10: (peer variant prefix, least ratio).
+fn targets(w: Workload) -> &'static [(&'static str, f64)] {
+    match w {
+        Workload::W1 => &[("torch loop", 3.0)],
+        Workload::W2 => &[("per-model loop", 20.0), ("vmapped ensemble", 3.0)],
+        Workload::W3 => &[("torch.func", 5.0)],
+        Workload::W4 => &[("torch.func", 10.0), ("captum", f64::NAN)],
+        Workload::W5 => &[("scikit-learn", 1.0)],
+    }
+}
+
+/// FLOPs of the useful work per unit of rate (per example, model or example): the dense
+/// reference count, the same for both sides whatever shortcuts either takes.
+fn flops_per_unit(w: Workload) -> Option<f64> {
+    // Σ d_in·d_out over the layers of products64 and poly.
+    let p64: f64 = [4.0 * 64.0, 64.0 * 64.0, 64.0 * 64.0, 64.0 * 2.0]
+        .iter()
+        .sum();
+    let poly: f64 = [32.0, 32.0 * 32.0, 32.0].iter().sum();
+    match w {
+        // forward 2P, backward 2P (weights) + 2(P − d0·d1) (inputs); validation is 10% extra
+        // examples forward only, counted.
+        Workload::W1 => Some(6.0 * p64 - 2.0 * 4.0 * 64.0 + 2.0 * p64 * 2000.0 / 20000.0),
+        Workload::W2 => {
+            Some((6.0 * poly - 2.0 * 32.0) * (W2_BATCH * W2_N / W2_BATCH * W2_EPOCHS) as f64)
+        }
+        // per Jacobian (8 per example): the forward pass and the backward chain of dense
+        // (2 x d) · (d x d') products, spread over the 8.
+        Workload::W3 => Some((2.0 * p64 + 2.0 * 2.0 * (64.0 * 64.0 * 2.0 + 64.0 * 4.0)) / 8.0),
+        _ => None,
+    }
+}
+
+/// Runs the comparison and prints it; returns the full record (also written to
+/// `DIR/results.json`).
+pub fn run(o: &PeersOptions) -> Result<Value> {
+    if !o.python.exists() {
+        return Err(Error::Invalid(format!(
+            "the peer side is not installed ({} is missing): run `bash benches/peers/setup.sh` first (about 3.5 GB of downloads)",
+            o.python.display()
+        )));
+    }
+    if !o.script.is_file() {
+        return Err(Error::Invalid(format!("{} is missing", o.script.display())));
+    }
+    prepare(&o.dir)?;
+    let peak = super::peak::measure();
+    println!("{peak}");
+    let mut records = Vec::new();
+    for &threads in &o.threads {
+        for rep in 0..o.repeats {
+            for &w in &o.workloads {
+                // Alternate which side goes first.
+                let mut pair = [None, None];
+                let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
+                for side in order {
+                    pair[side] = Some(if side == 0 {
+                        ours(w, &o.dir, threads)?
+                    } else {
+                        peer(w, o, threads)?
+                    });
+                }
+                let [a, b] = pair.map(|v| v.expect("both ran"));
+                println!(
+                    "{} {:>2} threads, repeat {}: {}",
+                    w.name(),
+                    threads,
+                    rep + 1,
+                    brief(&a, &b)
+                );
+                records.push(json!({"workload": w.name(), "threads": threads, "repeat": rep, "ours": a, "peer": b}));
+            }
+        }
+    }
+    let summary = summarise(o, &records, &peak);
+    let all = json!({"peak": peak.to_json(), "runs": records, "summary": summary});
+    let path = o.dir.join("results.json");
+    write_atomic(
+        &path,
+        serde_json::to_string_pretty(&all)
+            .expect("serialises")
+            .as_bytes(),
+    )?;
+    println!("\nall figures: {}", path.display());
+    Ok(all)
+}
+
+fn variants(v: &Value) -> Vec<(String, f64, String)> {
+    v["variants"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["name"].as_str().unwrap_or("?").to_string(),
+                        x["rate"].as_f64().unwrap_or(f64::NAN),
+                        x["unit"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn brief(a: &Value, b: &Value) -> String {
+    let (_, ra, unit) = variants(a).into_iter().next().unwrap_or_default();
+    let mut s = format!("circuitscope {} {unit}", fmt_rate(ra));
+    for (name, rb, _) in variants(b) {
+        s += &format!(" | {name} {} ({:.1}x)", fmt_rate(rb), ra / rb);
+    }
+    s
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r >= 100.0 {
+        let s = format!("{:.0}", r);
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    } else {
+        format!("{r:.3}")
+    }
+}
+
+fn summarise(o: &PeersOptions, records: &[Value], peak: &super::peak::Peak) -> Value {
+    println!(
+        "\nsummary (medians over {} repeats; ratio = circuitscope / peer at equal threads)",
+        o.repeats
+    );
+    println!("| workload | threads | circuitscope | peer | ratio | target | met |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut rows = Vec::new();
+    for &threads in &o.threads {
+        for &w in &o.workloads {
+            let rs: Vec<&Value> = records
+                .iter()
+                .filter(|r| r["workload"] == w.name() && r["threads"] == threads)
+                .collect();
+            if rs.is_empty() {
+                continue;
+            }
+            let ours_rate = median(rs.iter().map(|r| variants(&r["ours"])[0].1).collect());
+            let unit = variants(&rs[0]["ours"])[0].2.clone();
+            let mut by_name: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for r in &rs {
+                for (n, rate, _) in variants(&r["peer"]) {
+                    by_name.entry(n).or_default().push(rate);
+                }
+            }
+            for (name, rates) in by_name {
+                let pr = median(rates);
+                let ratio = ours_rate / pr;
+                let target = targets(w)
+                    .iter()
+                    .find(|(p, _)| name.starts_with(p))
+                    .map_or(f64::NAN, |t| t.1);
+                let met = if target.is_nan() {
+                    "—".to_string()
+                } else if ratio >= target {
+                    "yes".into()
+                } else {
+                    "no".into()
+                };
+                println!(
+                    "| {} {} | {threads} | {} {unit} | {name}: {} | {:.2}x | {} | {met} |",
+                    w.name(),
+                    w.title(),
+                    fmt_rate(ours_rate),
+                    fmt_rate(pr),
+                    ratio,
+                    if target.is_nan() {
+                        "—".into()
+                    } else {
+                        format!("≥ {target}x")
+                    },
+                );
+                rows.push(json!({"workload": w.name(), "threads": threads, "ours": ours_rate, "peer_variant": name, "peer": pr, "ratio": ratio, "target": if target.is_nan() { Value::Null } else { json!(target) }}));
+            }
+            if let Some(f) = flops_per_unit(w) {
+                let achieved = ours_rate * f;
+                let frac = achieved / (peak.per_core_flops() * threads as f64);
+                println!(
+                    "|   FLOP rate | {threads} | {:.2} GFLOP/s = {:.1}% of this CPU's FP32 peak at {threads} core(s) | | | | |",
+                    achieved / 1e9,
+                    100.0 * frac
+                );
+                rows.push(json!({"workload": w.name(), "threads": threads, "gflops": achieved / 1e9, "peak_fraction": frac}));
+            }
+        }
+    }
+    println!();
+    agreement(records);
+    json!(rows)
+}
+
+/// Prints whether both sides computed the same thing (from the last repeat at each thread
+/// count: the results do not depend on the timing).
+fn agreement(records: &[Value]) {
+    let last = |w: &str| records.iter().rev().find(|r| r["workload"] == w);
+    if let Some(r) = last("W1") {
+        println!(
+            "W1 agreement: validation MSE circuitscope {:.3e}, torch {:.3e} (same data and initial weights; different shuffles)",
+            r["ours"]["val_mse"].as_f64().unwrap_or(f64::NAN),
+            r["peer"]["val_mse"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(r) = last("W2") {
+        let ours = r["ours"]["variants"][0]["val_mse_mean"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        let peer: Vec<String> = r["peer"]["variants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                format!(
+                    "{} {:.3e}",
+                    v["name"].as_str().unwrap_or("?"),
+                    v["val_mse_mean"].as_f64().unwrap_or(f64::NAN)
+                )
+            })
+            .collect();
+        println!(
+            "W2 agreement: mean grid MSE circuitscope {ours:.3e}, {}",
+            peer.join(", ")
+        );
+    }
+    if let Some(r) = last("W3") {
+        let (o, p) = (&r["ours"], &r["peer"]);
+        let near = |v: &Value| v["near_zero"].as_array().map_or(0, |a| a.len());
+        println!(
+            "W3 agreement: distinct patterns circuitscope {} (f64), torch {} (f32); without the examples with a pre-activation within 1e-5 of zero ({} here, {} there): {} and {}; Σ|∂y/∂x| {:.6e} vs {:.6e}",
+            o["patterns"], p["patterns"], near(o), near(p), o["patterns_without_near_zero"], p["patterns_without_near_zero"],
+            o["dydx_abs_sum"].as_f64().unwrap_or(f64::NAN), p["dydx_abs_sum"].as_f64().unwrap_or(f64::NAN)
+        );
+        let listed: Vec<String> = o["near_zero"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(20)
+            .map(|v| v.to_string())
+            .collect();
+        println!("    examples near zero (first 20): [{}]", listed.join(", "));
+    }
+    if let Some(r) = last("W4") {
+        let p = &r["peer"];
+        for v in p["variants"].as_array().into_iter().flatten() {
+            println!(
+                "W4 error vs exact IG: {} max |error| {:.2e} (largest attribution {:.2e}); circuitscope exact: 0 by construction (it is the reference)",
+                v["name"].as_str().unwrap_or("?"),
+                v["max_error"].as_f64().unwrap_or(f64::NAN),
+                p["max_attribution"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+        let ours_s = r["ours"]["variants"][0]["seconds"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        for s in p["sweep"].as_array().into_iter().flatten() {
+            println!(
+                "    torch.func sweep: {:>5} steps {:.3} s ({:.1}x circuitscope's time), max |error| {:.2e}",
+                s["steps"], s["seconds"].as_f64().unwrap_or(f64::NAN),
+                s["seconds"].as_f64().unwrap_or(f64::NAN) / ours_s,
+                s["max_error"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    if let Some(r) = last("W5") {
+        let diff = |a: &Value, b: &Value| -> f64 {
+            let fa: Vec<f64> = a
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|v| match v.as_array() {
+                    Some(x) => x.iter().filter_map(Value::as_f64).collect::<Vec<_>>(),
+                    None => v.as_f64().into_iter().collect(),
+                })
+                .collect();
+            let fb: Vec<f64> = b
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|v| match v.as_array() {
+                    Some(x) => x.iter().filter_map(Value::as_f64).collect::<Vec<_>>(),
+                    None => v.as_f64().into_iter().collect(),
+                })
+                .collect();
+            if fa.len() != fb.len() {
+                return f64::NAN;
+            }
+            fa.iter()
+                .zip(&fb)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max)
+        };
+        println!(
+            "W5 agreement: max |Δ explained-variance ratio| {:.2e} (first 8 PCs of 3 layers), PLS R² circuitscope {} vs scikit-learn {} (max |Δ| {:.2e})",
+            diff(&r["ours"]["pca_ratios"], &r["peer"]["pca_ratios"]),
+            r["ours"]["pls_r2"], r["peer"]["pls_r2"],
+            diff(&r["ours"]["pls_r2"], &r["peer"]["pls_r2"])
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flop_counts_are_the_dense_reference_counts() {
+        // products64: Σ d_in·d_out = 256 + 4096 + 4096 + 128 = 8576.
+        let w1 = 6.0 * 8576.0 - 2.0 * 256.0 + 2.0 * 8576.0 * 0.1;
+        assert!((flops_per_unit(Workload::W1).unwrap() - w1).abs() < 1e-6);
+        // poly: Σ = 32 + 1024 + 32 = 1088; 2,000 steps of 128.
+        let w2 = (6.0 * 1088.0 - 64.0) * 256_000.0;
+        assert!((flops_per_unit(Workload::W2).unwrap() - w2).abs() < 1e-3);
+        // forward 17,152 + backward chain 2·2·(64·64 + 64·64 + 64·4) = 33,792, over 8.
+        assert!((flops_per_unit(Workload::W3).unwrap() - 50_944.0 / 8.0).abs() < 1e-9);
+        assert!(flops_per_unit(Workload::W4).is_none());
+    }
+
+    #[test]
+    fn rates_print_with_thousands_separators() {
+        assert_eq!(fmt_rate(22_605_413.4), "22,605,413");
+        assert_eq!(fmt_rate(684_068.0), "684,068");
+        assert_eq!(fmt_rate(100.0), "100");
+        assert_eq!(fmt_rate(9.6684), "9.668");
+    }
+
+    #[test]
+    fn arrays_round_trip_through_safetensors() {
+        let dir = std::env::temp_dir().join(format!("cs-peers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.safetensors");
+        let x = [1.5f32, -2.0, 3.25, 0.0, 7.0, 8.0];
+        write_arrays(
+            &p,
+            &[
+                ("x", vec![2, 3], Array::F32(&x)),
+                ("y", vec![1], Array::F64(&[0.5])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(read_f32(&p, "x").unwrap(), x);
+        assert!(read_f32(&p, "y")
+            .unwrap_err()
+            .to_string()
+            .contains("is not F32"));
+        assert!(read_f32(&p, "z")
+            .unwrap_err()
+            .to_string()
+            .contains("no tensor `z`"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -590,3 +590,44 @@ fn an_examples_activated_subgraph_stays_inside_the_blocks_it_uses() {
         "cross-block edges are never active, and they are half the edges: {share}"
     );
 }
+
+#[test]
+fn ig_graphs_are_the_same_on_one_thread_and_on_three() {
+    // IG is computed in parallel chunks of examples and summed in example order: the graph
+    // must not depend on the thread count (300 examples span two chunks).
+    let model = trained_products();
+    let data = circuitscope::data::products::ProductsConfig {
+        n_val: 300,
+        n_train: 1,
+        n_per_task: 1,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let g = pool.install(|| {
+            build(
+                &model,
+                &data.val,
+                &data.tasks,
+                &GraphSpec {
+                    examples: 300,
+                    baseline: Baseline::Resample,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        });
+        g.graph
+            .edge_indices()
+            .map(|e| (g.graph[e].mean, g.graph[e].std))
+            .collect::<Vec<_>>()
+    };
+    let one = on(1);
+    assert!(one.iter().any(|(m, _)| *m != 0.0));
+    assert_eq!(one, on(3));
+}

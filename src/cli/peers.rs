@@ -252,18 +252,21 @@ fn exact_ig(model: &RuntimeModel, x: &[f32]) -> Result<Vec<Vec<f64>>> {
             let d = model.layers[l].d_in;
             let h = &trace.post[l - 1];
             let zero = vec![0.0; d];
-            let mut all = Vec::with_capacity(trace.n * d * model.layers[l].d_out);
-            for i in 0..trace.n {
-                all.extend(edge_attributions(
-                    model,
-                    l,
-                    &h[i * d..(i + 1) * d],
-                    &zero,
-                    &target,
-                    Mode::Exact,
-                )?);
-            }
-            Ok(all)
+            // In parallel over examples, as `graph` computes them.
+            let rows = (0..trace.n)
+                .into_par_iter()
+                .map(|i| {
+                    edge_attributions(
+                        model,
+                        l,
+                        &h[i * d..(i + 1) * d],
+                        &zero,
+                        &target,
+                        Mode::Exact,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(rows.concat())
         })
         .collect()
 }

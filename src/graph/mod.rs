@@ -23,7 +23,11 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// Examples whose IG edge attributions are computed at once, in parallel.
+const IG_CHUNK: usize = 256;
 
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -417,16 +421,40 @@ pub fn build(
         go.iter()
             .enumerate()
             .for_each(|(r, us)| us.iter().for_each(|&u| group_of_out[u] = r));
+        // IG is computed for a chunk of examples at a time in parallel, then summed in example
+        // order, so the graph is the same whatever the thread count.
+        let mut chunk: Vec<Vec<Vec<f64>>> = Vec::new();
         for i in 0..n {
             let a = &hs[l][i * d_in..(i + 1) * d_in];
             let per_target: Vec<Vec<f64>> = match spec.edges {
                 EdgeKind::Ig => {
-                    let base: Vec<f64> = match spec.baseline {
-                        Baseline::Zero => vec![0.0; d_in],
-                        Baseline::Mean => base_mean.clone(),
-                        Baseline::Resample => hs[l][perm[i] * d_in..(perm[i] + 1) * d_in].to_vec(),
-                    };
-                    edge_attributions_multi(model, l, a, &base, &targets, spec.mode())?
+                    if i % IG_CHUNK == 0 {
+                        let rows = i..(i + IG_CHUNK).min(n);
+                        let base = |r: usize| -> Vec<f64> {
+                            match spec.baseline {
+                                Baseline::Zero => vec![0.0; d_in],
+                                Baseline::Mean => base_mean.clone(),
+                                Baseline::Resample => {
+                                    hs[l][perm[r] * d_in..(perm[r] + 1) * d_in].to_vec()
+                                }
+                            }
+                        };
+                        chunk = rows
+                            .into_par_iter()
+                            .map(|r| {
+                                let a = &hs[l][r * d_in..(r + 1) * d_in];
+                                edge_attributions_multi(
+                                    model,
+                                    l,
+                                    a,
+                                    &base(r),
+                                    &targets,
+                                    spec.mode(),
+                                )
+                            })
+                            .collect::<Result<_>>()?;
+                    }
+                    std::mem::take(&mut chunk[i % IG_CHUNK])
                 }
                 EdgeKind::Grad => {
                     let layer = &model.layers[l];

@@ -2,7 +2,7 @@
 //! `fuzz/artifacts/<target>/`) through the same parsers with the stable toolchain: none may
 //! panic. The hand-made seeds (files named `seed-*`) must also parse.
 //!
-//! Fuzzing itself: `cd fuzz && cargo +nightly fuzz run <target> -- -max_total_time=600`.
+//! Fuzzing itself (README, "Bad input"): `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O -s none <target> -- -max_total_time=600`.
 
 use circuitscope::model::checkpoint::Checkpoint;
 use circuitscope::model::Preset;

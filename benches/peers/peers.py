@@ -340,6 +340,13 @@ def w4():
         res = direct(steps)
         s = time.perf_counter() - t0
         sweep.append({"steps": steps, "seconds": s, "max_error": error(res)})
+    # The most accurate tested: a Riemann sum never reaches exact IG's error (0 in f64), so
+    # this is the nearest to "equal error" measured.
+    best = min(sweep, key=lambda v: v["max_error"])
+    variants.append({"name": f"torch.func {best['steps']} steps (best tested error)",
+                     "steps": best["steps"], "seconds": best["seconds"],
+                     "rate": edges * x.shape[0] / best["seconds"], "unit": "edge attributions/s",
+                     "max_error": best["max_error"]})
     emit({"workload": "W4", "examples": x.shape[0], "edges": edges, "variants": variants,
           "sweep": sweep,
           "max_attribution": max(exact[f"pair{l}"].abs().max().item() for l in pairs)})

@@ -766,25 +766,19 @@ fn agreement(records: &[Value]) {
         }
     }
     if let Some(r) = last("W5") {
+        // Numbers of a JSON array or an array of arrays, flattened.
+        let flat = |v: &Value| -> Vec<f64> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|v| match v.as_array() {
+                    Some(x) => x.iter().filter_map(Value::as_f64).collect::<Vec<_>>(),
+                    None => v.as_f64().into_iter().collect(),
+                })
+                .collect()
+        };
         let diff = |a: &Value, b: &Value| -> f64 {
-            let fa: Vec<f64> = a
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|v| match v.as_array() {
-                    Some(x) => x.iter().filter_map(Value::as_f64).collect::<Vec<_>>(),
-                    None => v.as_f64().into_iter().collect(),
-                })
-                .collect();
-            let fb: Vec<f64> = b
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|v| match v.as_array() {
-                    Some(x) => x.iter().filter_map(Value::as_f64).collect::<Vec<_>>(),
-                    None => v.as_f64().into_iter().collect(),
-                })
-                .collect();
+            let (fa, fb) = (flat(a), flat(b));
             if fa.len() != fb.len() {
                 return f64::NAN;
             }

@@ -302,7 +302,7 @@ pub struct TrainOutcome {
 pub fn train(
     root: &Path,
     cfg: &TrainConfig,
-    observe: &mut dyn FnMut(Update),
+    observe: &mut (dyn FnMut(Update) + Send),
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
     let data = load_data(cfg)?;
@@ -331,11 +331,11 @@ pub fn train(
             config: serde_json::to_value(cfg).expect("serialises"),
         },
     )?;
-    run_loop(run, cfg, &data, None, log, Logged::default(), observe)
+    one_thread(|| run_loop(run, cfg, &data, None, log, Logged::default(), observe))
 }
 
 /// Continues the run at `root` from its newest checkpoint with its stored configuration.
-pub fn resume(root: &Path, observe: &mut dyn FnMut(Update)) -> Result<TrainOutcome> {
+pub fn resume(root: &Path, observe: &mut (dyn FnMut(Update) + Send)) -> Result<TrainOutcome> {
     let run = RunDir::open(root)?;
     let info = RunInfo::read(&run)?;
     let cfg = info.config;
@@ -358,7 +358,7 @@ pub fn resume(root: &Path, observe: &mut dyn FnMut(Update)) -> Result<TrainOutco
         .and_then(|c| c.progress.as_ref())
         .map_or(0, |p| p.step);
     log.emit(Some(from), Event::Resumed { from_step: from })?;
-    run_loop(run, &cfg, &data, ckpt, log, logged, observe)
+    one_thread(|| run_loop(run, &cfg, &data, ckpt, log, logged, observe))
 }
 
 /// What an existing log already records, so a resumed run writes nothing twice.
@@ -392,6 +392,17 @@ impl Logged {
     }
 }
 
+/// Runs `f` on a pool of one thread. dfdx splits every matmul across the current rayon pool;
+/// for these small layers the split costs more than it saves (products64 at batch 256 trains
+/// about twice as fast on one thread as on two, BENCHMARKS.md), and the results are bitwise the
+/// same. Many models at once (zoos) are parallel across models instead.
+pub fn one_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}
+
 fn lr_at(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
     match cfg.schedule {
         Schedule::Constant => cfg.lr,
@@ -409,7 +420,7 @@ fn run_loop(
     ckpt: Option<Checkpoint>,
     mut log: EventLog,
     logged: Logged,
-    observe: &mut dyn FnMut(Update),
+    observe: &mut (dyn FnMut(Update) + Send),
 ) -> Result<TrainOutcome> {
     let loss_kind = cfg.preset.loss();
     let mut net = net::build(cfg.preset, cfg.seed);
@@ -796,6 +807,17 @@ pub fn fit_params(
             arch.widths
         );
     }
+    one_thread(|| fit_loop(preset, seed, data, epochs, batch, lr))
+}
+
+fn fit_loop(
+    preset: Preset,
+    seed: u64,
+    data: &Dataset,
+    epochs: usize,
+    batch: usize,
+    lr: f64,
+) -> Result<Vec<f32>> {
     let loss_kind = preset.loss();
     let mut net = net::build(preset, seed);
     let mut params = net.params();

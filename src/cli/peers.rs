@@ -505,7 +505,7 @@ fn targets(w: Workload) -> &'static [(&'static str, f64)] {
     }
 }
 
-/// FLOPs of the useful work per unit of rate (per example, model or example): the dense
+/// FLOPs of the useful work per unit of rate (per example, model or Jacobian): the dense
 /// reference count, the same for both sides whatever shortcuts either takes.
 fn flops_per_unit(w: Workload) -> Option<f64> {
     // Σ d_in·d_out over the layers of products64 and poly.

@@ -13,6 +13,7 @@
 use crate::model::{Activation, RuntimeModel, Trace};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Whether to compute each distinct activation pattern once.
@@ -128,16 +129,31 @@ pub fn output_jacobians(model: &RuntimeModel, trace: &Trace, reuse: Reuse) -> Ou
             g[(r * d_out + o) * d_out + o] = 1.0;
         }
     }
-    let mut per_layer = vec![None; n_layers];
+    let mut per_layer: Vec<Option<Shared>> = vec![None; n_layers];
     for k in (0..n_layers).rev() {
         let l = &model.layers[k];
         let (dk, dk1) = (l.d_in, l.d_out);
-        // M = G ⊙ act'(z_k), row block of each representative scaled by its derivatives.
-        for (r, &ex) in reps.iter().enumerate() {
-            let d = &derivs[k][ex * dk1..(ex + 1) * dk1];
-            for o in 0..d_out {
-                let row = &mut g[(r * d_out + o) * dk1..(r * d_out + o + 1) * dk1];
-                row.iter_mut().zip(d).for_each(|(v, s)| *v *= s);
+        // M = G ⊙ act'(z_k), row block of each representative scaled by its derivatives (G is
+        // the previous layer's blocks, read in place).
+        if let Some(prev) = &per_layer.get(k + 1).and_then(|s| s.as_ref()) {
+            g.par_chunks_mut(d_out * dk1)
+                .zip(prev.blocks.par_chunks(d_out * dk1))
+                .zip(reps.par_iter())
+                .for_each(|((out, src), &ex)| {
+                    let d = &derivs[k][ex * dk1..(ex + 1) * dk1];
+                    for (orow, srow) in out.chunks_mut(dk1).zip(src.chunks(dk1)) {
+                        orow.iter_mut()
+                            .zip(srow.iter().zip(d))
+                            .for_each(|(v, (a, s))| *v = a * s);
+                    }
+                });
+        } else {
+            for (r, &ex) in reps.iter().enumerate() {
+                let d = &derivs[k][ex * dk1..(ex + 1) * dk1];
+                for o in 0..d_out {
+                    let row = &mut g[(r * d_out + o) * dk1..(r * d_out + o + 1) * dk1];
+                    row.iter_mut().zip(d).for_each(|(v, s)| *v *= s);
+                }
             }
         }
         let w: Vec<f64> = l.weight.iter().map(|&v| v as f64).collect();
@@ -154,9 +170,10 @@ pub fn output_jacobians(model: &RuntimeModel, trace: &Trace, reuse: Reuse) -> Ou
             rows: d_out,
             cols: dk,
             index: index.clone(),
-            blocks: next.clone(),
+            blocks: next,
         });
-        g = next;
+        // The next round's scaled G has this layer's shape.
+        g = vec![0.0; m * d_out * dk];
     }
     OutputJacobians {
         per_layer: per_layer
@@ -180,13 +197,18 @@ pub fn adjacent_jacobians(model: &RuntimeModel, trace: &Trace, k: usize, reuse: 
     } else {
         ((0..trace.n).collect(), (0..trace.n).collect())
     };
-    let mut blocks = Vec::with_capacity(reps.len() * dk1 * dk);
-    for &ex in &reps {
-        for j in 0..dk1 {
-            let s = derivs[ex * dk1 + j];
-            blocks.extend(l.weight[j * dk..(j + 1) * dk].iter().map(|&w| s * w as f64));
-        }
-    }
+    let mut blocks = vec![0.0; reps.len() * dk1 * dk];
+    blocks
+        .par_chunks_mut((dk1 * dk).max(1))
+        .zip(reps.par_iter())
+        .for_each(|(block, &ex)| {
+            for (j, row) in block.chunks_mut(dk.max(1)).enumerate() {
+                let s = derivs[ex * dk1 + j];
+                row.iter_mut()
+                    .zip(&l.weight[j * dk..(j + 1) * dk])
+                    .for_each(|(v, &w)| *v = s * w as f64);
+            }
+        });
     Shared {
         rows: dk1,
         cols: dk,

@@ -807,17 +807,17 @@ pub fn fit_params(
             arch.widths
         );
     }
-    one_thread(|| fit_loop(preset, seed, data, epochs, batch, lr))
+    one_thread(|| fit_loop(preset, seed, data, (epochs, batch, lr)))
 }
 
+/// The loop of [`fit_params`] once its options are checked: `(epochs, batch, lr)`.
 fn fit_loop(
     preset: Preset,
     seed: u64,
     data: &Dataset,
-    epochs: usize,
-    batch: usize,
-    lr: f64,
+    opts: (usize, usize, f64),
 ) -> Result<Vec<f32>> {
+    let (epochs, batch, lr) = opts;
     let loss_kind = preset.loss();
     let mut net = net::build(preset, seed);
     let mut params = net.params();

@@ -12,12 +12,13 @@
 use crate::data::poly1d;
 use crate::data::products::ProductsConfig;
 use crate::embed::zoo::{ZooConfig, ZooSpec};
-use crate::graph::ig::{edge_attributions, Mode, Target};
+use crate::graph::ig::{edge_attributions_rows, Mode, Target};
 use crate::model::checkpoint::Checkpoint;
 use crate::model::train::{self, fit_params, load_data, TrainConfig};
 use crate::model::{net, Preset, RuntimeModel};
-use crate::probe::jacobian::{adjacent_jacobians, output_jacobians, Reuse};
+use crate::probe::jacobian::Reuse;
 use crate::probe::linalg::{r2_score, Pca, Pls};
+use crate::probe::timing::all_jacobians;
 use crate::runlog::write_atomic;
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -249,24 +250,8 @@ fn exact_ig(model: &RuntimeModel, x: &[f32]) -> Result<Vec<Vec<f64>>> {
     IG_PAIRS
         .iter()
         .map(|&l| {
-            let d = model.layers[l].d_in;
-            let h = &trace.post[l - 1];
-            let zero = vec![0.0; d];
-            // In parallel over examples, as `graph` computes them.
-            let rows = (0..trace.n)
-                .into_par_iter()
-                .map(|i| {
-                    edge_attributions(
-                        model,
-                        l,
-                        &h[i * d..(i + 1) * d],
-                        &zero,
-                        &target,
-                        Mode::Exact,
-                    )
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(rows.concat())
+            let zero = vec![0.0; model.layers[l].d_in];
+            edge_attributions_rows(model, l, &trace.post[l - 1], &zero, &target, Mode::Exact)
         })
         .collect()
 }
@@ -337,15 +322,7 @@ pub fn side(w: Workload, dir: &Path) -> Result<Value> {
         Workload::W3 => {
             let model = trained()?;
             let x = read_f32(&inputs, "probe_x")?;
-            let t0 = Instant::now();
-            let trace = model.trace_f32(&x)?;
-            let jac = output_jacobians(&model, &trace, Reuse::Patterns);
-            let mut blocks = 0;
-            for k in 0..model.layers.len() {
-                blocks += adjacent_jacobians(&model, &trace, k, Reuse::Patterns).count();
-            }
-            std::hint::black_box(blocks);
-            let s = t0.elapsed().as_secs_f64();
+            let (s, trace, jac) = all_jacobians(&model, &x, Reuse::Patterns)?;
             let patterns = jac.per_layer[0].count();
             let hidden = model.layers.len() - 1;
             let near: Vec<usize> = (0..trace.n)

@@ -221,6 +221,26 @@ pub fn edge_attributions(
     Ok(edge_attributions_multi(model, l, a, base, std::slice::from_ref(target), mode)?.remove(0))
 }
 
+/// [`edge_attributions`] for `n` examples at once (`a`: `n x d_l` row-major, one `base` for
+/// all), in parallel over examples on the current rayon pool; the result is the examples'
+/// `d_{l+1} x d_l` matrices one after another, in example order.
+pub fn edge_attributions_rows(
+    model: &RuntimeModel,
+    l: usize,
+    a: &[f64],
+    base: &[f64],
+    target: &Target,
+    mode: Mode,
+) -> Result<Vec<f64>> {
+    use rayon::prelude::*;
+    let d = model.layers[l].d_in;
+    let rows = a
+        .par_chunks(d.max(1))
+        .map(|row| edge_attributions(model, l, row, base, target, mode))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(rows.concat())
+}
+
 /// `T(h_l = h)`: the target's value when layer `l` holds `h` (the node target gives a vector).
 pub fn target_value(model: &RuntimeModel, l: usize, h: &[f64], target: &Target) -> Vec<f64> {
     let zs = forward_from(model, l, h);

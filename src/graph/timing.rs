@@ -1,7 +1,7 @@
 //! Speed of IG on edges, shared by `circuitscope bench ig` and `benches/graph.rs`. Nothing
 //! here is used to build graphs.
 
-use super::ig::{edge_attributions, Mode, Target};
+use super::ig::{edge_attributions_rows, Mode, Target};
 use crate::data::products::ProductsConfig;
 use crate::model::train::train_default_view;
 use crate::model::Preset;
@@ -73,19 +73,15 @@ pub fn ig(preset: Preset, examples: usize, steps: usize) -> Result<IgTiming> {
         let t0 = Instant::now();
         let mut all = Vec::new();
         for &l in &pairs {
-            let d = model.layers[l].d_in;
-            let h = &trace.post[l - 1];
-            let zero = vec![0.0; d];
-            for i in 0..examples {
-                all.extend(edge_attributions(
-                    &model,
-                    l,
-                    &h[i * d..(i + 1) * d],
-                    &zero,
-                    &target,
-                    mode,
-                )?);
-            }
+            let zero = vec![0.0; model.layers[l].d_in];
+            all.extend(edge_attributions_rows(
+                &model,
+                l,
+                &trace.post[l - 1],
+                &zero,
+                &target,
+                mode,
+            )?);
         }
         Ok((t0.elapsed().as_secs_f64(), all))
     };

@@ -2,10 +2,10 @@
 //! `benches/probe.rs`. Nothing here is used by the probes themselves.
 
 use super::census::{census, CensusConfig};
-use super::jacobian::{adjacent_jacobians, output_jacobians, Reuse};
+use super::jacobian::{adjacent_jacobians, output_jacobians, OutputJacobians, Reuse};
 use crate::data::products::ProductsConfig;
 use crate::model::train::train_default_view;
-use crate::model::Preset;
+use crate::model::{Preset, RuntimeModel, Trace};
 use crate::Result;
 use std::time::Instant;
 
@@ -54,6 +54,25 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Times one pass of everything the Jacobian benchmarks count: the f64 forward pass of `x`,
+/// every output-to-layer Jacobian and every adjacent-layer Jacobian. Returns the seconds, the
+/// trace and the output-to-layer Jacobians.
+pub fn all_jacobians(
+    model: &RuntimeModel,
+    x: &[f32],
+    reuse: Reuse,
+) -> Result<(f64, Trace, OutputJacobians)> {
+    let t0 = Instant::now();
+    let trace = model.trace_f32(x)?;
+    let out = output_jacobians(model, &trace, reuse);
+    let mut blocks = 0;
+    for k in 0..model.layers.len() {
+        blocks += adjacent_jacobians(model, &trace, k, reuse).count();
+    }
+    std::hint::black_box(blocks);
+    Ok((t0.elapsed().as_secs_f64(), trace, out))
+}
+
 /// Trains `preset` with its defaults (seed 0), then times every Jacobian on `examples` inputs of
 /// the mixed `products` distribution, `repeats` times.
 pub fn jacobians(preset: Preset, examples: usize, repeats: usize) -> Result<JacobianTiming> {
@@ -69,15 +88,8 @@ pub fn jacobians(preset: Preset, examples: usize, repeats: usize) -> Result<Jaco
     .generate()?;
     let x = &data.val.x;
     let run = |reuse: Reuse| -> Result<(f64, usize)> {
-        let t0 = Instant::now();
-        let trace = model.trace_f32(x)?;
-        let out = output_jacobians(&model, &trace, reuse);
-        let mut blocks = 0;
-        for k in 0..model.layers.len() {
-            blocks += adjacent_jacobians(&model, &trace, k, reuse).count();
-        }
-        std::hint::black_box((&out, blocks));
-        Ok((t0.elapsed().as_secs_f64(), out.per_layer[0].count()))
+        let (s, _, out) = all_jacobians(&model, x, reuse)?;
+        Ok((s, out.per_layer[0].count()))
     };
     let (mut off, mut on, mut cen) = (vec![], vec![], vec![]);
     let mut patterns = 0;

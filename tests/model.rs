@@ -3,6 +3,7 @@
 
 use circuitscope::model::adam::AdamState;
 use circuitscope::model::checkpoint::{Checkpoint, Progress};
+use circuitscope::model::net::Engine;
 use circuitscope::model::train::{self, TrainConfig};
 use circuitscope::model::view::widen;
 use circuitscope::model::{net, Activation, Arch, Preset};
@@ -228,6 +229,12 @@ fn steps_of(events: &Path) -> Vec<u64> {
 
 #[test]
 fn resumed_run_ends_bit_identical_to_uninterrupted_and_logs_nothing_twice() {
+    for engine in [Engine::Dfdx, Engine::Fused] {
+        resume_is_exact(engine);
+    }
+}
+
+fn resume_is_exact(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     // 1000 examples / batch 64 = 16 steps an epoch; checkpoints every 5 steps and at epoch ends.
     let cfg = TrainConfig {
@@ -235,6 +242,7 @@ fn resumed_run_ends_bit_identical_to_uninterrupted_and_logs_nothing_twice() {
         n_train: 1000,
         log_every: 3,
         checkpoint_every: 5,
+        engine,
         ..TrainConfig::defaults(Preset::Products)
     };
     let full = dir.path().join("full");

@@ -5,6 +5,7 @@ pub mod kernel;
 pub mod peak;
 pub mod peers;
 
+use crate::model::net::Engine;
 use crate::model::train::{self, Schedule, TrainConfig, TrainOutcome, Update};
 use crate::model::Preset;
 use crate::runlog::follow::{Followed, Follower};
@@ -150,6 +151,9 @@ pub enum BenchWhat {
         /// Models the peer's plain per-model loop trains in W2 (its rate is per model).
         #[arg(long, default_value_t = 20)]
         w2_loop_models: usize,
+        /// Our training engine for W1 and W2.
+        #[arg(long, value_enum, default_value_t = Engine::Dfdx)]
+        engine: Engine,
     },
     /// One workload of `bench peers` on this side, as one JSON line (run by `bench peers`).
     #[command(hide = true)]
@@ -158,6 +162,8 @@ pub enum BenchWhat {
         workload: peers::Workload,
         #[arg(long)]
         dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = Engine::Dfdx)]
+        engine: Engine,
     },
     /// This CPU's peak FP32 rate per core (clock and FMA units measured).
     Peak,
@@ -171,6 +177,8 @@ pub enum BenchWhat {
         epochs: usize,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        #[arg(long, value_enum, default_value_t = Engine::Dfdx)]
+        engine: Engine,
     },
     /// IG on the hidden-layer edges of products64 (1,000 examples, zero baseline): exact vs a
     /// Riemann sum.
@@ -219,6 +227,9 @@ pub struct ZooArgs {
     /// Training points per model.
     #[arg(long, default_value_t = 4096)]
     pub n_train: usize,
+    /// Which code trains the models: dfdx, or the fused engine (faster, same gradients).
+    #[arg(long, value_enum, default_value_t = Engine::Dfdx)]
+    pub engine: Engine,
     /// Train only this slice `i/n` of the models (for job arrays); merge with --merge.
     #[arg(long)]
     pub shard: Option<String>,
@@ -301,6 +312,10 @@ pub struct TrainArgs {
     /// Also checkpoint every N steps (0: at epoch ends only).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
+    /// Which code computes the passes: dfdx (default), or the fused engine (ReLU presets;
+    /// faster, the same gradients up to float rounding).
+    #[arg(long, value_enum)]
+    pub engine: Option<Engine>,
     /// Continue the run in --out from its newest checkpoint with its stored settings.
     #[arg(long)]
     pub resume: bool,
@@ -543,6 +558,7 @@ fn cmd_zoo(a: ZooArgs) -> Result<()> {
         batch: a.batch,
         lr: a.lr,
         n_train: a.n_train,
+        engine: a.engine,
     };
     let shard = match &a.shard {
         Some(s) => Shard::parse(s)?,
@@ -675,7 +691,8 @@ fn config_from(a: &TrainArgs) -> Result<TrainConfig> {
         ($($f:ident <- $v:expr),*) => { $( if let Some(v) = $v { c.$f = v; } )* };
     }
     set!(epochs <- a.epochs, batch <- a.batch, lr <- a.lr, seed <- a.seed, data_seed <- a.data_seed, n_train <- a.n_train,
-         member <- a.member, log_every <- a.log_every, checkpoint_every <- a.checkpoint_every);
+         member <- a.member, log_every <- a.log_every, checkpoint_every <- a.checkpoint_every,
+         engine <- a.engine);
     if let Some(d) = &a.data {
         c.data_dir = Some(d.clone());
     }
@@ -710,6 +727,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             a.schedule.is_some(),
             a.log_every.is_some(),
             a.checkpoint_every.is_some(),
+            a.engine.is_some(),
         ];
         if extra.iter().any(|&x| x) {
             return Err(Error::Invalid(
@@ -998,6 +1016,7 @@ fn cmd_bench(what: BenchWhat) -> Result<()> {
             repeats,
             only,
             w2_loop_models,
+            engine,
         } => {
             let all = std::thread::available_parallelism().map_or(1, |n| n.get());
             let threads = if threads.is_empty() {
@@ -1027,11 +1046,16 @@ fn cmd_bench(what: BenchWhat) -> Result<()> {
                 repeats,
                 workloads,
                 w2_loop_models,
+                engine,
             })?;
             Ok(())
         }
-        BenchWhat::Side { workload, dir } => {
-            println!("{}", peers::side(workload, &dir)?);
+        BenchWhat::Side {
+            workload,
+            dir,
+            engine,
+        } => {
+            println!("{}", peers::side(workload, &dir, engine)?);
             Ok(())
         }
         BenchWhat::Peak => {
@@ -1043,7 +1067,8 @@ fn cmd_bench(what: BenchWhat) -> Result<()> {
             batch,
             epochs,
             repeats,
-        } => cmd_bench_train(&preset, batch, epochs, repeats),
+            engine,
+        } => cmd_bench_train(&preset, batch, epochs, repeats, engine),
         BenchWhat::Ig {
             preset,
             examples,
@@ -1071,8 +1096,14 @@ fn cmd_bench(what: BenchWhat) -> Result<()> {
     }
 }
 
-fn cmd_bench_train(preset: &str, batch: usize, epochs: usize, repeats: usize) -> Result<()> {
-    let t = train::throughput(Preset::from_name(preset)?, batch, epochs, repeats)?;
+fn cmd_bench_train(
+    preset: &str,
+    batch: usize,
+    epochs: usize,
+    repeats: usize,
+    engine: Engine,
+) -> Result<()> {
+    let t = train::throughput(Preset::from_name(preset)?, batch, epochs, repeats, engine)?;
     println!(
         "bench train: preset {}, batch {}, {} epochs x {} examples, {} repeats: median {:.0} examples/s (min {:.0}, max {:.0})",
         t.preset,

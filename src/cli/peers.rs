@@ -14,8 +14,9 @@ use crate::data::products::ProductsConfig;
 use crate::embed::zoo::{ZooConfig, ZooSpec};
 use crate::graph::ig::{edge_attributions_rows, Mode, Target};
 use crate::model::checkpoint::Checkpoint;
+use crate::model::net::{self, Engine};
 use crate::model::train::{self, fit_params, load_data, TrainConfig};
-use crate::model::{net, Preset, RuntimeModel};
+use crate::model::{Preset, RuntimeModel};
 use crate::probe::jacobian::Reuse;
 use crate::probe::linalg::{r2_score, Pca, Pls};
 use crate::probe::timing::all_jacobians;
@@ -264,7 +265,7 @@ fn variant(name: &str, seconds: f64, rate: f64, unit: &str) -> Value {
 
 /// Runs one workload on this side (in this process, on the current rayon pool) and returns
 /// its JSON line.
-pub fn side(w: Workload, dir: &Path) -> Result<Value> {
+pub fn side(w: Workload, dir: &Path, engine: Engine) -> Result<Value> {
     let trained = || {
         Checkpoint::load(
             &dir.join("products64.safetensors"),
@@ -278,6 +279,7 @@ pub fn side(w: Workload, dir: &Path) -> Result<Value> {
         Workload::W1 => {
             let cfg = TrainConfig {
                 log_every: usize::MAX,
+                engine,
                 ..TrainConfig::defaults(Preset::Products64)
             };
             let run = dir.join("ours-w1");
@@ -286,7 +288,7 @@ pub fn side(w: Workload, dir: &Path) -> Result<Value> {
             let _ = std::fs::remove_dir_all(&run);
             let n = load_data(&cfg)?.train.n * cfg.epochs;
             let val = o.val.iter().map(|m| m.loss).sum::<f64>() / o.val.len() as f64;
-            json!({"val_mse": val, "variants": [variant("circuitscope train", n as f64 / o.examples_per_s, o.examples_per_s, "examples/s")]})
+            json!({"val_mse": val, "variants": [variant(&format!("circuitscope train ({})", engine.name()), n as f64 / o.examples_per_s, o.examples_per_s, "examples/s")]})
         }
         Workload::W2 => {
             let spec = ZooSpec::new(w2_config())?;
@@ -299,7 +301,13 @@ pub fn side(w: Workload, dir: &Path) -> Result<Value> {
                 .map(|&(f, s)| {
                     let seed = ((f as u64) << 32) | s as u64;
                     let data = poly1d::dataset(&spec.family[f], "w2", W2_N, seed, 0)?;
-                    fit_params(Preset::Poly, seed, &data, W2_EPOCHS, W2_BATCH, W2_LR)
+                    fit_params(
+                        Preset::Poly,
+                        seed,
+                        &data,
+                        (W2_EPOCHS, W2_BATCH, W2_LR),
+                        engine,
+                    )
                 })
                 .collect::<Result<Vec<_>>>()?;
             let s = t0.elapsed().as_secs_f64();
@@ -317,7 +325,7 @@ pub fn side(w: Workload, dir: &Path) -> Result<Value> {
                     / W2_GRID as f64;
             }
             let n = slots.len();
-            json!({"models": n, "variants": [{"name": "circuitscope zoo", "models": n, "seconds": s, "rate": n as f64 / s, "unit": "models/s", "val_mse_mean": mse / n as f64}]})
+            json!({"models": n, "variants": [{"name": format!("circuitscope zoo ({})", engine.name()), "models": n, "seconds": s, "rate": n as f64 / s, "unit": "models/s", "val_mse_mean": mse / n as f64}]})
         }
         Workload::W3 => {
             let model = trained()?;
@@ -411,6 +419,8 @@ pub struct PeersOptions {
     pub repeats: usize,
     pub workloads: Vec<Workload>,
     pub w2_loop_models: usize,
+    /// Our training engine for W1 and W2.
+    pub engine: Engine,
 }
 
 fn json_line(cmd: &mut Command, what: &str) -> Result<Value> {
@@ -435,13 +445,14 @@ fn json_line(cmd: &mut Command, what: &str) -> Result<Value> {
     serde_json::from_str(line).map_err(|e| Error::Invalid(format!("{what}: bad JSON line: {e}")))
 }
 
-fn ours(w: Workload, dir: &Path, threads: usize) -> Result<Value> {
+fn ours(w: Workload, dir: &Path, threads: usize, engine: Engine) -> Result<Value> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Invalid(format!("cannot find this binary: {e}")))?;
     json_line(
         Command::new(exe)
             .args(["bench", "side", &w.name().to_lowercase(), "--dir"])
             .arg(dir)
+            .args(["--engine", engine.name()])
             .env("RAYON_NUM_THREADS", threads.to_string()),
         &format!("circuitscope {} ({threads} threads)", w.name()),
     )
@@ -528,7 +539,7 @@ pub fn run(o: &PeersOptions) -> Result<Value> {
                 let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
                 for side in order {
                     pair[side] = Some(if side == 0 {
-                        ours(w, &o.dir, threads)?
+                        ours(w, &o.dir, threads, o.engine)?
                     } else {
                         peer(w, o, threads)?
                     });

@@ -11,6 +11,7 @@
 
 use crate::data::poly1d::{self, FamilyConfig, Poly};
 use crate::model::checkpoint::Checkpoint;
+use crate::model::net::Engine;
 use crate::model::train::fit_params;
 use crate::model::{Preset, RuntimeModel};
 use crate::probe::jacobian::{group_by_pattern, output_jacobians, Reuse};
@@ -50,6 +51,9 @@ pub struct ZooConfig {
     pub lr: f64,
     /// Training points per model (fresh per model, uniform on [-1, 1]).
     pub n_train: usize,
+    /// Which code trains the models (zoos from before engines existed used dfdx).
+    #[serde(default)]
+    pub engine: Engine,
 }
 
 impl Default for ZooConfig {
@@ -63,6 +67,7 @@ impl Default for ZooConfig {
             batch: 64,
             lr: 3e-3,
             n_train: 4096,
+            engine: Engine::Dfdx,
         }
     }
 }
@@ -442,7 +447,7 @@ pub fn train_model(
     let started = Instant::now();
     let s = model_seed(function, seed);
     let data = poly1d::dataset(p, &format!("poly1d/{function}"), c.n_train, s, 0)?;
-    let params = fit_params(Preset::Poly, s, &data, c.epochs, c.batch, c.lr)?;
+    let params = fit_params(Preset::Poly, s, &data, (c.epochs, c.batch, c.lr), c.engine)?;
     let train_s = started.elapsed().as_secs_f64();
     let view = Preset::Poly.arch().view(&params)?;
     let record = judge(&view, p, function, seed, s, train_s)?;

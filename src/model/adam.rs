@@ -45,12 +45,18 @@ impl AdamState {
         self.t += 1;
         let bc1 = 1.0 - cfg.beta1.powi(self.t.min(i32::MAX as u64) as i32);
         let bc2 = 1.0 - cfg.beta2.powi(self.t.min(i32::MAX as u64) as i32);
-        for (((p, &gi), m), v) in params.iter_mut().zip(g).zip(&mut self.m).zip(&mut self.v) {
-            *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * gi;
-            *v = cfg.beta2 * *v + (1.0 - cfg.beta2) * gi * gi;
-            let mhat = *m / bc1;
-            let vhat = *v / bc2;
-            *p -= lr * mhat / (vhat.sqrt() + cfg.eps);
-        }
+        let (ms, vs) = (&mut self.m, &mut self.v);
+        super::simd(
+            #[inline(always)]
+            || {
+                for (((p, &gi), m), v) in params.iter_mut().zip(g).zip(ms).zip(vs) {
+                    *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * gi;
+                    *v = cfg.beta2 * *v + (1.0 - cfg.beta2) * gi * gi;
+                    let mhat = *m / bc1;
+                    let vhat = *v / bc2;
+                    *p -= lr * mhat / (vhat.sqrt() + cfg.eps);
+                }
+            },
+        );
     }
 }

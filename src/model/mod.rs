@@ -6,6 +6,7 @@
 
 pub mod adam;
 pub mod checkpoint;
+pub mod fused;
 pub mod net;
 pub mod train;
 pub mod view;
@@ -263,4 +264,21 @@ impl std::fmt::Display for Preset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// Runs `f` compiled for the best vector instructions this CPU has (AVX-512, AVX2, or the
+/// baseline), chosen at run time by pulp: plain elementwise loops inside then use the wide
+/// registers. The arithmetic is the same on every path (no fused multiply-adds are introduced),
+/// so results are bitwise the same whichever path runs.
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    struct Op<F>(F);
+    impl<R, F: FnOnce() -> R> pulp::WithSimd for Op<F> {
+        type Output = R;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> R {
+            (self.0)()
+        }
+    }
+    pulp::Arch::new().dispatch(Op(f))
 }

@@ -3,7 +3,9 @@
 //! vectors in dfdx's visiting order (each Linear's weight, then its bias). Nothing outside
 //! `model` may depend on these compile-time types: analysis reads the runtime view.
 
-use super::{Loss, Preset};
+use super::fused::FusedNet;
+use super::{Activation, Loss, Preset};
+use crate::{Error, Result};
 use dfdx::nn::builders::{FastGeLU, Linear, ReLU};
 use dfdx::nn::{BuildOnDevice, DeviceBuildExt, Module, ModuleMut, TensorCollection, ZeroGrads};
 use dfdx::prelude::{
@@ -13,6 +15,7 @@ use dfdx::prelude::{
 use dfdx::shapes::{Const, HasShape, Shape};
 use dfdx::tensor::{AsArray, Cpu, Gradients, OwnedTape, Tensor, TensorFrom, Trace};
 use dfdx::tensor_ops::Backward;
+use serde::{Deserialize, Serialize};
 
 // dfdx implements sequential modules for tuples of up to 6 elements, hence the nesting.
 type H3<const I: usize, const W: usize, const O: usize, A> = (
@@ -57,6 +60,49 @@ pub trait Net {
         n: usize,
         loss: Loss,
     ) -> (f32, Vec<f32>, Vec<f32>);
+}
+
+/// Which code computes training's forward and backward passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// dfdx's modules and tape (the reference).
+    #[default]
+    Dfdx,
+    /// [`FusedNet`]: the same function and gradient with faer's small matrix products on
+    /// reused buffers; ReLU presets only.
+    Fused,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Dfdx => "dfdx",
+            Engine::Fused => "fused",
+        }
+    }
+
+    /// Whether this engine can train `preset`.
+    pub fn check(self, preset: Preset) -> Result<()> {
+        if self == Engine::Fused && preset.arch().hidden != Activation::Relu {
+            return Err(Error::Invalid(format!(
+                "the fused engine trains ReLU presets only; {preset} uses {:?}: use --engine dfdx",
+                preset.arch().hidden
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a preset's network for `engine`, initialised by dfdx from `seed` (both engines start
+/// from the same weights).
+pub fn build_with(preset: Preset, seed: u64, engine: Engine) -> Result<Box<dyn Net>> {
+    engine.check(preset)?;
+    let net = build(preset, seed);
+    match engine {
+        Engine::Dfdx => Ok(net),
+        Engine::Fused => Ok(Box::new(FusedNet::new(&preset.arch(), net.params())?)),
+    }
 }
 
 /// Builds a preset's network, initialised by dfdx from `seed`.

@@ -10,7 +10,7 @@
 
 use super::adam::{AdamConfig, AdamState};
 use super::checkpoint::{Checkpoint, Progress};
-use super::net::{self, Net};
+use super::net::{self, Engine, Net};
 use super::{Loss, Preset};
 use crate::data::{
     digits, idx, poly1d, products::ProductsConfig, Dataset, Task, TaskData, TaskStructure,
@@ -57,6 +57,9 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// A checkpoint every this many steps besides each epoch end; 0 for epoch ends only.
     pub checkpoint_every: usize,
+    /// Which code computes the passes (runs from before engines existed used dfdx).
+    #[serde(default)]
+    pub engine: Engine,
 }
 
 impl TrainConfig {
@@ -86,6 +89,7 @@ impl TrainConfig {
             data_dir: None,
             log_every: 20,
             checkpoint_every: 0,
+            engine: Engine::Dfdx,
         }
     }
 
@@ -108,6 +112,7 @@ impl TrainConfig {
         if self.log_every == 0 {
             invalid!("--log-every must be at least 1");
         }
+        self.engine.check(self.preset)?;
         if self.preset == Preset::Mnist && self.data_dir.is_none() {
             invalid!("preset `mnist` needs --data DIR with the MNIST IDX files (train-images-idx3-ubyte, ...)");
         }
@@ -423,7 +428,7 @@ fn run_loop(
     observe: &mut (dyn FnMut(Update) + Send),
 ) -> Result<TrainOutcome> {
     let loss_kind = cfg.preset.loss();
-    let mut net = net::build(cfg.preset, cfg.seed);
+    let mut net = net::build_with(cfg.preset, cfg.seed, cfg.engine)?;
     let n_params = cfg.preset.arch().n_params();
     let adam_cfg = AdamConfig::default();
     let (mut params, mut adam, mut step, mut epoch, mut skip, mut rng) = match ckpt {
@@ -751,10 +756,12 @@ pub fn throughput(
     batch: usize,
     epochs: usize,
     repeats: usize,
+    engine: Engine,
 ) -> Result<Throughput> {
     let cfg = TrainConfig {
         batch,
         epochs,
+        engine,
         log_every: usize::MAX,
         ..TrainConfig::defaults(preset)
     };
@@ -787,9 +794,8 @@ pub fn fit_params(
     preset: Preset,
     seed: u64,
     data: &Dataset,
-    epochs: usize,
-    batch: usize,
-    lr: f64,
+    (epochs, batch, lr): (usize, usize, f64),
+    engine: Engine,
 ) -> Result<Vec<f32>> {
     if epochs == 0 || batch == 0 || !(lr.is_finite() && lr > 0.0) {
         invalid!(
@@ -807,7 +813,8 @@ pub fn fit_params(
             arch.widths
         );
     }
-    one_thread(|| fit_loop(preset, seed, data, (epochs, batch, lr)))
+    engine.check(preset)?;
+    one_thread(|| fit_loop(preset, seed, data, (epochs, batch, lr), engine))
 }
 
 /// The loop of [`fit_params`] once its options are checked: `(epochs, batch, lr)`.
@@ -816,10 +823,11 @@ fn fit_loop(
     seed: u64,
     data: &Dataset,
     opts: (usize, usize, f64),
+    engine: Engine,
 ) -> Result<Vec<f32>> {
     let (epochs, batch, lr) = opts;
     let loss_kind = preset.loss();
-    let mut net = net::build(preset, seed);
+    let mut net = net::build_with(preset, seed, engine)?;
     let mut params = net.params();
     let mut adam = AdamState::new(params.len());
     let adam_cfg = AdamConfig::default();

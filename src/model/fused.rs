@@ -1,0 +1,240 @@
+//! The fused training engine: forward, loss and backward of a ReLU MLP on flat parameters in
+//! dfdx's layout, with faer's small-matrix products and the elementwise work (bias, ReLU, its
+//! mask, the loss gradient) done in place on reused buffers. dfdx builds a tape of boxed
+//! operations and allocates every tensor on every step; on these tiny layers that overhead is
+//! most of the time (BENCHMARKS.md, "What bounds the misses"), so `--engine fused` trains the
+//! same networks 2–3x faster (BENCHMARKS.md).
+//!
+//! It computes the same function and the same gradient as dfdx (tests/fused.rs checks loss,
+//! outputs and gradients against dfdx on every preset it serves); only the order of float sums
+//! differs, so weights agree to rounding, not bit for bit. It must never serve a network
+//! dfdx would build differently: ReLU hidden layers and linear outputs only, and dfdx's
+//! definitions of the losses (MSE as the mean over all outputs; cross-entropy as the mean over
+//! rows of `-Σ y · log_softmax`).
+
+use super::net::Net;
+use super::{simd, Activation, Arch, Loss};
+use crate::{invalid, Result};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+/// A ReLU MLP trained by the fused engine, with its scratch buffers.
+pub struct FusedNet {
+    widths: Vec<usize>,
+    params: Vec<f32>,
+    /// Offsets of each layer's weight (`out x in`, row-major) and bias in `params`.
+    offsets: Vec<(usize, usize)>,
+    /// Post-activation outputs of every layer for the last batch (the last one: the outputs).
+    acts: Vec<Vec<f32>>,
+    delta: Vec<f32>,
+    back: Vec<f32>,
+}
+
+impl FusedNet {
+    /// A network of `arch` holding `params` (dfdx's order: each layer's weight, then its bias).
+    pub fn new(arch: &Arch, params: Vec<f32>) -> Result<FusedNet> {
+        if arch.hidden != Activation::Relu {
+            invalid!(
+                "the fused engine trains ReLU networks only; this one uses {:?} (use --engine dfdx)",
+                arch.hidden
+            );
+        }
+        if params.len() != arch.n_params() {
+            invalid!(
+                "{} parameters given, the architecture {:?} has {}",
+                params.len(),
+                arch.widths,
+                arch.n_params()
+            );
+        }
+        let mut offsets = Vec::new();
+        let mut off = 0;
+        for w in arch.widths.windows(2) {
+            offsets.push((off, off + w[0] * w[1]));
+            off += w[0] * w[1] + w[1];
+        }
+        Ok(FusedNet {
+            widths: arch.widths.clone(),
+            params,
+            offsets,
+            acts: vec![Vec::new(); arch.widths.len() - 1],
+            delta: Vec::new(),
+            back: Vec::new(),
+        })
+    }
+
+    /// Runs the forward pass on `n` rows of `x`, keeping every layer's output in `self.acts`.
+    fn forward_keep(&mut self, x: &[f32], n: usize) {
+        forward_into(
+            &self.widths,
+            &self.offsets,
+            &self.params,
+            (x, n),
+            &mut self.acts,
+        );
+    }
+
+    /// Sets `self.delta` to the gradient of the mean loss with respect to the outputs and
+    /// returns the loss.
+    fn loss_delta(&mut self, y: &[f32], n: usize, loss: Loss) -> f32 {
+        let out = self.acts.last().expect("layers");
+        let d_out = *self.widths.last().expect("widths");
+        self.delta.resize(n * d_out, 0.0);
+        match loss {
+            Loss::Mse => {
+                let scale = 1.0 / (n * d_out) as f32;
+                let mut sum = 0.0f32;
+                for ((d, &o), &t) in self.delta.iter_mut().zip(out).zip(y) {
+                    let e = o - t;
+                    sum += e * e;
+                    *d = 2.0 * e * scale;
+                }
+                sum * scale
+            }
+            Loss::CrossEntropy => {
+                let scale = 1.0 / n as f32;
+                let mut sum = 0.0f32;
+                for ((d, o), t) in self
+                    .delta
+                    .chunks_exact_mut(d_out)
+                    .zip(out.chunks_exact(d_out))
+                    .zip(y.chunks_exact(d_out))
+                {
+                    let max = o.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let lse = max + o.iter().map(|&v| (v - max).exp()).sum::<f32>().ln();
+                    let mass: f32 = t.iter().sum();
+                    for ((di, &oi), &ti) in d.iter_mut().zip(o).zip(t) {
+                        sum -= ti * (oi - lse);
+                        *di = ((oi - lse).exp() * mass - ti) * scale;
+                    }
+                }
+                sum * scale
+            }
+        }
+    }
+
+    /// Backpropagates `self.delta` through every layer into `grad` (dfdx's order).
+    fn backward(&mut self, x: &[f32], n: usize, grad: &mut [f32]) {
+        for k in (0..self.widths.len() - 1).rev() {
+            let (d_in, d_out) = (self.widths[k], self.widths[k + 1]);
+            let (wo, bo) = self.offsets[k];
+            let input: &[f32] = if k == 0 { x } else { &self.acts[k - 1] };
+            let (gw, gb) = grad[wo..bo + d_out].split_at_mut(d_in * d_out);
+            // dW (d_out x d_in) = deltaᵀ · input.
+            let delta = &self.delta;
+            matmul(
+                MatMut::from_row_major_slice_mut(gw, d_out, d_in),
+                Accum::Replace,
+                MatRef::from_row_major_slice(delta, n, d_out).transpose(),
+                MatRef::from_row_major_slice(input, n, d_in),
+                1.0f32,
+                Par::Seq,
+            );
+            gb.fill(0.0);
+            simd(
+                #[inline(always)]
+                || {
+                    for row in delta.chunks_exact(d_out) {
+                        gb.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
+                    }
+                },
+            );
+            if k == 0 {
+                break;
+            }
+            // The input's gradient (n x d_in) = delta · W, then ReLU's mask.
+            self.back.resize(n * d_in, 0.0);
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut self.back, n, d_in),
+                Accum::Replace,
+                MatRef::from_row_major_slice(delta, n, d_out),
+                MatRef::from_row_major_slice(&self.params[wo..bo], d_out, d_in),
+                1.0f32,
+                Par::Seq,
+            );
+            let back = &mut self.back;
+            simd(
+                #[inline(always)]
+                || {
+                    for (b, &a) in back.iter_mut().zip(input) {
+                        *b = if a > 0.0 { *b } else { 0.0 };
+                    }
+                },
+            );
+            std::mem::swap(&mut self.delta, &mut self.back);
+        }
+    }
+}
+
+impl Net for FusedNet {
+    fn params(&self) -> Vec<f32> {
+        self.params.clone()
+    }
+
+    fn set_params(&mut self, p: &[f32]) {
+        assert_eq!(p.len(), self.params.len(), "parameter count");
+        self.params.copy_from_slice(p);
+    }
+
+    fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let mut acts = vec![Vec::new(); self.widths.len() - 1];
+        forward_into(&self.widths, &self.offsets, &self.params, (x, n), &mut acts);
+        acts.pop().expect("layers")
+    }
+
+    fn loss_and_grad(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        n: usize,
+        loss: Loss,
+    ) -> (f32, Vec<f32>, Vec<f32>) {
+        self.forward_keep(x, n);
+        let value = self.loss_delta(y, n, loss);
+        let mut grad = vec![0.0; self.params.len()];
+        self.backward(x, n, &mut grad);
+        (value, self.acts.last().expect("layers").clone(), grad)
+    }
+}
+
+/// The forward pass on `n` rows of `x`: every layer's output (after ReLU for hidden layers)
+/// into `acts[k]`, resized as needed.
+fn forward_into(
+    widths: &[usize],
+    offsets: &[(usize, usize)],
+    params: &[f32],
+    (x, n): (&[f32], usize),
+    acts: &mut [Vec<f32>],
+) {
+    let last = widths.len() - 2;
+    for k in 0..=last {
+        let (d_in, d_out) = (widths[k], widths[k + 1]);
+        let (wo, bo) = offsets[k];
+        let (w, b) = (&params[wo..bo], &params[bo..bo + d_out]);
+        let (done, rest) = acts.split_at_mut(k);
+        let input: &[f32] = if k == 0 { x } else { &done[k - 1] };
+        let out = &mut rest[0];
+        out.resize(n * d_out, 0.0);
+        for row in out.chunks_exact_mut(d_out) {
+            row.copy_from_slice(b);
+        }
+        // out (n x d_out) += input (n x d_in) · Wᵀ, W being d_out x d_in row-major.
+        matmul(
+            MatMut::from_row_major_slice_mut(out, n, d_out),
+            Accum::Add,
+            MatRef::from_row_major_slice(input, n, d_in),
+            MatRef::from_row_major_slice(w, d_out, d_in).transpose(),
+            1.0f32,
+            Par::Seq,
+        );
+        if k < last {
+            simd(
+                #[inline(always)]
+                || {
+                    out.iter_mut()
+                        .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 })
+                },
+            );
+        }
+    }
+}

@@ -48,6 +48,14 @@ fn scores_match_known_answers() {
     assert!((score::nmi(&[0, 0, 1, 1], &[0, 0, 1, 2]) - 0.8).abs() < 1e-12);
     assert_eq!(score::ari(&[0, 0, 1, 1], &[1, 1, 0, 0]), 1.0);
     assert!((score::nmi(&[0, 0, 1, 1], &[1, 1, 0, 0]) - 1.0).abs() < 1e-12);
+    // Manning et al. (2008) §16.3, figure 16.4: 17 items (x=0, o=1, ◇=2) in 3 clusters,
+    // purity (5 + 4 + 3) / 17.
+    let classes = [0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 2, 0, 0, 2, 2, 2];
+    let clusters = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2];
+    assert!((score::purity(&classes, &clusters) - 12.0 / 17.0).abs() < 1e-15);
+    // A task split over two pure communities: purity 1, ARI well below 1.
+    assert_eq!(score::purity(&[0, 0, 0, 0, 1, 1], &[0, 0, 1, 1, 2, 2]), 1.0);
+    assert!(score::ari(&[0, 0, 0, 0, 1, 1], &[0, 0, 1, 1, 2, 2]) < 0.7);
     // scipy.stats.spearmanr([1,2,3,4,5], [5,6,7,8,7]) = 0.8207826816681233.
     assert!(
         (score::spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[5.0, 6.0, 7.0, 8.0, 7.0])
@@ -402,4 +410,60 @@ fn community_ablation_reports_clean_per_class_accuracy_and_consistent_drops() {
         .unwrap_err()
         .to_string()
         .contains("needs a classification data set"));
+}
+
+#[test]
+fn an_l1_penalty_concentrates_the_network_on_fewer_edges() {
+    use circuitscope::model::checkpoint::Checkpoint;
+    use circuitscope::model::train::{load_data, train, TrainConfig};
+    let dir = tempfile::tempdir().unwrap();
+    // The same seed, data and budget with and without the penalty.
+    let at_10 = |l1: f64| {
+        let cfg = TrainConfig {
+            epochs: 6,
+            n_train: 5000,
+            l1,
+            ..TrainConfig::defaults(Preset::Products)
+        };
+        let o = train(&dir.path().join(format!("l1-{l1}")), &cfg, &mut |_| {}).unwrap();
+        let params = Checkpoint::load(&o.run.model(), None).unwrap().params;
+        let model = Preset::Products.arch().view(&params).unwrap();
+        let weight_l1: f64 = model
+            .layers
+            .iter()
+            .flat_map(|l| &l.weight)
+            .map(|w| w.abs() as f64)
+            .sum();
+        let data = load_data(&cfg).unwrap();
+        let g = build(
+            &model,
+            &data.val,
+            &data.tasks,
+            &GraphSpec {
+                examples: 200,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+        let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
+        let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &[0.1]).unwrap();
+        (weight_l1, f.points[0].faithfulness, o.val)
+    };
+    let (w0, f0, _) = at_10(0.0);
+    let (w1, f1, val) = at_10(3e-4);
+    println!("Σ|w| {w0:.1} -> {w1:.1}; faithfulness at 10% of edges {f0:.3} -> {f1:.3}");
+    assert!(w1 < 0.7 * w0, "Σ|w| {w0} without the penalty, {w1} with it");
+    assert!(
+        f1 > f0 + 0.2,
+        "faithfulness at 10%: {f0} without, {f1} with"
+    );
+    for t in &val {
+        assert!(
+            t.r2.unwrap() > 0.9,
+            "{}: R² {:?} with the penalty",
+            t.task,
+            t.r2
+        );
+    }
 }

@@ -342,6 +342,7 @@ fn bad_training_options_fail_before_any_work() {
         (TrainConfig { epochs: 0, ..TrainConfig::defaults(Preset::Products) }, "--epochs must be at least 1"),
         (TrainConfig { lr: -1.0, ..TrainConfig::defaults(Preset::Products) }, "--lr must be a positive finite number, got -1"),
         (TrainConfig { batch: 0, ..TrainConfig::defaults(Preset::Products) }, "--batch must be at least 1"),
+        (TrainConfig { l1: -1e-4, ..TrainConfig::defaults(Preset::Products) }, "--l1 must be a finite number >= 0, got -0.0001"),
         (TrainConfig { member: 10, ..TrainConfig::defaults(Preset::Poly) }, "--member 10 is out of range: the poly1d family has 10 members (0..9)"),
         (TrainConfig::defaults(Preset::Mnist), "preset `mnist` needs --data DIR with the MNIST IDX files (train-images-idx3-ubyte, ...)"),
     ];

@@ -316,6 +316,9 @@ pub struct TrainArgs {
     /// faster, the same gradients up to float rounding).
     #[arg(long, value_enum)]
     pub engine: Option<Engine>,
+    /// L1 penalty on the weights (default 0: none); concentrates the network on fewer edges.
+    #[arg(long, allow_negative_numbers = true)]
+    pub l1: Option<f64>,
     /// Continue the run in --out from its newest checkpoint with its stored settings.
     #[arg(long)]
     pub resume: bool,
@@ -692,7 +695,7 @@ fn config_from(a: &TrainArgs) -> Result<TrainConfig> {
     }
     set!(epochs <- a.epochs, batch <- a.batch, lr <- a.lr, seed <- a.seed, data_seed <- a.data_seed, n_train <- a.n_train,
          member <- a.member, log_every <- a.log_every, checkpoint_every <- a.checkpoint_every,
-         engine <- a.engine);
+         engine <- a.engine, l1 <- a.l1);
     if let Some(d) = &a.data {
         c.data_dir = Some(d.clone());
     }
@@ -728,6 +731,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             a.log_every.is_some(),
             a.checkpoint_every.is_some(),
             a.engine.is_some(),
+            a.l1.is_some(),
         ];
         if extra.iter().any(|&x| x) {
             return Err(Error::Invalid(

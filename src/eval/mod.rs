@@ -155,6 +155,12 @@ pub struct Disentanglement {
     pub nodes: usize,
     pub ari: f64,
     pub nmi: f64,
+    /// Share of labelled nodes in their community's majority task: with `communities`, tells a
+    /// community that mixes tasks (low purity) from a task split over several pure communities
+    /// (high purity, more communities than tasks), which ARI and NMI both mark down.
+    pub purity: f64,
+    /// Communities among the labelled nodes.
+    pub communities: usize,
 }
 
 /// ARI and NMI between communities and task labels (hidden-layer nodes with attribution).
@@ -179,6 +185,8 @@ pub fn disentanglement(g: &CircuitGraph) -> Disentanglement {
         nodes: labels.len(),
         ari: score::ari(&labels, &comms),
         nmi: score::nmi(&labels, &comms),
+        purity: score::purity(&labels, &comms),
+        communities: comms.iter().collect::<std::collections::HashSet<_>>().len(),
     }
 }
 
@@ -447,8 +455,8 @@ pub fn eval_run(
             None,
             Event::Note {
                 text: format!(
-                    "eval: CPR {:.4}, CMD {:.4}, ARI {:.4}, NMI {:.4}, intervention Spearman {:.4}",
-                    f.cpr, f.cmd, d.ari, d.nmi, rho
+                    "eval: CPR {:.4}, CMD {:.4}, ARI {:.4}, NMI {:.4}, purity {:.4} ({} communities), intervention Spearman {:.4}",
+                    f.cpr, f.cmd, d.ari, d.nmi, d.purity, d.communities, rho
                 ),
             },
         )?;
@@ -589,8 +597,8 @@ pub fn summary(r: &EvalReport) -> String {
     }
     let d = &r.disentanglement;
     s.push_str(&format!(
-        "communities vs task labels ({} nodes): ARI {:.4}  NMI {:.4}\n",
-        d.nodes, d.ari, d.nmi
+        "communities vs task labels ({} nodes): ARI {:.4}  NMI {:.4}  purity {:.4} ({} communities)\n",
+        d.nodes, d.ari, d.nmi, d.purity, d.communities
     ));
     s.push_str(&format!(
         "interventions: Spearman ρ (predicted vs observed) {:.4}\n",

@@ -1,5 +1,6 @@
 //! Scores for comparing partitions and rankings: adjusted Rand index, normalised mutual
-//! information (arithmetic mean normalisation, as scikit-learn's default), Spearman's ρ, and the
+//! information (arithmetic mean normalisation, as scikit-learn's default), cluster purity,
+//! Spearman's ρ, and the
 //! area figures of a faithfulness curve. Written here because they are a few lines each and no
 //! small maintained crate offers all of them; they are tested against known answers.
 
@@ -40,6 +41,23 @@ pub fn ari(a: &[usize], b: &[usize]) -> f64 {
     } else {
         (index - expected) / (max - expected)
     }
+}
+
+/// Purity of the clusters `b` against the classes `a`: the share of items that belong to their
+/// cluster's most common class (Manning, Raghavan & Schütze, *Introduction to Information
+/// Retrieval*, 2008, §16.3). 1 when every cluster holds a single class — singletons included,
+/// so read it with the number of clusters.
+pub fn purity(a: &[usize], b: &[usize]) -> f64 {
+    if a.is_empty() {
+        return f64::NAN;
+    }
+    let (nij, _, _) = contingency(a, b);
+    let mut best: HashMap<usize, f64> = HashMap::new();
+    for (&(_, cluster), &v) in &nij {
+        let e = best.entry(cluster).or_insert(0.0);
+        *e = e.max(v);
+    }
+    best.values().sum::<f64>() / a.len() as f64
 }
 
 /// Normalised mutual information, `I(a; b) / mean(H(a), H(b))`.

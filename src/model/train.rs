@@ -60,6 +60,11 @@ pub struct TrainConfig {
     /// Which code computes the passes (runs from before engines existed used dfdx).
     #[serde(default)]
     pub engine: Engine,
+    /// L1 penalty on the weights (not the biases): training minimises the task loss plus
+    /// `l1 · Σ|w|`, which concentrates the computation on fewer edges. 0 for none. Logged losses
+    /// are the task loss alone.
+    #[serde(default)]
+    pub l1: f64,
 }
 
 impl TrainConfig {
@@ -90,6 +95,7 @@ impl TrainConfig {
             log_every: 20,
             checkpoint_every: 0,
             engine: Engine::Dfdx,
+            l1: 0.0,
         }
     }
 
@@ -113,6 +119,9 @@ impl TrainConfig {
             invalid!("--log-every must be at least 1");
         }
         self.engine.check(self.preset)?;
+        if !(self.l1.is_finite() && self.l1 >= 0.0) {
+            invalid!("--l1 must be a finite number >= 0, got {}", self.l1);
+        }
         if self.preset == Preset::Mnist && self.data_dir.is_none() {
             invalid!("preset `mnist` needs --data DIR with the MNIST IDX files (train-images-idx3-ubyte, ...)");
         }
@@ -463,6 +472,17 @@ fn run_loop(
     };
     hold(&mut params);
     net.set_params(&params);
+    // Which parameters are weights (the L1 penalty's domain), when there is a penalty.
+    let weights: Option<Vec<bool>> = (cfg.l1 > 0.0).then(|| {
+        cfg.preset
+            .arch()
+            .widths
+            .windows(2)
+            .flat_map(|w| {
+                std::iter::repeat_n(true, w[0] * w[1]).chain(std::iter::repeat_n(false, w[1]))
+            })
+            .collect()
+    });
     let train = &data.train;
     let n = train.n;
     let batches = n.div_ceil(cfg.batch);
@@ -484,7 +504,15 @@ fn run_loop(
                 yb.extend_from_slice(train.target(i));
             }
             let lr = lr_at(cfg, step, total);
-            let (loss, out, grad) = net.loss_and_grad(&xb, &yb, rows.len(), loss_kind);
+            let (loss, out, mut grad) = net.loss_and_grad(&xb, &yb, rows.len(), loss_kind);
+            if let Some(w) = &weights {
+                let l1 = cfg.l1 as f32;
+                for ((g, &p), &is_weight) in grad.iter_mut().zip(&params).zip(w) {
+                    if is_weight && p != 0.0 {
+                        *g += l1 * p.signum();
+                    }
+                }
+            }
             adam.update(&adam_cfg, lr as f32, &mut params, &grad);
             hold(&mut params);
             net.set_params(&params);

@@ -1,4 +1,5 @@
-//! Per-example Jacobians of a runtime model, exact, in f64.
+//! Per-example Jacobians of a runtime model, exact: output-to-layer in f64, adjacent-layer in
+//! f32 (exact for ReLU; see [`adjacent_jacobians`]).
 //!
 //! Notation: `h_0 = x`, `z_k = W_k h_k + b_k`, `h_{k+1} = act_k(z_k)`, `y = h_L`. The
 //! *output-to-layer* Jacobian `∂y/∂h_k` (`d_out x d_k`, `k = 0..L-1`, so `∂y/∂x` included) obeys
@@ -27,29 +28,29 @@ pub enum Reuse {
 
 /// Blocks shared by examples: `index[i]` is example `i`'s block in `blocks`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Shared {
+pub struct Shared<T = f64> {
     /// Rows and columns of each block.
     pub rows: usize,
     pub cols: usize,
     /// `index.len()` examples, each naming a block.
     pub index: Vec<usize>,
     /// `count x rows x cols`, row-major per block.
-    pub blocks: Vec<f64>,
+    pub blocks: Vec<T>,
 }
 
-impl Shared {
+impl<T: Copy> Shared<T> {
     pub fn count(&self) -> usize {
         self.blocks.len() / (self.rows * self.cols).max(1)
     }
 
     /// Example `i`'s block.
-    pub fn of(&self, i: usize) -> &[f64] {
+    pub fn of(&self, i: usize) -> &[T] {
         let s = self.rows * self.cols;
         &self.blocks[self.index[i] * s..(self.index[i] + 1) * s]
     }
 
     /// Every example's block, expanded (`n x rows x cols`).
-    pub fn expand(&self) -> Vec<f64> {
+    pub fn expand(&self) -> Vec<T> {
         (0..self.index.len())
             .flat_map(|i| self.of(i).iter().copied())
             .collect()
@@ -184,8 +185,16 @@ pub fn output_jacobians(model: &RuntimeModel, trace: &Trace, reuse: Reuse) -> Ou
 }
 
 /// `∂h_{k+1}/∂h_k` (`d_{k+1} x d_k`) for every example, one block per distinct pattern of layer
-/// `k`'s units when reuse is on.
-pub fn adjacent_jacobians(model: &RuntimeModel, trace: &Trace, k: usize, reuse: Reuse) -> Shared {
+/// `k`'s units when reuse is on. The blocks are `act_k'(z_k)` times the f32 weights, stored in
+/// f32: exact for ReLU layers (every entry is a weight or 0), rounded once for smooth
+/// activations. Half the memory of f64 blocks, and these are the probes' largest arrays (one
+/// `d_{k+1} x d_k` block per pattern).
+pub fn adjacent_jacobians(
+    model: &RuntimeModel,
+    trace: &Trace,
+    k: usize,
+    reuse: Reuse,
+) -> Shared<f32> {
     let l = &model.layers[k];
     let (dk, dk1) = (l.d_in, l.d_out);
     let derivs: Vec<f64> = trace.pre[k]
@@ -197,7 +206,7 @@ pub fn adjacent_jacobians(model: &RuntimeModel, trace: &Trace, k: usize, reuse: 
     } else {
         ((0..trace.n).collect(), (0..trace.n).collect())
     };
-    let mut blocks = vec![0.0; reps.len() * dk1 * dk];
+    let mut blocks = vec![0.0f32; reps.len() * dk1 * dk];
     blocks
         .par_chunks_mut((dk1 * dk).max(1))
         .zip(reps.par_iter())
@@ -206,7 +215,7 @@ pub fn adjacent_jacobians(model: &RuntimeModel, trace: &Trace, k: usize, reuse: 
                 let s = derivs[ex * dk1 + j];
                 row.iter_mut()
                     .zip(&l.weight[j * dk..(j + 1) * dk])
-                    .for_each(|(v, &w)| *v = s * w as f64);
+                    .for_each(|(v, &w)| *v = (s * w as f64) as f32);
             }
         });
     Shared {

@@ -151,8 +151,8 @@ pub enum BenchWhat {
         /// Models the peer's plain per-model loop trains in W2 (its rate is per model).
         #[arg(long, default_value_t = 20)]
         w2_loop_models: usize,
-        /// Our training engine for W1 and W2.
-        #[arg(long, value_enum, default_value_t = Engine::Dfdx)]
+        /// Our training engine for W1 and W2 (the fastest by default; dfdx is the reference).
+        #[arg(long, value_enum, default_value_t = Engine::Fused)]
         engine: Engine,
     },
     /// One workload of `bench peers` on this side, as one JSON line (run by `bench peers`).

@@ -616,26 +616,52 @@ fn graph_and_inspect_write_and_read_the_graph_files() {
 #[test]
 fn eval_scores_a_run_and_logs_its_points() {
     let dir = tempfile::tempdir().unwrap();
+    // 20 steps: the model has not learned enough for faithfulness to mean anything.
     let root = small_run(dir.path(), "r", "products");
     let out = run(&["eval", root.to_str().unwrap(), "--examples", "100"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("CPR ") && stdout.contains("ARI ") && stdout.contains("Spearman"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("100.0% kept: faithfulness 1.0000"),
+        stdout.contains("undefined: the model removes +")
+            && stdout.contains("ARI ")
+            && stdout.contains("Spearman"),
         "{stdout}"
     );
     let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    assert_eq!(log.matches("\"kind\":\"faithfulness_point\"").count(), 0);
+    // 50 steps: it has, and the whole curve is scored and logged.
+    let learned = dir.path().join("learned");
+    let out = run(&[
+        "train",
+        "--preset",
+        "products",
+        "--out",
+        learned.to_str().unwrap(),
+        "--epochs",
+        "5",
+        "--n-train",
+        "640",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["eval", learned.to_str().unwrap(), "--examples", "100"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("CPR ") && stdout.contains("random edges' CPR "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("100.0% kept: faithfulness 1.0000  (random edges 1.0000)"),
+        "{stdout}"
+    );
+    let log = std::fs::read_to_string(learned.join("events.jsonl")).unwrap();
     assert_eq!(
         log.matches("\"kind\":\"faithfulness_point\"").count(),
         circuitscope::eval::FRACTIONS.len()
     );
     assert!(
-        root.join("tables/eval_faithfulness.parquet").is_file()
-            && root.join("tables/eval_interventions.parquet").is_file()
+        learned.join("tables/eval_faithfulness.parquet").is_file()
+            && learned.join("tables/eval_interventions.parquet").is_file()
     );
     // Emergence: every checkpoint of the small run (steps 4, 8, 10, 12, 16, 20).
     let out = run(&[
@@ -660,15 +686,20 @@ fn eval_scores_a_run_and_logs_its_points() {
     // Each eval logs its final model (step 20, width 32); --checkpoints adds every checkpoint.
     assert_eq!(steps, vec![20, 20, 4, 8, 10, 12, 16, 20], "{steps:?}");
     assert!(root.join("tables/eval_emergence.parquet").is_file());
-    // inspect shows the last evaluation's curve once a graph exists.
-    assert!(run(&["graph", root.to_str().unwrap(), "--examples", "50"])
-        .status
-        .success());
-    let inspect = text(&run(&["inspect", root.to_str().unwrap()]).stdout);
-    assert!(
-        inspect.contains("faithfulness vs edges kept (0% … 100%): "),
-        "{inspect}"
-    );
+    // inspect shows the last evaluation's curve once a graph exists, or says it is undefined.
+    for (r, shown) in [
+        (&learned, "faithfulness vs edges kept (0% … 100%): "),
+        (
+            &root,
+            "faithfulness: undefined (the model removes less than 10%",
+        ),
+    ] {
+        assert!(run(&["graph", r.to_str().unwrap(), "--examples", "50"])
+            .status
+            .success());
+        let inspect = text(&run(&["inspect", r.to_str().unwrap()]).stdout);
+        assert!(inspect.contains(shown), "{inspect}");
+    }
     let digits = small_run(dir.path(), "d", "digits");
     let out = run(&["atypical", digits.to_str().unwrap(), "--epsilon", "0.1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -75,6 +75,9 @@ pub enum Command {
         /// Also measure structure on every N-th training checkpoint (emergence over training).
         #[arg(long)]
         checkpoints: Option<usize>,
+        /// The IG baseline of the graph's attributions.
+        #[arg(long, value_enum, default_value_t = crate::graph::Baseline::Zero)]
+        baseline: crate::graph::Baseline,
     },
     /// For a classifier run: how atypical each test input's activated subgraph is, and whether
     /// that flags FGSM adversarial inputs (AUROC).
@@ -450,10 +453,12 @@ pub fn run(cli: Cli) -> Result<()> {
             nodes,
             examples,
             checkpoints,
+            baseline,
         } => {
             let spec = crate::graph::GraphSpec {
                 nodes,
                 examples,
+                baseline,
                 ..Default::default()
             };
             print!(

@@ -4,9 +4,13 @@
 //! - [`faithfulness`]: keep the top-k edges of a graph (by mean |value|), ablate every other
 //!   edge in the real forward pass ([`ablation`]), and score `(m(kept) − m(none)) / (m(full) −
 //!   m(none))` with the task loss as `m`, for a sweep of k; CPR is the area under that curve and
-//!   CMD the area between it and 1 (x = share of edges kept).
+//!   CMD the area between it and 1 (x = share of edges kept). Beside it, the chance curve: the
+//!   same score for random edge sets of the same size. The score is only defined for a model
+//!   that does clearly better than its fully ablated self ([`MIN_GAIN`]); an untrained network
+//!   does not, and its curve is reported as undefined rather than as noise over a near-zero gap.
 //! - [`disentanglement`]: nodes labelled by the task with the largest share of their attribution;
-//!   ARI and NMI between those labels and the graph's communities.
+//!   ARI and NMI between those labels and the graph's communities, and again with the
+//!   communities merged down to as many as there are tasks (the count, never the labels).
 //! - [`interventions`]: ablate each community, and each task's subgraph, and compare the
 //!   predicted per-task effect (the attribution the ablated edges carry for that task) with the
 //!   observed change in each task's loss: Spearman ρ over all (intervention, task) pairs, and the
@@ -24,12 +28,22 @@ use crate::model::RuntimeModel;
 use crate::{invalid, Result};
 use ablation::{forward_ablated, Baselines, EdgeMask};
 use petgraph::graph::EdgeIndex;
+use rand::{seq::SliceRandom, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// The default sweep of edge shares kept.
 pub const FRACTIONS: [f64; 12] = [
     0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0,
 ];
+
+/// The least share of its fully ablated self's loss a model must remove,
+/// `(m(none) − m(full)) / m(none)`, for faithfulness to be defined. Below it the denominator
+/// `m(full) − m(none)` is of the size of sampling noise (an untrained `products` model: −0.8% to
+/// +1.2%) and the normalised score swings without meaning (values of ±20 were seen).
+pub const MIN_GAIN: f64 = 0.1;
+
+/// Random edge sets drawn per point of the chance curve.
+pub const CHANCE_DRAWS: usize = 8;
 
 /// Sets every neuron edge covered by the given graph edges to `keep`.
 fn mark(g: &CircuitGraph, edges: &[EdgeIndex], mask: &mut EdgeMask, keep: bool) {
@@ -70,7 +84,11 @@ pub struct FaithPoint {
     pub kept: f64,
     pub loss: f64,
     pub task_losses: Vec<f64>,
+    /// NaN where the curve is undefined (see [`Faithfulness::defined`]).
     pub faithfulness: f64,
+    /// Mean faithfulness of [`CHANCE_DRAWS`] random edge sets of the same size (NaN where
+    /// undefined).
+    pub chance: f64,
 }
 
 /// A faithfulness-versus-sparsity curve and its areas.
@@ -79,11 +97,17 @@ pub struct Faithfulness {
     pub ablation: ablation::Ablation,
     pub m_full: f64,
     pub m_none: f64,
+    /// `(m(none) − m(full)) / m(none)`: how much of its ablated self's loss the model removes.
+    pub gain: f64,
+    /// Whether `gain` reaches [`MIN_GAIN`]; if not, every score below is NaN.
+    pub defined: bool,
     pub points: Vec<FaithPoint>,
     /// Area under the curve (1 for a graph whose every prefix is fully faithful).
     pub cpr: f64,
     /// Area between the curve and 1 (0 is best).
     pub cmd: f64,
+    /// Area under the chance curve.
+    pub chance_cpr: f64,
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -112,38 +136,63 @@ pub fn faithfulness(
     };
     let (m_full, _) = loss_of(&EdgeMask::all(model, true))?;
     let (m_none, _) = loss_of(&EdgeMask::all(model, false))?;
+    let gain = if m_none > 0.0 {
+        (m_none - m_full) / m_none
+    } else {
+        0.0
+    };
+    let defined = gain >= MIN_GAIN;
+    let score = |loss: f64| {
+        if defined {
+            (loss - m_none) / (m_full - m_none)
+        } else {
+            f64::NAN
+        }
+    };
     let mut ranked: Vec<EdgeIndex> = g.graph.edge_indices().collect();
     ranked.sort_by(|&a, &b| g.graph[b].mean_abs.total_cmp(&g.graph[a].mean_abs));
+    let mut shuffled = ranked.clone();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut points = Vec::new();
     for &f in fractions {
-        let k = (f * ranked.len() as f64).ceil() as usize;
+        let k = ((f * ranked.len() as f64).ceil() as usize).min(ranked.len());
         let mut mask = EdgeMask::all(model, false);
-        mark(g, &ranked[..k.min(ranked.len())], &mut mask, true);
+        mark(g, &ranked[..k], &mut mask, true);
         let (loss, task_losses) = loss_of(&mask)?;
-        let denom = m_full - m_none;
-        let faithfulness = if denom.abs() > 1e-300 {
-            (loss - m_none) / denom
+        let chance = if !defined {
+            f64::NAN
+        } else if k == 0 || k == ranked.len() {
+            score(loss)
         } else {
-            1.0
+            let mut sum = 0.0;
+            for _ in 0..CHANCE_DRAWS {
+                shuffled.shuffle(&mut rng);
+                let mut mask = EdgeMask::all(model, false);
+                mark(g, &shuffled[..k], &mut mask, true);
+                sum += score(loss_of(&mask)?.0);
+            }
+            sum / CHANCE_DRAWS as f64
         };
         points.push(FaithPoint {
             kept: f,
             loss,
             task_losses,
-            faithfulness,
+            faithfulness: score(loss),
+            chance,
         });
     }
-    let curve: Vec<(f64, f64)> = points.iter().map(|p| (p.kept, p.faithfulness)).collect();
-    let gap: Vec<(f64, f64)> = points
-        .iter()
-        .map(|p| (p.kept, (1.0 - p.faithfulness).abs()))
-        .collect();
+    let area = |v: &dyn Fn(&FaithPoint) -> f64| {
+        score::area(&points.iter().map(|p| (p.kept, v(p))).collect::<Vec<_>>())
+    };
     Ok(Faithfulness {
         ablation: base.kind,
         m_full,
         m_none,
-        cpr: score::area(&curve),
-        cmd: score::area(&gap),
+        gain,
+        defined,
+        cpr: area(&|p| p.faithfulness),
+        cmd: area(&|p| (1.0 - p.faithfulness).abs()),
+        chance_cpr: area(&|p| p.chance),
         points,
     })
 }
@@ -161,17 +210,34 @@ pub struct Disentanglement {
     pub purity: f64,
     /// Communities among the labelled nodes.
     pub communities: usize,
+    /// The same scores for a partition into as many communities as tasks.
+    pub at_task_count: AtTaskCount,
 }
 
-/// ARI and NMI between communities and task labels (hidden-layer nodes with attribution).
-pub fn disentanglement(g: &CircuitGraph) -> Disentanglement {
+/// Disentanglement of a partition into as many communities as the network has tasks (the
+/// graph's Leiden communities merged by least modularity loss, see
+/// [`crate::graph::community::leiden_with_count`]): separates "the communities are too fine"
+/// from "the communities mix the tasks". Only the task count is used, never the labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AtTaskCount {
+    pub ari: f64,
+    pub nmi: f64,
+    pub purity: f64,
+    /// Communities among the labelled nodes (the task count, unless no resolution gives it).
+    pub communities: usize,
+    /// The Leiden resolution that gave them.
+    pub resolution: f64,
+}
+
+/// ARI and NMI between communities and task labels (hidden-layer nodes with attribution), for
+/// the graph's own communities and for a partition into as many communities as tasks.
+pub fn disentanglement(g: &CircuitGraph) -> Result<Disentanglement> {
     let last = g.widths.len() - 1;
-    let (mut labels, mut comms) = (Vec::new(), Vec::new());
-    for n in g
-        .graph
-        .node_weights()
-        .filter(|n| n.layer > 0 && n.layer < last)
-    {
+    let (mut labels, mut comms, mut who) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, n) in g.graph.node_weights().enumerate() {
+        if n.layer == 0 || n.layer == last {
+            continue;
+        }
         let total: f64 = n.task_share.iter().sum();
         if total > 0.0 {
             let best = (0..n.task_share.len())
@@ -179,14 +245,63 @@ pub fn disentanglement(g: &CircuitGraph) -> Disentanglement {
                 .unwrap_or(0);
             labels.push(best);
             comms.push(n.community);
+            who.push(i);
         }
     }
-    Disentanglement {
+    let edges: Vec<(usize, usize, f64)> = g
+        .graph
+        .edge_indices()
+        .map(|e| {
+            let (a, b) = g.graph.edge_endpoints(e).expect("edge exists");
+            (a.index(), b.index(), g.graph[e].mean_abs)
+        })
+        .collect();
+    let mut counted = vec![false; g.graph.node_count()];
+    for &i in &who {
+        counted[i] = true;
+    }
+    let tasks = g
+        .graph
+        .node_weights()
+        .next()
+        .map_or(1, |n| n.task_share.len());
+    let (at_k, gamma) = crate::graph::community::leiden_with_count(
+        g.graph.node_count(),
+        &edges,
+        g.spec.seed,
+        tasks,
+        &counted,
+    )?;
+    let comms_k: Vec<usize> = who.iter().map(|&i| at_k.membership[i]).collect();
+    let distinct = |c: &[usize]| c.iter().collect::<std::collections::HashSet<_>>().len();
+    Ok(Disentanglement {
         nodes: labels.len(),
         ari: score::ari(&labels, &comms),
         nmi: score::nmi(&labels, &comms),
         purity: score::purity(&labels, &comms),
-        communities: comms.iter().collect::<std::collections::HashSet<_>>().len(),
+        communities: distinct(&comms),
+        at_task_count: AtTaskCount {
+            ari: score::ari(&labels, &comms_k),
+            nmi: score::nmi(&labels, &comms_k),
+            purity: score::purity(&labels, &comms_k),
+            communities: distinct(&comms_k),
+            resolution: gamma,
+        },
+    })
+}
+
+/// Relative size below which a change in a task's loss is rounding, not an effect.
+pub const LOSS_ROUNDING: f64 = 1e-9;
+
+/// `change` if it is an effect, 0 if it is rounding: an ablation that leaves every path to a
+/// task intact still sums the task's forward pass in another order, and moves its loss by
+/// 1e-21 to 1e-19 (seen on planted models, losses near 1e-5), which Spearman ρ would otherwise
+/// rank as if it were an effect.
+fn rounded_to_zero(change: f64, loss: f64) -> f64 {
+    if change.abs() <= LOSS_ROUNDING * loss.abs() {
+        0.0
+    } else {
+        change
     }
 }
 
@@ -198,7 +313,8 @@ pub struct Intervention {
     pub task: String,
     /// Attribution to the task carried by the ablated edges (sum of their mean |value| for it).
     pub predicted: f64,
-    /// Change in the task's loss when those edges are ablated.
+    /// Change in the task's loss when those edges are ablated (0 where it is below
+    /// [`LOSS_ROUNDING`] of the loss: rounding).
     pub observed: f64,
     /// The task's loss after ablation over its loss before.
     pub loss_ratio: f64,
@@ -255,7 +371,7 @@ pub fn interventions(
                 target: target.clone(),
                 task: name.clone(),
                 predicted,
-                observed: losses[t] - full[t],
+                observed: rounded_to_zero(losses[t] - full[t], full[t]),
                 loss_ratio: if full[t] > 0.0 {
                     losses[t] / full[t]
                 } else {
@@ -399,7 +515,7 @@ pub fn eval_run(
         let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
         let base = Baselines::new(&model, &x, kind, spec.seed)?;
         let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS)?;
-        let d = disentanglement(&g);
+        let d = disentanglement(&g)?;
         let (iv, rho) = interventions(&model, &g, &data.val, &data.tasks, &base)?;
         // Planted: every unit at both ends lies in the task's block and fires on some example
         // (a unit dead on the whole data set computes nothing, for any task). First layer (any
@@ -429,7 +545,7 @@ pub fn eval_run(
         });
         let graph_name = format!("{:?}", spec.nodes).to_lowercase();
         let ab = format!("{kind:?}").to_lowercase();
-        for p in &f.points {
+        for p in f.points.iter().filter(|_| f.defined) {
             log.emit(
                 None,
                 Event::FaithfulnessPoint {
@@ -455,8 +571,10 @@ pub fn eval_run(
             None,
             Event::Note {
                 text: format!(
-                    "eval: CPR {:.4}, CMD {:.4}, ARI {:.4}, NMI {:.4}, purity {:.4} ({} communities), intervention Spearman {:.4}",
-                    f.cpr, f.cmd, d.ari, d.nmi, d.purity, d.communities, rho
+                    "eval: CPR {}, CMD {}, ARI {:.4}, NMI {:.4}, purity {:.4} ({} communities), at the task count ARI {:.4} ({} communities), intervention Spearman {:.4}",
+                    if f.defined { format!("{:.4} (random edges {:.4})", f.cpr, f.chance_cpr) } else { format!("undefined (the model removes {:.1}% of its ablated self's loss)", 100.0 * f.gain) },
+                    if f.defined { format!("{:.4}", f.cmd) } else { "undefined".into() },
+                    d.ari, d.nmi, d.purity, d.communities, d.at_task_count.ari, d.at_task_count.communities, rho
                 ),
             },
         )?;
@@ -473,6 +591,10 @@ pub fn eval_run(
             Column::new(
                 "faithfulness".into(),
                 f.points.iter().map(|p| p.faithfulness).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "chance".into(),
+                f.points.iter().map(|p| p.chance).collect::<Vec<_>>(),
             ),
         ])
         .map_err(err)?;
@@ -518,7 +640,7 @@ pub fn eval_run(
         let c = crate::probe::census::census(&model, &trace, &jac, &Default::default());
         let figs = structure_figures(&f, &d, &g, c[0].gradients_combined);
         let step = run.latest_checkpoint()?.map_or(0, |(s, _)| s);
-        let figures = STRUCTURE.iter().map(|n| n.to_string()).zip(figs).collect();
+        let figures = finite_figures(&figs);
         log.emit(
             Some(step),
             Event::Emergence {
@@ -538,12 +660,18 @@ pub fn eval_run(
     })
 }
 
-/// A faithfulness curve as one line of block characters.
+/// A faithfulness curve as one line of block characters (`·` where a value is undefined).
 pub fn sparkline(values: &[f64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     values
         .iter()
-        .map(|v| BARS[(v.clamp(0.0, 1.0) * 7.0).round() as usize])
+        .map(|v| {
+            if v.is_nan() {
+                '·'
+            } else {
+                BARS[(v.clamp(0.0, 1.0) * 7.0).round() as usize]
+            }
+        })
         .collect()
 }
 
@@ -559,6 +687,12 @@ pub fn sparkline_of_run(run: &crate::runlog::RunDir) -> Result<Option<String>> {
             .map_err(|e| crate::Error::Data(format!("eval_faithfulness table: {e}")))
     };
     let (kept, faith) = (col("kept")?, col("faithfulness")?);
+    if faith.iter().all(|f| f.is_nan()) {
+        return Ok(Some(format!(
+            "faithfulness: undefined (the model removes less than {:.0}% of its fully ablated self's loss)",
+            100.0 * MIN_GAIN
+        )));
+    }
     let at = |share: f64| {
         faith
             .iter()
@@ -584,21 +718,42 @@ pub fn summary(r: &EvalReport) -> String {
         f.ablation,
         f.points.iter().map(|p| p.kept).collect::<Vec<_>>()
     );
-    s.push_str(&format!(
-        "  CPR {:.4}  CMD {:.4}  (loss full {:.3e}, none {:.3e})\n",
-        f.cpr, f.cmd, f.m_full, f.m_none
-    ));
-    for p in &f.points {
+    if !f.defined {
         s.push_str(&format!(
-            "  {:>6.1}% kept: faithfulness {:.4}\n",
-            100.0 * p.kept,
-            p.faithfulness
+            "  undefined: the model removes {:+.1}% of its fully ablated self's loss (full {:.3e}, none {:.3e}; at least {:.0}% needed), so there is no computation for a graph to be faithful to\n",
+            100.0 * f.gain,
+            f.m_full,
+            f.m_none,
+            100.0 * MIN_GAIN
         ));
+    } else {
+        s.push_str(&format!(
+            "  CPR {:.4}  CMD {:.4}  random edges' CPR {:.4}  (loss full {:.3e}, none {:.3e})\n",
+            f.cpr, f.cmd, f.chance_cpr, f.m_full, f.m_none
+        ));
+        for p in &f.points {
+            s.push_str(&format!(
+                "  {:>6.1}% kept: faithfulness {:.4}  (random edges {:.4})\n",
+                100.0 * p.kept,
+                p.faithfulness,
+                p.chance
+            ));
+        }
     }
     let d = &r.disentanglement;
     s.push_str(&format!(
         "communities vs task labels ({} nodes): ARI {:.4}  NMI {:.4}  purity {:.4} ({} communities)\n",
         d.nodes, d.ari, d.nmi, d.purity, d.communities
+    ));
+    let k = &d.at_task_count;
+    let from = if k.resolution == 1.0 {
+        String::new()
+    } else {
+        format!(" (from Leiden at resolution {:.3})", k.resolution)
+    };
+    s.push_str(&format!(
+        "  merged to as many communities as tasks{from}: ARI {:.4}  NMI {:.4}  purity {:.4} ({} communities)\n",
+        k.ari, k.nmi, k.purity, k.communities
     ));
     s.push_str(&format!(
         "interventions: Spearman ρ (predicted vs observed) {:.4}\n",
@@ -643,6 +798,17 @@ pub const STRUCTURE: [&str; 7] = [
     "communities",
     "input_gradients",
 ];
+
+/// The structure figures as an event's map; undefined ones (NaN) are left out, since the event
+/// log is JSON and has no NaN.
+fn finite_figures(figs: &[f64; 7]) -> std::collections::BTreeMap<String, f64> {
+    STRUCTURE
+        .iter()
+        .zip(figs)
+        .filter(|(_, v)| v.is_finite())
+        .map(|(n, &v)| (n.to_string(), v))
+        .collect()
+}
 
 /// A model's structure figures: CPR, faithfulness at 10% of edges, ARI, NMI, modularity,
 /// communities, and the number of distinct input gradients (from the census).
@@ -711,7 +877,7 @@ pub fn emergence_run(
                 let g = crate::graph::build(&model, &data.val, &data.tasks, spec)?;
                 let base = Baselines::new(&model, &x, kind, spec.seed)?;
                 let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS)?;
-                let d = disentanglement(&g);
+                let d = disentanglement(&g)?;
                 let trace = model.trace(&x)?;
                 let c = census(
                     &model,
@@ -725,7 +891,7 @@ pub fn emergence_run(
                     Event::Emergence {
                         checkpoint_step: *step,
                         width,
-                        figures: STRUCTURE.iter().map(|n| n.to_string()).zip(figs).collect(),
+                        figures: finite_figures(&figs),
                     },
                 )?;
                 rows.push((*step, figs));

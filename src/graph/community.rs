@@ -41,6 +41,98 @@ pub fn modularity(n: usize, edges: &[(usize, usize, f64)], membership: &[usize])
 
 /// Leiden communities of `n` nodes; zero-weight edges are ignored.
 pub fn leiden(n: usize, edges: &[(usize, usize, f64)], seed: u64) -> Result<Communities> {
+    leiden_at(n, edges, seed, 1.0)
+}
+
+/// A partition with `k` communities among the nodes marked in `counted` (all if empty): the
+/// Leiden communities (resolution 1; raised through 10^0.1, 10^0.2, … up to 10 while they are
+/// fewer than `k`), then merged greedily, each time the pair whose merge costs the least
+/// modularity (Newman's agglomeration, `ΔQ = W_ab / W − S_a S_b / 2W²`), until `k` remain.
+/// Returns the partition and the resolution it started from. What is asked for is only a
+/// number (e.g. as many communities as the network has tasks), so nothing here looks at node
+/// labels. (Lowering Leiden's resolution instead was tried first: leiden-rs stays at its
+/// resolution-1 partition of a long layered chain down to γ = 0.001.)
+pub fn leiden_with_count(
+    n: usize,
+    edges: &[(usize, usize, f64)],
+    seed: u64,
+    k: usize,
+    counted: &[bool],
+) -> Result<(Communities, f64)> {
+    let count = |m: &[usize]| {
+        m.iter()
+            .enumerate()
+            .filter(|&(i, _)| counted.is_empty() || counted[i])
+            .map(|(_, &c)| c)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    let mut gamma = 1.0;
+    let mut c = leiden_at(n, edges, seed, gamma)?;
+    for e in 1..=10 {
+        if count(&c.membership) >= k {
+            break;
+        }
+        gamma = 10f64.powf(e as f64 / 10.0);
+        c = leiden_at(n, edges, seed, gamma)?;
+    }
+    let mut m = c.membership;
+    while count(&m) > k {
+        let ids: Vec<usize> = {
+            let mut v: Vec<usize> = m.clone();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (x, &a) in ids.iter().enumerate() {
+            for &b in &ids[x + 1..] {
+                let merged: Vec<usize> = m.iter().map(|&v| if v == b { a } else { v }).collect();
+                let q = modularity(n, edges, &merged);
+                if best.is_none_or(|(bq, _, _)| q > bq) {
+                    best = Some((q, a, b));
+                }
+            }
+        }
+        let Some((_, a, b)) = best else { break };
+        for v in &mut m {
+            if *v == b {
+                *v = a;
+            }
+        }
+    }
+    let membership = relabel(&m);
+    Ok((
+        Communities {
+            modularity: modularity(n, edges, &membership),
+            count: membership.iter().max().map_or(0, |m| m + 1),
+            membership,
+        },
+        gamma,
+    ))
+}
+
+/// Community ids renumbered 0..k in order of first appearance.
+fn relabel(raw: &[usize]) -> Vec<usize> {
+    let mut ids: Vec<usize> = Vec::new();
+    raw.iter()
+        .map(|r| {
+            ids.iter().position(|x| x == r).unwrap_or_else(|| {
+                ids.push(*r);
+                ids.len() - 1
+            })
+        })
+        .collect()
+}
+
+/// Leiden communities at resolution `gamma` (modularity `Σ_c [W_c / W − γ (S_c / 2W)²]`: below 1
+/// fewer, larger communities).
+pub fn leiden_at(
+    n: usize,
+    edges: &[(usize, usize, f64)],
+    seed: u64,
+    gamma: f64,
+) -> Result<Communities> {
     if let Some(e) = edges.iter().find(|e| !e.2.is_finite() || e.2 < 0.0) {
         return Err(Error::Data(format!(
             "community detection: edge {}–{} has weight {}, expected a finite non-negative weight",
@@ -61,21 +153,13 @@ pub fn leiden(n: usize, edges: &[(usize, usize, f64)], seed: u64) -> Result<Comm
             .map_err(|e| Error::Data(format!("community detection: {e}")))?;
         let out = leiden_rs::Leiden::new(leiden_rs::LeidenConfig {
             seed: Some(seed),
+            resolution: gamma,
             ..Default::default()
         })
         .run(&g)
         .map_err(|e| Error::Data(format!("community detection: {e}")))?;
         let raw: Vec<usize> = (0..n).map(|i| out.partition.community_of(i)).collect();
-        // Relabel 0..k in order of first appearance.
-        let mut ids: Vec<usize> = Vec::new();
-        raw.iter()
-            .map(|r| {
-                ids.iter().position(|x| x == r).unwrap_or_else(|| {
-                    ids.push(*r);
-                    ids.len() - 1
-                })
-            })
-            .collect()
+        relabel(&raw)
     };
     let count = membership.iter().max().map_or(0, |m| m + 1);
     Ok(Communities {

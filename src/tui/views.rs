@@ -649,7 +649,7 @@ impl View for Graph {
                 interpolate(c, ctx.keep).unwrap_or(f64::NAN)
             ))),
             None => info.push(Line::from(format!(
-                "faithfulness: no curve for the {} graph yet (circuitscope eval RUN)",
+                "faithfulness: no curve for the {} graph (run `circuitscope eval RUN`; an untrained model's is undefined, see the log)",
                 self.kind
             ))),
         }

@@ -47,7 +47,8 @@ pub fn leiden(n: usize, edges: &[(usize, usize, f64)], seed: u64) -> Result<Comm
 /// A partition with `k` communities among the nodes marked in `counted` (all if empty): the
 /// Leiden communities (resolution 1; raised through 10^0.1, 10^0.2, … up to 10 while they are
 /// fewer than `k`), then merged greedily, each time the pair whose merge costs the least
-/// modularity (Newman's agglomeration, `ΔQ = W_ab / W − S_a S_b / 2W²`), until `k` remain.
+/// modularity (Newman's agglomeration, `ΔQ = W_ab / W − S_a S_b / 2W²`), until `k` remain;
+/// only communities holding a counted node are merged (the others are left as they are).
 /// Returns the partition and the resolution it started from. What is asked for is only a
 /// number (e.g. as many communities as the network has tasks), so nothing here looks at node
 /// labels. (Lowering Leiden's resolution instead was tried first: leiden-rs stays at its
@@ -59,45 +60,64 @@ pub fn leiden_with_count(
     k: usize,
     counted: &[bool],
 ) -> Result<(Communities, f64)> {
-    let count = |m: &[usize]| {
-        m.iter()
+    // The communities holding a counted node: the only ones a merge may join, so every merge
+    // lowers the count by one.
+    let live = |m: &[usize]| -> Vec<usize> {
+        let mut v: Vec<usize> = m
+            .iter()
             .enumerate()
             .filter(|&(i, _)| counted.is_empty() || counted[i])
             .map(|(_, &c)| c)
-            .collect::<std::collections::HashSet<_>>()
-            .len()
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     };
     let mut gamma = 1.0;
     let mut c = leiden_at(n, edges, seed, gamma)?;
     for e in 1..=10 {
-        if count(&c.membership) >= k {
+        if live(&c.membership).len() >= k {
             break;
         }
         gamma = 10f64.powf(e as f64 / 10.0);
         c = leiden_at(n, edges, seed, gamma)?;
     }
     let mut m = c.membership;
-    while count(&m) > k {
-        let ids: Vec<usize> = {
-            let mut v: Vec<usize> = m.clone();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
-        let mut best: Option<(f64, usize, usize)> = None;
-        for (x, &a) in ids.iter().enumerate() {
-            for &b in &ids[x + 1..] {
-                let merged: Vec<usize> = m.iter().map(|&v| if v == b { a } else { v }).collect();
-                let q = modularity(n, edges, &merged);
-                if best.is_none_or(|(bq, _, _)| q > bq) {
-                    best = Some((q, a, b));
+    let total: f64 = edges.iter().map(|e| e.2).sum();
+    loop {
+        let ids = live(&m);
+        if ids.len() <= k || total <= 0.0 {
+            break;
+        }
+        // ΔQ of joining a and b depends on them alone: W_ab / W − S_a S_b / 2W².
+        let slot = |c: usize| ids.binary_search(&c).ok();
+        let mut strength = vec![0.0; ids.len()];
+        let mut between = vec![0.0; ids.len() * ids.len()];
+        for &(u, v, w) in edges {
+            let (cu, cv) = (slot(m[u]), slot(m[v]));
+            for s in [cu, cv].into_iter().flatten() {
+                strength[s] += w;
+            }
+            if let (Some(x), Some(y)) = (cu, cv) {
+                if x != y {
+                    between[x.min(y) * ids.len() + x.max(y)] += w;
                 }
             }
         }
-        let Some((_, a, b)) = best else { break };
+        let mut best = (f64::NEG_INFINITY, 0, 1);
+        for x in 0..ids.len() {
+            for y in x + 1..ids.len() {
+                let dq = between[x * ids.len() + y] / total
+                    - strength[x] * strength[y] / (2.0 * total * total);
+                if dq > best.0 {
+                    best = (dq, x, y);
+                }
+            }
+        }
+        let (from, into) = (ids[best.2], ids[best.1]);
         for v in &mut m {
-            if *v == b {
-                *v = a;
+            if *v == from {
+                *v = into;
             }
         }
     }

@@ -335,6 +335,12 @@ fn asking_for_as_many_communities_as_circuits_joins_the_layers_of_each() {
     for i in 0..60 {
         assert_eq!(two.membership[i], two.membership[(i / 30) * 30], "node {i}");
     }
+    // Edge cases: asking for 0 communities gives 1; no edges leaves every node alone; asking
+    // for more than Leiden finds even at resolution 10 gives what it finds.
+    assert_eq!(leiden_with_count(60, &edges, 0, 0, &[]).unwrap().0.count, 1);
+    assert_eq!(leiden_with_count(3, &[], 0, 1, &[]).unwrap().0.count, 3);
+    let (many, gamma) = leiden_with_count(60, &edges, 0, 59, &[]).unwrap();
+    assert!(many.count < 59 && gamma == 10.0, "{} at γ = {gamma}", many.count);
 }
 
 #[test]

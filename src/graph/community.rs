@@ -86,7 +86,7 @@ pub fn leiden_with_count(
     let total: f64 = edges.iter().map(|e| e.2).sum();
     loop {
         let ids = live(&m);
-        if ids.len() <= k || total <= 0.0 {
+        if ids.len() <= k.max(1) || total <= 0.0 {
             break;
         }
         // ΔQ of joining a and b depends on them alone: W_ab / W − S_a S_b / 2W².

@@ -202,17 +202,23 @@ graph_svg(&g, Some(300))
 
 Keep the strongest k% of edges, ablate the rest *in the real forward pass* (mean ablation), and
 score how much of the network's behaviour is left: 0 is as bad as ablating everything, 1 is the
-full model.
+full model. The second curve is chance: random edge sets of the same size. Beside it, ARI between
+the graph's communities and the task each node mostly serves, for Leiden's communities and for
+those merged down to as many as there are tasks.
 """),
     code("""
 use circuitscope::eval::{eval_run, ablation::Ablation};
 let ev = eval_run(&root, &spec, Ablation::Mean).unwrap();
-println!("CPR {:.3}, CMD {:.3}; communities vs tasks: ARI {:.3}, NMI {:.3}", ev.faithfulness.cpr, ev.faithfulness.cmd, ev.disentanglement.ari, ev.disentanglement.nmi);
+let (f, d) = (ev.faithfulness.clone(), ev.disentanglement.clone());
+println!("CPR {:.3} (random edges {:.3}), CMD {:.3}; communities vs tasks: ARI {:.3}, NMI {:.3}; merged to {}: ARI {:.3}", f.cpr, f.chance_cpr, f.cmd, d.ari, d.nmi, d.at_task_count.communities, d.at_task_count.ari);
 curve_svg(
     "faithfulness vs sparsity (mean ablation)",
     "share of edges kept",
     "faithfulness",
-    &[Series::new("neuron graph", ev.faithfulness.points.iter().map(|p| (p.kept, p.faithfulness)).collect())],
+    &[
+        Series::new("neuron graph", f.points.iter().map(|p| (p.kept, p.faithfulness)).collect()),
+        Series::new("random edges", f.points.iter().map(|p| (p.kept, p.chance)).collect()),
+    ],
     false,
 )
 """),

@@ -340,7 +340,11 @@ fn asking_for_as_many_communities_as_circuits_joins_the_layers_of_each() {
     assert_eq!(leiden_with_count(60, &edges, 0, 0, &[]).unwrap().0.count, 1);
     assert_eq!(leiden_with_count(3, &[], 0, 1, &[]).unwrap().0.count, 3);
     let (many, gamma) = leiden_with_count(60, &edges, 0, 59, &[]).unwrap();
-    assert!(many.count < 59 && gamma == 10.0, "{} at γ = {gamma}", many.count);
+    assert!(
+        many.count < 59 && gamma == 10.0,
+        "{} at γ = {gamma}",
+        many.count
+    );
 }
 
 #[test]

@@ -8,12 +8,31 @@ use common::*;
 use circuitscope::data::Dataset;
 use circuitscope::eval::ablation::{forward_ablated, Ablation, Baselines, EdgeMask};
 use circuitscope::eval::{
-    disentanglement, faithfulness, interventions, score, FRACTIONS, MIN_GAIN,
+    disentanglement, faithfulness, interventions, score, CHANCE_DRAWS, FRACTIONS, MIN_GAIN,
 };
 use circuitscope::graph::{build, GraphSpec};
 use circuitscope::model::{net, Preset};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// A trained run's default graph on 200 validation examples, and the validation inputs in f64
+/// (what ablation baselines take).
+fn val_graph(
+    model: &circuitscope::model::view::RuntimeModel,
+    data: &circuitscope::data::TaskData,
+) -> (circuitscope::graph::CircuitGraph, Vec<f64>) {
+    let g = build(
+        model,
+        &data.val,
+        &data.tasks,
+        &GraphSpec {
+            examples: 200,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    (g, data.val.x.iter().map(|&v| v as f64).collect())
+}
 
 #[test]
 fn ablating_no_edge_reproduces_the_model_and_ablating_all_leaves_the_biases() {
@@ -92,7 +111,16 @@ fn on_block_networks_task_subgraphs_are_selective_and_faithfulness_spans_zero_to
     )
     .unwrap();
     let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
-    let f = faithfulness(&model, &g, &data, &two_tasks(), &base, &FRACTIONS).unwrap();
+    let f = faithfulness(
+        &model,
+        &g,
+        &data,
+        &two_tasks(),
+        &base,
+        &FRACTIONS,
+        CHANCE_DRAWS,
+    )
+    .unwrap();
     assert_eq!(f.points.first().unwrap().faithfulness, 0.0);
     assert!((f.points.last().unwrap().faithfulness - 1.0).abs() < 1e-12);
     // Cross-block edges carry nothing: keeping the 50% strongest edges is the whole model.
@@ -162,7 +190,7 @@ fn an_untrained_model_shows_no_task_structure() {
         // is undefined rather than noise over a near-zero denominator.
         for kind in [Ablation::Zero, Ablation::Mean, Ablation::Resample] {
             let base = Baselines::new(&model, &x, kind, seed).unwrap();
-            let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS).unwrap();
+            let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS, 0).unwrap();
             println!("untrained seed {seed} {kind:?}: gain {:.4}", f.gain);
             assert!(
                 !f.defined && f.gain < MIN_GAIN,
@@ -342,23 +370,13 @@ fn the_faithfulness_curve_of_a_planted_model_rises_with_the_edges_kept() {
         .view()
         .unwrap();
     let data = load_data(&cfg).unwrap();
-    let g = build(
-        &model,
-        &data.val,
-        &data.tasks,
-        &GraphSpec {
-            examples: 200,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+    let (g, x) = val_graph(&model, &data);
     // In expectation: averaged over three resampling baselines, the curve never falls by more
     // than noise and ends far above where it starts.
     let curves: Vec<Vec<f64>> = (0..3)
         .map(|seed| {
             let base = Baselines::new(&model, &x, Ablation::Resample, seed).unwrap();
-            faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS)
+            faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS, 0)
                 .unwrap()
                 .points
                 .iter()
@@ -467,19 +485,9 @@ fn an_l1_penalty_concentrates_the_network_on_fewer_edges() {
             .map(|w| w.abs() as f64)
             .sum();
         let data = load_data(&cfg).unwrap();
-        let g = build(
-            &model,
-            &data.val,
-            &data.tasks,
-            &GraphSpec {
-                examples: 200,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+        let (g, x) = val_graph(&model, &data);
         let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
-        let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &[0.1]).unwrap();
+        let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &[0.1], 0).unwrap();
         (weight_l1, f.points[0].faithfulness, o.val)
     };
     let (w0, f0, _) = at_10(0.0);

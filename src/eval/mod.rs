@@ -43,7 +43,7 @@ pub const FRACTIONS: [f64; 12] = [
 /// ±20 were seen).
 pub const MIN_GAIN: f64 = 0.1;
 
-/// Random edge sets drawn per point of the chance curve.
+/// Random edge sets drawn per point of the chance curve in `eval`.
 pub const CHANCE_DRAWS: usize = 8;
 
 /// Sets every neuron edge covered by the given graph edges to `keep`.
@@ -87,8 +87,8 @@ pub struct FaithPoint {
     pub task_losses: Vec<f64>,
     /// NaN where the curve is undefined (see [`Faithfulness::defined`]).
     pub faithfulness: f64,
-    /// Mean faithfulness of [`CHANCE_DRAWS`] random edge sets of the same size (NaN where
-    /// undefined).
+    /// Mean faithfulness of random edge sets of the same size (NaN where undefined or not
+    /// measured).
     pub chance: f64,
 }
 
@@ -115,7 +115,8 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-/// Sweeps the share of edges kept over `fractions` (sorted ascending, within [0, 1]).
+/// Sweeps the share of edges kept over `fractions` (sorted ascending, within [0, 1]), scoring
+/// `chance_draws` random edge sets of each size beside the ranked one (0: no chance curve).
 pub fn faithfulness(
     model: &RuntimeModel,
     g: &CircuitGraph,
@@ -123,6 +124,7 @@ pub fn faithfulness(
     tasks: &TaskStructure,
     base: &Baselines,
     fractions: &[f64],
+    chance_draws: usize,
 ) -> Result<Faithfulness> {
     check_ablatable(g)?;
     if fractions.iter().any(|f| !(0.0..=1.0).contains(f)) {
@@ -160,19 +162,19 @@ pub fn faithfulness(
         let mut mask = EdgeMask::all(model, false);
         mark(g, &ranked[..k], &mut mask, true);
         let (loss, task_losses) = loss_of(&mask)?;
-        let chance = if !defined {
+        let chance = if !defined || chance_draws == 0 {
             f64::NAN
         } else if k == 0 || k == ranked.len() {
             score(loss)
         } else {
             let mut sum = 0.0;
-            for _ in 0..CHANCE_DRAWS {
+            for _ in 0..chance_draws {
                 shuffled.shuffle(&mut rng);
                 let mut mask = EdgeMask::all(model, false);
                 mark(g, &shuffled[..k], &mut mask, true);
                 sum += score(loss_of(&mask)?.0);
             }
-            sum / CHANCE_DRAWS as f64
+            sum / chance_draws as f64
         };
         points.push(FaithPoint {
             kept: f,
@@ -516,7 +518,15 @@ pub fn eval_run(
         let g = crate::graph::build(&model, &data.val, &data.tasks, spec)?;
         let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
         let base = Baselines::new(&model, &x, kind, spec.seed)?;
-        let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS)?;
+        let f = faithfulness(
+            &model,
+            &g,
+            &data.val,
+            &data.tasks,
+            &base,
+            &FRACTIONS,
+            CHANCE_DRAWS,
+        )?;
         let d = disentanglement(&g)?;
         let (iv, rho) = interventions(&model, &g, &data.val, &data.tasks, &base)?;
         // Planted: every unit at both ends lies in the task's block and fires on some example
@@ -878,7 +888,8 @@ pub fn emergence_run(
                 let model = Checkpoint::load(path, Some(info.preset))?.view()?;
                 let g = crate::graph::build(&model, &data.val, &data.tasks, spec)?;
                 let base = Baselines::new(&model, &x, kind, spec.seed)?;
-                let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS)?;
+                // The emergence figures do not use the chance curve: no random draws.
+                let f = faithfulness(&model, &g, &data.val, &data.tasks, &base, &FRACTIONS, 0)?;
                 let d = disentanglement(&g)?;
                 let trace = model.trace(&x)?;
                 let c = census(

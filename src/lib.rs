@@ -21,6 +21,7 @@ mod error;
 pub mod eval;
 pub mod graph;
 pub mod model;
+pub mod numeric;
 pub mod probe;
 pub mod runlog;
 pub mod tui;

@@ -77,7 +77,7 @@ fn a_zoo_trains_every_model_records_its_quality_and_resumes_without_redoing_work
         let x: Vec<f64> = (0..200).map(|i| -1.0 + i as f64 / 100.0).collect();
         let y = m.forward(&x).unwrap();
         let truth: Vec<f64> = x.iter().map(|&v| p.eval(v)).collect();
-        let r2 = circuitscope::probe::linalg::r2_score(&truth, &y, x.len(), 1);
+        let r2 = circuitscope::numeric::linalg::r2_score(&truth, &y, x.len(), 1);
         assert!((r2 - r.r2).abs() < 0.05, "{r:?} vs grid R² {r2}");
         assert_eq!(r.flagged, r.r2 < zoo::R2_BAR);
         assert!(r.pieces >= 2 && r.grad_r2 <= 1.0);

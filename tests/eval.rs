@@ -8,10 +8,11 @@ use common::*;
 use circuitscope::data::Dataset;
 use circuitscope::eval::ablation::{forward_ablated, Ablation, Baselines, EdgeMask};
 use circuitscope::eval::{
-    disentanglement, faithfulness, interventions, score, CHANCE_DRAWS, FRACTIONS, MIN_GAIN,
+    disentanglement, faithfulness, interventions, CHANCE_DRAWS, FRACTIONS, MIN_GAIN,
 };
 use circuitscope::graph::{build, GraphSpec};
 use circuitscope::model::{net, Preset};
+use circuitscope::numeric::score;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -6,8 +6,8 @@ use common::*;
 
 use circuitscope::model::view::widen;
 use circuitscope::model::{net, Activation, Layer, Preset, RuntimeModel};
+use circuitscope::numeric::linalg::{Pca, Pls};
 use circuitscope::probe::jacobian::{adjacent_jacobians, output_jacobians, Reuse};
-use circuitscope::probe::linalg::{Pca, Pls};
 
 fn random_model(preset: Preset, seed: u64) -> RuntimeModel {
     let n = net::build(preset, seed);
@@ -337,7 +337,7 @@ fn pls_equals_scikit_learn() {
         assert!((a - b).abs() < 1e-4, "coef {a} vs {b}");
     }
     let pred = p.predict(&r.x, r.n);
-    let r2 = circuitscope::probe::linalg::r2_score(&r.y, &pred, r.n, r.dy);
+    let r2 = circuitscope::numeric::linalg::r2_score(&r.y, &pred, r.n, r.dy);
     assert!((r2 - r.pls.r2).abs() < 1e-4, "R² {r2} vs {}", r.pls.r2);
 }
 

@@ -5,7 +5,7 @@
 //! goes through exactly this code, so their figures compare. It must never look at the
 //! held-out labels before predicting them.
 
-use crate::eval::score::ari;
+use crate::numeric::score::ari;
 use crate::{invalid, Error, Result};
 use linfa::prelude::*;
 use linfa_logistic::MultiLogisticRegression;
@@ -187,6 +187,6 @@ pub fn cluster_ari(rows: &Labelled) -> Result<f64> {
         }
     }
     let dendrogram = kodama::linkage(&mut condensed, n, kodama::Method::Ward);
-    let labels = crate::graph::roi::cut(dendrogram.steps(), n, k);
+    let labels = crate::numeric::cluster::cut(dendrogram.steps(), n, k);
     Ok(ari(&labels, &rows.y))
 }

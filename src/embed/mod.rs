@@ -18,7 +18,7 @@ pub mod cloze;
 pub mod zoo;
 
 use crate::model::{Arch, RuntimeModel};
-use crate::probe::linalg::Pca;
+use crate::numeric::linalg::Pca;
 use crate::runlog::{segment, Event, EventLog};
 use crate::{invalid, Error, Result};
 use classify::{cluster_ari, linear_probe, Labelled};

@@ -65,7 +65,7 @@ impl Baselines {
                 match kind {
                     Ablation::Zero => vec![0.0; n * d],
                     Ablation::Mean => {
-                        let m = crate::probe::linalg::column_means(h, n, d);
+                        let m = crate::numeric::linalg::column_means(h, n, d);
                         (0..n).flat_map(|_| m.iter().copied()).collect()
                     }
                     Ablation::Resample => perm

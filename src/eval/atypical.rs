@@ -175,8 +175,8 @@ pub fn atypical_run(root: &std::path::Path, epsilon: f64) -> Result<AtypicalRepo
                 examples: labels.len(),
                 clean_accuracy: accuracy(&model, &clean, &labels)?,
                 adversarial_accuracy: accuracy(&model, &adv, &labels)?,
-                auroc: super::score::roc_auc(&scores, &truth),
-                auroc_hidden: super::score::roc_auc(&hidden, &truth),
+                auroc: crate::numeric::score::roc_auc(&scores, &truth),
+                auroc_hidden: crate::numeric::score::roc_auc(&hidden, &truth),
                 mean_clean: sc.iter().sum::<f64>() / sc.len().max(1) as f64,
                 mean_adversarial: sa.iter().sum::<f64>() / sa.len().max(1) as f64,
             };

@@ -20,11 +20,11 @@
 
 pub mod ablation;
 pub mod atypical;
-pub mod score;
 
 use crate::data::{Dataset, TaskStructure};
 use crate::graph::{CircuitGraph, NodeKind};
 use crate::model::RuntimeModel;
+use crate::numeric::score;
 use crate::{invalid, Result};
 use ablation::{forward_ablated, Baselines, EdgeMask};
 use petgraph::graph::EdgeIndex;

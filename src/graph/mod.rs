@@ -411,7 +411,7 @@ pub fn build(
         let (mut sum, mut sum_sq, mut sum_abs) =
             (vec![0.0; ro * ri], vec![0.0; ro * ri], vec![0.0; ro * ri]);
         let mut task_abs = vec![vec![0.0; ro * ri]; n_t];
-        let base_mean: Vec<f64> = crate::probe::linalg::column_means(&hs[l], n, d_in);
+        let base_mean: Vec<f64> = crate::numeric::linalg::column_means(&hs[l], n, d_in);
         let mut group_of_in = vec![0; d_in];
         gi.iter()
             .enumerate()
@@ -617,7 +617,7 @@ fn build_components(
     spec: &GraphSpec,
     n: usize,
 ) -> Result<CircuitGraph> {
-    use crate::probe::linalg::Pca;
+    use crate::numeric::linalg::Pca;
     let widths = model.widths();
     let last = widths.len() - 1;
     // Basis per layer: rows of length d_k.

@@ -14,8 +14,8 @@
 //! Everything here reads activations and weights; it must never change a model.
 
 use super::census::group;
-use super::linalg::{column_means, r2_score, Pca, Pls};
 use crate::model::{RuntimeModel, Trace};
+use crate::numeric::linalg::{column_means, r2_score, Pca, Pls};
 use crate::Result;
 
 /// Hidden activations `h_k` (`k = 1..L-1`) of a trace: `post[k - 1]`.

@@ -7,7 +7,6 @@
 pub mod between;
 pub mod census;
 pub mod jacobian;
-pub mod linalg;
 pub mod report;
 pub mod subspace;
 pub mod timing;

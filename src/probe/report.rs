@@ -8,11 +8,11 @@
 use super::between::{self, PlsPair};
 use super::census::{census, CensusConfig};
 use super::jacobian::{output_jacobians, Reuse};
-use super::linalg::Pca;
 use super::subspace::{task_pairs, task_spaces, SubspaceConfig};
 use super::weights::weight_svd;
 use crate::data::{Dataset, TaskStructure};
 use crate::model::RuntimeModel;
+use crate::numeric::linalg::Pca;
 use crate::runlog::{Event, RunDir};
 use crate::{Error, Result};
 use polars::prelude::{Column, DataFrame};

@@ -19,8 +19,8 @@
 //! every output of A with every output of B. This module only measures.
 
 use super::jacobian::OutputJacobians;
-use super::linalg::{principal_cosines, Pca};
 use crate::data::TaskStructure;
+use crate::numeric::linalg::{principal_cosines, Pca};
 use crate::Result;
 
 /// Angles and interference between two tasks at one layer.

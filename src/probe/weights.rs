@@ -6,9 +6,9 @@
 //! is projected onto each task's gradient subspace at `h_k` (see [`super::subspace`]); its
 //! *purity* is the largest task's share of that projected mass. This module only measures.
 
-use super::linalg::svd;
 use super::subspace::TaskSpace;
 use crate::model::RuntimeModel;
+use crate::numeric::linalg::svd;
 use crate::Result;
 
 /// One singular triple of one layer with its task masses.

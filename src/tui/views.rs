@@ -784,9 +784,9 @@ impl View for Faithfulness {
         }
         let mut lines = Vec::new();
         for (i, ((graph, ablation), c)) in self.curves.iter().enumerate() {
-            let cpr = crate::eval::score::area(c);
+            let cpr = crate::numeric::score::area(c);
             let gap: Vec<(f64, f64)> = c.iter().map(|p| (p.0, (1.0 - p.1).abs())).collect();
-            let cmd = crate::eval::score::area(&gap);
+            let cmd = crate::numeric::score::area(&gap);
             lines.push(Line::from(Span::styled(
                 format!(
                     "{graph}/{ablation}: CPR {cpr:.4}  CMD {cmd:.4}  at {:.1}%: {:.4}",

@@ -3,7 +3,7 @@
 //! `cargo bench --bench graph`; `circuitscope bench ig` measures the same thing.
 
 fn main() {
-    let t = circuitscope::graph::timing::ig(circuitscope::model::Preset::Products64, 1000, 50)
+    let t = circuitscope::bench::timing::ig(circuitscope::model::Preset::Products64, 1000, 50)
         .expect("benchmark runs");
     println!("{t}");
 }

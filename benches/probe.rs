@@ -7,7 +7,7 @@ fn main() {
         circuitscope::model::Preset::Products,
         circuitscope::model::Preset::Products64,
     ] {
-        let t = circuitscope::probe::timing::jacobians(preset, 10_000, 3).expect("benchmark runs");
+        let t = circuitscope::bench::timing::jacobians(preset, 10_000, 3).expect("benchmark runs");
         println!("{t} (medians of 3)");
     }
 }

@@ -142,10 +142,11 @@ with Integrated Gradients on edges, and test the graph by ablating parts of the 
 """),
     SETUP,
     code(scratch("02") + """
-use circuitscope::model::{train::{train, TrainConfig}, Preset};
+use circuitscope::model::{train::TrainConfig, Preset};
+use circuitscope::runlog::train::train;
 let mut cfg = TrainConfig::defaults(Preset::Products);
 cfg.epochs = 10;
-let outcome = train(&root, &cfg, &mut |_| {}).unwrap();
+let outcome = train(&root, &cfg.check().unwrap(), &mut |_| {}).unwrap();
 for m in &outcome.val {
     println!("{}: validation loss {:.3e}, R² {:.4}", m.task, m.loss, m.r2.unwrap_or(f64::NAN));
 };
@@ -164,7 +165,7 @@ The **census** counts distinct ReLU activation patterns per layer ("unique gradi
 with ReLUs is piecewise linear, and each pattern is one linear piece.
 """),
     code("""
-let report = circuitscope::probe::probe_run(&root, &Default::default()).unwrap();
+let report = circuitscope::runlog::probe::probe_run(&root, &circuitscope::probe::ProbeConfig::default().check().unwrap()).unwrap();
 report.census.html()
 """),
     md("""
@@ -191,8 +192,9 @@ Nodes are neurons; an edge's weight is its Integrated Gradients attribution (exa
 averaged over examples; colours are Leiden communities. We draw the 300 strongest edges.
 """),
     code("""
-use circuitscope::graph::{graph_run, GraphSpec};
-let spec = GraphSpec::default();
+use circuitscope::graph::GraphSpec;
+use circuitscope::runlog::graph::graph_run;
+let spec = GraphSpec::default().check().unwrap();
 let g = graph_run(&root, &spec, None).unwrap();
 println!("{} nodes, {} edges, {} communities, modularity {:.3}", g.graph.node_count(), g.graph.edge_count(), g.communities, g.modularity);
 graph_svg(&g, Some(300))
@@ -207,7 +209,8 @@ the graph's communities and the task each node mostly serves, for Leiden's commu
 those merged down to as many as there are tasks.
 """),
     code("""
-use circuitscope::eval::{eval_run, ablation::Ablation};
+use circuitscope::eval::ablation::Ablation;
+use circuitscope::runlog::eval::eval_run;
 let ev = eval_run(&root, &spec, Ablation::Mean).unwrap();
 let (f, d) = (ev.faithfulness.clone(), ev.disentanglement.clone());
 println!("CPR {:.3} (random edges {:.3}), CMD {:.3}; communities vs tasks: ARI {:.3}, NMI {:.3}; merged to {}: ARI {:.3}", f.cpr, f.chance_cpr, f.cmd, d.ari, d.nmi, d.at_task_count.communities, d.at_task_count.ari);
@@ -251,10 +254,11 @@ tell which function a *held-out* network (an unseen seed) computes.
 """),
     SETUP,
     code(scratch("03") + """
-use circuitscope::embed::zoo::{train_zoo, Shard, Zoo, ZooConfig};
+use circuitscope::embed::zoo::{Shard, ZooConfig};
+use circuitscope::runlog::zoo::{train_zoo, Zoo};
 use circuitscope::runlog::EventLog;
 let cfg = ZooConfig { functions: 5, seeds: 10, epochs: 15, ..ZooConfig::default() };
-let zoo = Zoo::create_or_open(&root, cfg).unwrap();
+let zoo = Zoo::create_or_open(&root, cfg.check().unwrap()).unwrap();
 let mut log = EventLog::open(&zoo.run().events()).unwrap();
 let done = train_zoo(&zoo, Shard::ALL, &mut log, &|_| {}).unwrap();
 println!("{} models in {:.1} s; {} flagged below R² 0.99", done.trained, done.seconds, done.flagged.len());
@@ -274,15 +278,16 @@ function are held out. Baselines on the same split: flattened weights and weight
 (weight space), sampled outputs (function space) and a supervised classifier.
 """),
     code("""
-use circuitscope::embed::{embed_run, grid_table, baseline_table, EmbedConfig, cloze::ClozeConfig};
-let mut ecfg = EmbedConfig::grid_for(&zoo);
+use circuitscope::embed::{grid_table, baseline_table, EmbedConfig, cloze::ClozeConfig};
+use circuitscope::runlog::embed::embed_run;
+let mut ecfg = EmbedConfig::grid_for(&zoo.spec.config);
 ecfg.functions = vec![5];
 ecfg.bottlenecks = vec![2, 4];
 ecfg.mask_ratios = vec![0.5];
 ecfg.held_out = 2;
 ecfg.keep_flagged = true;
 ecfg.cloze = ClozeConfig { steps: 600, ..ClozeConfig::default() };
-let er = embed_run(&root, &ecfg).unwrap();
+let er = embed_run(&root, ecfg, &|_| {}).unwrap();
 grid_table(&er.grid).unwrap().html()
 """),
     code("""
@@ -313,17 +318,19 @@ measuring the accuracy drop per digit class.
 """),
     SETUP,
     code(scratch("04") + """
-use circuitscope::model::{train::{train, TrainConfig}, Preset};
+use circuitscope::model::{train::TrainConfig, Preset};
+use circuitscope::runlog::train::train;
 let mut cfg = TrainConfig::defaults(Preset::Digits);
 cfg.epochs = 30;
-let outcome = train(&root, &cfg, &mut |_| {}).unwrap();
+let outcome = train(&root, &cfg.check().unwrap(), &mut |_| {}).unwrap();
 for m in &outcome.val {
     println!("{}: test accuracy {:.2}%", m.task, 100.0 * m.accuracy.unwrap_or(f64::NAN));
 };
 """),
     code("""
-use circuitscope::graph::{graph_run, GraphSpec};
-let spec = GraphSpec { examples: 200, ..GraphSpec::default() };
+use circuitscope::graph::GraphSpec;
+use circuitscope::runlog::graph::graph_run;
+let spec = GraphSpec { examples: 200, ..GraphSpec::default() }.check().unwrap();
 let g = graph_run(&root, &spec, None).unwrap();
 println!("{} nodes, {} edges, {} communities, modularity {:.3}", g.graph.node_count(), g.graph.edge_count(), g.communities, g.modularity);
 graph_svg(&g, Some(400))
@@ -343,8 +350,8 @@ and not the others is a candidate circuit for that digit.
 """),
     code("""
 use circuitscope::eval::{community_class_accuracy, ablation::{Ablation, Baselines}};
-use circuitscope::model::train::load_trained;
-let (_, model, data) = load_trained(&circuitscope::runlog::RunDir::open(&root).unwrap()).unwrap();
+use circuitscope::runlog::LoadedRun;
+let LoadedRun { model, data, .. } = LoadedRun::open(&root).unwrap();
 let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
 let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
 let drops = community_class_accuracy(&model, &g, &data.val, &base).unwrap();

@@ -24,7 +24,11 @@ pub enum Error {
         preset: String,
         problem: String,
     },
-    /// An option or argument is out of range or unknown.
+    /// An option is out of range: `name` is the option's field name (`epochs`, `n_train`),
+    /// which the command line shows as its flag (`--epochs`, `--n-train`).
+    #[error("{name} {problem}")]
+    Param { name: &'static str, problem: String },
+    /// An argument or a combination of options cannot be used.
     #[error("{0}")]
     Invalid(String),
     /// Data handed to a routine has the wrong shape or bad values.
@@ -49,6 +53,15 @@ impl Error {
             problem: problem.into(),
         }
     }
+}
+
+/// Returns early with [`Error::Param`]: `param!(epochs, "must be at least 1")`, the problem
+/// formatted like `format!`.
+#[macro_export]
+macro_rules! param {
+    ($name:ident, $($arg:tt)*) => {
+        return Err($crate::Error::Param { name: stringify!($name), problem: format!($($arg)*) })
+    };
 }
 
 /// Returns early with [`Error::Invalid`], formatted like `format!`.

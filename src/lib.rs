@@ -14,7 +14,7 @@
 //! ```
 
 pub mod autodiff;
-pub mod cli;
+pub mod bench;
 pub mod data;
 pub mod embed;
 mod error;
@@ -22,6 +22,7 @@ pub mod eval;
 pub mod graph;
 pub mod model;
 pub mod numeric;
+pub mod params;
 pub mod probe;
 pub mod runlog;
 pub mod tui;

@@ -1,6 +1,8 @@
 //! The main entry point into circuitscope: parse the command line, run it, print one clear
 //! line on error.
 
+mod cli;
+
 use clap::Parser;
 use std::io::Write;
 
@@ -21,7 +23,7 @@ fn main() {
         }
         default(info);
     }));
-    let cli = match circuitscope::cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         // Help, version or a usage error: clap's text, and its exit status (unless the text
         // itself cannot be written).
@@ -33,8 +35,8 @@ fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    if let Err(e) = circuitscope::cli::run(cli) {
-        let _ = writeln!(std::io::stderr(), "error: {e}");
+    if let Err(e) = cli::run(cli) {
+        let _ = writeln!(std::io::stderr(), "error: {}", cli::message(&e));
         std::process::exit(1);
     }
 }

@@ -25,6 +25,19 @@ fn assert_error(out: &Output, expected: &str) {
     assert_eq!(err.trim_end(), format!("error: {expected}"));
 }
 
+/// Asserts clap's usage error (exit 2) whose first line is `error: {expected}`, listing the
+/// possible values on the next.
+fn assert_usage_error(out: &Output, expected: &str, possible: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let mut lines = err.lines();
+    assert_eq!(lines.next(), Some(format!("error: {expected}").as_str()));
+    assert_eq!(
+        lines.next().map(str::trim),
+        Some(format!("[possible values: {possible}]").as_str())
+    );
+}
+
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -251,7 +264,7 @@ fn resume_continues_a_crashed_run_to_the_same_weights() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("resumed from step 12\n"));
     let weights = |p: &Path| {
-        circuitscope::model::checkpoint::Checkpoint::load(&p.join("model.safetensors"), None)
+        circuitscope::runlog::load::read_checkpoint(&p.join("model.safetensors"), None)
             .unwrap()
             .params
     };
@@ -304,15 +317,16 @@ fn bad_options_and_files_give_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("x");
     let o = out_dir.to_str().unwrap();
-    assert_error(
+    assert_usage_error(
         &run(&["train", "--preset", "resnet", "--out", o]),
-        "unknown preset `resnet`; known presets: products, products-planted, products-gelu, products64, products16, products-shared, poly, digits, mnist",
+        "invalid value 'resnet' for '--preset <PRESET>'",
+        "products, products-planted, products-gelu, products64, products16, products-shared, poly, digits, mnist",
     );
     assert_error(
         &run(&["train", "--preset", "products", "--out", o, "--epochs", "0"]),
         "--epochs must be at least 1",
     );
-    assert_error(
+    assert_usage_error(
         &run(&[
             "train",
             "--preset",
@@ -322,7 +336,8 @@ fn bad_options_and_files_give_one_clear_error() {
             "--schedule",
             "warp",
         ]),
-        "unknown --schedule `warp`; use constant or cosine",
+        "invalid value 'warp' for '--schedule <SCHEDULE>'",
+        "constant, cosine",
     );
     assert!(!out_dir.exists(), "a bad option writes nothing");
 

@@ -2,7 +2,6 @@
 //! times over, then finished with `--resume` / a rerun, end with the same files as an
 //! uninterrupted run; the event log stays parseable; no finished model is trained twice.
 
-use circuitscope::model::checkpoint::Checkpoint;
 use circuitscope::runlog::follow::read_all;
 use circuitscope::runlog::Event;
 use rand::{Rng, SeedableRng};
@@ -50,7 +49,7 @@ fn kill_after(args: &[&str], after: Duration) -> bool {
 /// A stored model's parameters (the file's header orders its metadata at random, so files
 /// are compared by what they hold).
 fn weights(path: &Path) -> Vec<u32> {
-    Checkpoint::load(path, None)
+    circuitscope::runlog::load::read_checkpoint(path, None)
         .unwrap_or_else(|e| panic!("{e}"))
         .params
         .iter()

@@ -3,8 +3,10 @@
 
 use circuitscope::embed::classify::{cluster_ari, linear_probe, Labelled};
 use circuitscope::embed::cloze::{self, mask_pieces, Batch, ClozeConfig, POINTS};
-use circuitscope::embed::zoo::{self, gradients, Shard, Zoo, ZooConfig};
-use circuitscope::embed::{baselines, embed_run, EmbedConfig};
+use circuitscope::embed::zoo::{self, gradients, Shard, ZooConfig};
+use circuitscope::embed::{baselines, EmbedConfig};
+use circuitscope::runlog::embed::embed_run;
+use circuitscope::runlog::zoo::{merge, train_zoo, Zoo, ZooOutcome};
 use circuitscope::runlog::{follow, Event, EventLog};
 use rand::Rng;
 use rand::SeedableRng;
@@ -21,10 +23,10 @@ fn small() -> ZooConfig {
     }
 }
 
-fn train(root: &Path, cfg: ZooConfig, shard: Shard) -> zoo::ZooOutcome {
-    let z = Zoo::create_or_open(root, cfg).unwrap();
+fn train(root: &Path, cfg: ZooConfig, shard: Shard) -> ZooOutcome {
+    let z = Zoo::create_or_open(root, cfg.check().unwrap()).unwrap();
     let mut log = EventLog::open(&root.join("events.jsonl")).unwrap();
-    zoo::train_zoo(&z, shard, &mut log, &|_| {}).unwrap()
+    train_zoo(&z, shard, &mut log, &|_| {}).unwrap()
 }
 
 /// Every stored model's parameters by file name (safetensors bytes are not canonical: the
@@ -37,7 +39,7 @@ fn models(root: &Path) -> Vec<(String, Vec<f32>)> {
         .map(|p| {
             (
                 p.file_name().unwrap().to_string_lossy().into_owned(),
-                circuitscope::model::checkpoint::Checkpoint::load(&p, None)
+                circuitscope::runlog::load::read_checkpoint(&p, None)
                     .unwrap()
                     .params,
             )
@@ -139,7 +141,7 @@ fn shards_merged_equal_the_whole_zoo_and_foreign_shards_are_refused() {
         "{e}"
     );
     let merged = dir.path().join("merged");
-    zoo::merge(&merged, &[a.clone(), b.clone()]).unwrap();
+    merge(&merged, &[a.clone(), b.clone()]).unwrap();
     assert_eq!(models(&merged), models(&whole));
     assert_eq!(
         Zoo::open(&merged)
@@ -160,7 +162,7 @@ fn shards_merged_equal_the_whole_zoo_and_foreign_shards_are_refused() {
         },
         Shard::parse("1/2").unwrap(),
     );
-    let e = zoo::merge(&dir.path().join("m2"), &[a.clone(), other.clone()])
+    let e = merge(&dir.path().join("m2"), &[a.clone(), other.clone()])
         .unwrap_err()
         .to_string();
     assert!(
@@ -172,7 +174,9 @@ fn shards_merged_equal_the_whole_zoo_and_foreign_shards_are_refused() {
         ZooConfig {
             seeds: 5,
             ..small()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap_err()
     .to_string();
@@ -199,7 +203,7 @@ fn bad_zoos_give_clear_errors() {
         "{e}"
     );
     std::fs::remove_file(z.model_path(0, 2)).unwrap();
-    let e = embed_run(&root, &EmbedConfig::grid_for(&z))
+    let e = embed_run(&root, EmbedConfig::grid_for(&z.spec.config), &|_| {})
         .unwrap_err()
         .to_string();
     assert!(
@@ -210,7 +214,7 @@ fn bad_zoos_give_clear_errors() {
         functions: 1,
         ..small()
     }
-    .validate()
+    .check()
     .is_err());
 }
 
@@ -380,7 +384,7 @@ fn embed_writes_the_grid_and_baselines_and_its_loss_falls() {
     };
     train(&root, cfg, Shard::ALL);
     let z = Zoo::open(&root).unwrap();
-    let mut e = EmbedConfig::grid_for(&z);
+    let mut e = EmbedConfig::grid_for(&z.spec.config);
     e.functions = vec![3];
     e.bottlenecks = vec![2, 4];
     e.mask_ratios = vec![0.5];
@@ -391,7 +395,7 @@ fn embed_writes_the_grid_and_baselines_and_its_loss_falls() {
         batch: 8,
         ..ClozeConfig::default()
     };
-    let r = embed_run(&root, &e).unwrap();
+    let r = embed_run(&root, e.clone(), &|_| {}).unwrap();
     assert_eq!((r.train_models, r.val_models), (12, 6));
     assert_eq!(r.grid.len(), 2);
     for g in &r.grid {
@@ -450,7 +454,7 @@ fn embed_writes_the_grid_and_baselines_and_its_loss_falls() {
         functions: vec![4],
         ..e.clone()
     };
-    assert!(embed_run(&root, &e2)
+    assert!(embed_run(&root, e2, &|_| {})
         .unwrap_err()
         .to_string()
         .contains("the zoo has 3 functions"));
@@ -458,7 +462,7 @@ fn embed_writes_the_grid_and_baselines_and_its_loss_falls() {
         bottlenecks: vec![3],
         ..e.clone()
     };
-    assert!(embed_run(&root, &e3)
+    assert!(embed_run(&root, e3, &|_| {})
         .unwrap_err()
         .to_string()
         .contains("compiled widths"));

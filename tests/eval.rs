@@ -29,7 +29,9 @@ fn val_graph(
         &GraphSpec {
             examples: 200,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     (g, data.val.x.iter().map(|&v| v as f64).collect())
@@ -108,7 +110,9 @@ fn on_block_networks_task_subgraphs_are_selective_and_faithfulness_spans_zero_to
         &GraphSpec {
             examples: 300,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
@@ -181,7 +185,9 @@ fn an_untrained_model_shows_no_task_structure() {
                 examples: 300,
                 seed,
                 ..Default::default()
-            },
+            }
+            .check()
+            .unwrap(),
         )
         .unwrap();
         let d = disentanglement(&g).unwrap();
@@ -243,7 +249,9 @@ fn circuit_recovery_is_perfect_on_a_block_network_with_exact_zeros() {
         &GraphSpec {
             examples: 200,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     // Unit u of a layer of width d belongs to block u / (d / 2); outputs to their own task.
@@ -263,16 +271,23 @@ fn circuit_recovery_is_perfect_on_a_block_network_with_exact_zeros() {
 
 #[test]
 fn planted_training_holds_cross_task_weights_at_exactly_zero() {
-    use circuitscope::model::checkpoint::Checkpoint;
-    use circuitscope::model::train::{train, TrainConfig};
+    use circuitscope::model::train::TrainConfig;
+    use circuitscope::runlog::train::train;
     let dir = tempfile::tempdir().unwrap();
     let cfg = TrainConfig {
         epochs: 2,
         n_train: 2000,
         ..TrainConfig::defaults(Preset::ProductsPlanted)
     };
-    let o = train(&dir.path().join("p"), &cfg, &mut |_| {}).unwrap();
-    let params = Checkpoint::load(&o.run.model(), None).unwrap().params;
+    let o = train(
+        &dir.path().join("p"),
+        &cfg.clone().check().unwrap(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let params = circuitscope::runlog::load::read_checkpoint(&o.run.model(), None)
+        .unwrap()
+        .params;
     let mask = Preset::ProductsPlanted.planted_mask().unwrap();
     assert_eq!(mask.len(), params.len());
     assert!(
@@ -357,16 +372,22 @@ fn fgsm_steps_every_input_by_epsilon_against_the_label_and_raises_the_loss() {
 
 #[test]
 fn the_faithfulness_curve_of_a_planted_model_rises_with_the_edges_kept() {
-    use circuitscope::model::checkpoint::Checkpoint;
-    use circuitscope::model::train::{load_data, train, TrainConfig};
+    use circuitscope::model::train::TrainConfig;
+    use circuitscope::runlog::preset::preset_data as load_data;
+    use circuitscope::runlog::train::train;
     let dir = tempfile::tempdir().unwrap();
     let cfg = TrainConfig {
         epochs: 4,
         n_train: 4000,
         ..TrainConfig::defaults(Preset::ProductsPlanted)
     };
-    let o = train(&dir.path().join("p"), &cfg, &mut |_| {}).unwrap();
-    let model = Checkpoint::load(&o.run.model(), None)
+    let o = train(
+        &dir.path().join("p"),
+        &cfg.clone().check().unwrap(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let model = circuitscope::runlog::load::read_checkpoint(&o.run.model(), None)
         .unwrap()
         .view()
         .unwrap();
@@ -398,7 +419,8 @@ fn the_faithfulness_curve_of_a_planted_model_rises_with_the_edges_kept() {
 #[test]
 fn community_ablation_reports_clean_per_class_accuracy_and_consistent_drops() {
     use circuitscope::eval::community_class_accuracy;
-    use circuitscope::model::train::{load_data, TrainConfig};
+    use circuitscope::model::train::TrainConfig;
+    use circuitscope::runlog::preset::preset_data as load_data;
     let data = load_data(&TrainConfig::defaults(Preset::Digits)).unwrap();
     let model = Preset::Digits
         .arch()
@@ -407,7 +429,9 @@ fn community_ablation_reports_clean_per_class_accuracy_and_consistent_drops() {
     let spec = GraphSpec {
         examples: 30,
         ..GraphSpec::default()
-    };
+    }
+    .check()
+    .unwrap();
     let g = build(&model, &data.val, &data.tasks, &spec).unwrap();
     let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
     let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
@@ -465,8 +489,9 @@ fn community_ablation_reports_clean_per_class_accuracy_and_consistent_drops() {
 
 #[test]
 fn an_l1_penalty_concentrates_the_network_on_fewer_edges() {
-    use circuitscope::model::checkpoint::Checkpoint;
-    use circuitscope::model::train::{load_data, train, TrainConfig};
+    use circuitscope::model::train::TrainConfig;
+    use circuitscope::runlog::preset::preset_data as load_data;
+    use circuitscope::runlog::train::train;
     let dir = tempfile::tempdir().unwrap();
     // The same seed, data and budget with and without the penalty.
     let at_10 = |l1: f64| {
@@ -476,8 +501,15 @@ fn an_l1_penalty_concentrates_the_network_on_fewer_edges() {
             l1,
             ..TrainConfig::defaults(Preset::Products)
         };
-        let o = train(&dir.path().join(format!("l1-{l1}")), &cfg, &mut |_| {}).unwrap();
-        let params = Checkpoint::load(&o.run.model(), None).unwrap().params;
+        let o = train(
+            &dir.path().join(format!("l1-{l1}")),
+            &cfg.clone().check().unwrap(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let params = circuitscope::runlog::load::read_checkpoint(&o.run.model(), None)
+            .unwrap()
+            .params;
         let model = Preset::Products.arch().view(&params).unwrap();
         let weight_l1: f64 = model
             .layers

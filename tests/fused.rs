@@ -2,8 +2,9 @@
 //! it serves, training that ends in the same place, and clear errors where it does not apply.
 
 use circuitscope::model::net::{self, Engine};
-use circuitscope::model::train::{self, fit_params, TrainConfig};
+use circuitscope::model::train::{fit_params, TrainConfig};
 use circuitscope::model::{Loss, Preset};
+use circuitscope::runlog::train;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -92,8 +93,18 @@ fn fused_training_ends_where_dfdx_training_ends() {
         engine,
         ..TrainConfig::defaults(Preset::Products)
     };
-    let d = train::train(&dir.path().join("d"), &cfg(Engine::Dfdx), &mut |_| {}).unwrap();
-    let f = train::train(&dir.path().join("f"), &cfg(Engine::Fused), &mut |_| {}).unwrap();
+    let d = train::train(
+        &dir.path().join("d"),
+        &cfg(Engine::Dfdx).clone().check().unwrap(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let f = train::train(
+        &dir.path().join("f"),
+        &cfg(Engine::Fused).clone().check().unwrap(),
+        &mut |_| {},
+    )
+    .unwrap();
     // The same computation up to float rounding: rounding differences grow over 141 steps, but
     // the validation losses stay within a few percent (a wrong gradient would not).
     for (a, b) in d.val.iter().zip(&f.val) {
@@ -150,12 +161,7 @@ fn fused_engine_refuses_gelu_networks_before_any_work() {
     };
     let msg =
         "the fused engine trains ReLU presets only; products-gelu uses Gelu: use --engine dfdx";
-    assert_eq!(
-        train::train(&root, &cfg, &mut |_| {})
-            .unwrap_err()
-            .to_string(),
-        msg
-    );
+    assert_eq!(cfg.check().unwrap_err().to_string(), msg);
     assert!(!root.exists());
     assert_eq!(
         net::build_with(Preset::ProductsGelu, 0, Engine::Fused)

@@ -2,15 +2,14 @@
 //! karate club, ROI clustering, export round trips and bad files.
 
 mod common;
+use circuitscope::runlog::graph::{read_graph, write_graph_files};
 use common::*;
 
 use circuitscope::graph::community::{leiden, leiden_with_count, modularity};
 use circuitscope::graph::ig::{
     edge_attributions, edge_attributions_multi, target_value, Mode, Target,
 };
-use circuitscope::graph::{
-    build, export, roi, Baseline, EdgeKind, GraphSpec, NodeKind, TargetKind,
-};
+use circuitscope::graph::{build, roi, Baseline, EdgeKind, GraphSpec, NodeKind, TargetKind};
 use circuitscope::model::{net, Preset, RuntimeModel};
 
 fn random_model(preset: Preset, seed: u64) -> RuntimeModel {
@@ -21,8 +20,8 @@ fn random_model(preset: Preset, seed: u64) -> RuntimeModel {
 }
 
 fn trained_products() -> RuntimeModel {
-    use circuitscope::model::checkpoint::Checkpoint;
-    use circuitscope::model::train::{train, TrainConfig};
+    use circuitscope::model::train::TrainConfig;
+    use circuitscope::runlog::train::train;
     let dir = tempfile::tempdir().unwrap();
     let o = train(
         &dir.path().join("r"),
@@ -30,11 +29,13 @@ fn trained_products() -> RuntimeModel {
             epochs: 3,
             n_train: 4000,
             ..TrainConfig::defaults(Preset::Products)
-        },
+        }
+        .check()
+        .unwrap(),
         &mut |_| {},
     )
     .unwrap();
-    Checkpoint::load(&o.run.model(), None)
+    circuitscope::runlog::load::read_checkpoint(&o.run.model(), None)
         .unwrap()
         .view()
         .unwrap()
@@ -153,7 +154,9 @@ fn disconnected_blocks_have_exactly_zero_cross_edges_and_form_their_own_communit
             examples: 200,
             baseline,
             ..Default::default()
-        };
+        }
+        .check()
+        .unwrap();
         let g = build(&model, &data, &two_tasks(), &spec).unwrap();
         let block = |n: petgraph::graph::NodeIndex| {
             let node = &g.graph[n];
@@ -384,7 +387,9 @@ fn roi_graph_edges_are_sums_of_neuron_edges() {
         &GraphSpec {
             examples: 100,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     let rois = build(
@@ -395,7 +400,9 @@ fn roi_graph_edges_are_sums_of_neuron_edges() {
             examples: 100,
             nodes: NodeKind::Roi,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     assert!(rois.graph.node_count() < neurons.graph.node_count());
@@ -431,29 +438,31 @@ fn graph_json_round_trips_and_bad_files_are_clear_errors() {
             edges: EdgeKind::Grad,
             target: TargetKind::Node,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("g.json");
-    export::write_json(&g, &p, None).unwrap();
-    let back = export::read_json(&p).unwrap();
+    let p = dir.path().join("graph.json");
+    write_graph_files(&g, dir.path(), None).unwrap();
+    let back = read_graph(&p).unwrap();
     assert_eq!(back.graph.node_count(), g.graph.node_count());
     assert_eq!(back.graph.edge_count(), g.graph.edge_count());
     assert_eq!(
         back.graph.node_weights().collect::<Vec<_>>(),
         g.graph.node_weights().collect::<Vec<_>>()
     );
-    export::write_json(&g, &p, Some(5)).unwrap();
+    write_graph_files(&g, dir.path(), Some(5)).unwrap();
     assert_eq!(
-        export::read_json(&p).unwrap().graph.edge_count(),
+        read_graph(&p).unwrap().graph.edge_count(),
         5,
         "the edge budget holds"
     );
 
     let text = std::fs::read_to_string(&p).unwrap();
     std::fs::write(&p, &text[..text.len() / 2]).unwrap();
-    let err = export::read_json(&p).unwrap_err().to_string();
+    let err = read_graph(&p).unwrap_err().to_string();
     assert!(
         err.starts_with(&format!(
             "{}: not a graph file (truncated or not JSON)",
@@ -463,7 +472,7 @@ fn graph_json_round_trips_and_bad_files_are_clear_errors() {
     );
     std::fs::write(&p, text.replace("\"version\":1", "\"version\":7")).unwrap();
     assert_eq!(
-        export::read_json(&p).unwrap_err().to_string(),
+        read_graph(&p).unwrap_err().to_string(),
         format!(
             "{}: graph schema version 7 is not supported (this build reads version 1)",
             p.display()
@@ -471,21 +480,21 @@ fn graph_json_round_trips_and_bad_files_are_clear_errors() {
     );
     std::fs::write(&p, "{\"format\":\"something-else\"}").unwrap();
     assert_eq!(
-        export::read_json(&p).unwrap_err().to_string(),
+        read_graph(&p).unwrap_err().to_string(),
         format!(
             "{}: not a circuitscope graph (format is \"something-else\")",
             p.display()
         )
     );
 
-    let svg = dir.path().join("g.svg");
-    export::write_svg(&g, &svg, Some(20)).unwrap();
+    let svg = dir.path().join("graph.svg");
+    write_graph_files(&g, dir.path(), Some(20)).unwrap();
     let s = std::fs::read_to_string(&svg).unwrap();
     assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
     assert_eq!(s.matches("<circle").count(), g.graph.node_count());
     assert_eq!(s.matches("<line").count(), 20);
-    let dot = dir.path().join("g.dot");
-    export::write_dot(&g, &dot, None).unwrap();
+    let dot = dir.path().join("graph.dot");
+    write_graph_files(&g, dir.path(), None).unwrap();
     let d = std::fs::read_to_string(&dot).unwrap();
     assert_eq!(d.matches(" -> ").count(), g.graph.edge_count());
 }
@@ -501,9 +510,14 @@ fn graph_options_are_checked_before_work() {
     }
     .generate()
     .unwrap();
-    let err = build(&model, &data.val, &data.tasks, &GraphSpec::default())
-        .unwrap_err()
-        .to_string();
+    let err = build(
+        &model,
+        &data.val,
+        &data.tasks,
+        &GraphSpec::default().check().unwrap(),
+    )
+    .unwrap_err()
+    .to_string();
     assert_eq!(
         err,
         "graph: exact IG needs a ReLU network; this one is smooth, pass --riemann-steps N"
@@ -516,22 +530,23 @@ fn graph_options_are_checked_before_work() {
             riemann_steps: 64,
             examples: 10,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(g.graph.edge_count(), 4 * 32 + 32 * 32 * 2 + 32 * 2);
-    let err = build(
-        &model,
-        &data.val,
-        &data.tasks,
-        &GraphSpec {
-            examples: 0,
-            ..Default::default()
-        },
-    )
+    let err = GraphSpec {
+        examples: 0,
+        ..Default::default()
+    }
+    .check()
     .unwrap_err()
     .to_string();
-    assert_eq!(err, "graph: --examples must be at least 1");
+    assert_eq!(
+        err, "examples must be at least 1",
+        "the library names the value"
+    );
 }
 
 #[test]
@@ -547,7 +562,9 @@ fn gradient_graphs_have_intra_layer_edges_and_component_views() {
             edges: EdgeKind::Grad,
             target: TargetKind::Node,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     // Layers h1 (4 nodes), h2 (4), h3 (2): C(4,2) + C(4,2) + C(2,2) intra edges.
@@ -590,23 +607,21 @@ fn gradient_graphs_have_intra_layer_edges_and_component_views() {
             nodes: NodeKind::Component,
             max_rois: 3,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(c.graph.node_count(), 4 + 3 + 3 + 2);
     assert!(c.graph.node_weights().any(|n| n.label == "h1:PC0"));
-    let err = build(
-        &model,
-        &data,
-        &two_tasks(),
-        &GraphSpec {
-            nodes: NodeKind::Component,
-            ..Default::default()
-        },
-    )
+    let err = GraphSpec {
+        nodes: NodeKind::Component,
+        ..Default::default()
+    }
+    .check()
     .unwrap_err()
     .to_string();
-    assert_eq!(err, "graph: component nodes are read-only views of a layer, not units to attribute through; use --edges grad with --nodes component");
+    assert_eq!(err, "graph: component nodes are read-only views of a layer, not units to attribute through; build them with gradient-flow edges (`grad`)");
 }
 
 #[test]
@@ -620,7 +635,9 @@ fn an_examples_activated_subgraph_stays_inside_the_blocks_it_uses() {
         &GraphSpec {
             examples: 30,
             ..Default::default()
-        },
+        }
+        .check()
+        .unwrap(),
     )
     .unwrap();
     let block =
@@ -669,7 +686,9 @@ fn ig_graphs_are_the_same_on_one_thread_and_on_three() {
                     examples: 300,
                     baseline: Baseline::Resample,
                     ..Default::default()
-                },
+                }
+                .check()
+                .unwrap(),
             )
             .unwrap()
         });

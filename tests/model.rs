@@ -4,10 +4,12 @@
 use circuitscope::model::adam::AdamState;
 use circuitscope::model::checkpoint::{Checkpoint, Progress};
 use circuitscope::model::net::Engine;
-use circuitscope::model::train::{self, TrainConfig};
+use circuitscope::model::train::TrainConfig;
 use circuitscope::model::view::widen;
 use circuitscope::model::{net, Activation, Arch, Preset};
 use circuitscope::runlog::follow::read_all;
+use circuitscope::runlog::load::{read_checkpoint, save_checkpoint};
+use circuitscope::runlog::train;
 use circuitscope::runlog::{Envelope, Event};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -57,8 +59,13 @@ fn runtime_view_forward_equals_dfdx_on_trained_weights() {
             n_train: 2000,
             ..TrainConfig::defaults(preset)
         };
-        let o = train::train(&dir.path().join("r"), &cfg, &mut |_| {}).unwrap();
-        let c = Checkpoint::load(&o.run.model(), Some(preset)).unwrap();
+        let o = train::train(
+            &dir.path().join("r"),
+            &cfg.clone().check().unwrap(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let c = read_checkpoint(&o.run.model(), Some(preset)).unwrap();
         assert_view_matches_dfdx(preset, Some(&c.params));
     }
 }
@@ -131,8 +138,8 @@ fn checkpoint_round_trip_is_bit_exact() {
         }),
     };
     let path = dir.path().join("c.safetensors");
-    c.save(&path).unwrap();
-    let back = Checkpoint::load(&path, Some(Preset::Products)).unwrap();
+    save_checkpoint(&path, &c).unwrap();
+    let back = read_checkpoint(&path, Some(Preset::Products)).unwrap();
     let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&back.params), bits(&c.params));
     let (a, b) = (back.adam.as_ref().unwrap(), c.adam.as_ref().unwrap());
@@ -147,7 +154,7 @@ fn checkpoint_round_trip_is_bit_exact() {
 fn checkpoint_errors_name_the_file_and_problem() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.safetensors");
-    let err = Checkpoint::load(&missing, None).unwrap_err().to_string();
+    let err = read_checkpoint(&missing, None).unwrap_err().to_string();
     assert!(
         err.starts_with(&format!("{}: cannot read checkpoint: ", missing.display())),
         "{err}"
@@ -155,7 +162,7 @@ fn checkpoint_errors_name_the_file_and_problem() {
 
     let corrupt = dir.path().join("corrupt.safetensors");
     std::fs::write(&corrupt, b"this is not a checkpoint at all").unwrap();
-    let err = Checkpoint::load(&corrupt, None).unwrap_err().to_string();
+    let err = read_checkpoint(&corrupt, None).unwrap_err().to_string();
     assert!(
         err.starts_with(&format!(
             "{}: not a safetensors checkpoint (corrupt or truncated)",
@@ -166,15 +173,17 @@ fn checkpoint_errors_name_the_file_and_problem() {
 
     let wide = dir.path().join("p64.safetensors");
     let arch = Preset::Products64.arch();
-    Checkpoint {
-        preset: Preset::Products64,
-        params: vec![0.0; arch.n_params()],
-        adam: None,
-        progress: None,
-    }
-    .save(&wide)
+    save_checkpoint(
+        &wide,
+        &Checkpoint {
+            preset: Preset::Products64,
+            params: vec![0.0; arch.n_params()],
+            adam: None,
+            progress: None,
+        },
+    )
     .unwrap();
-    let err = Checkpoint::load(&wide, Some(Preset::Products))
+    let err = read_checkpoint(&wide, Some(Preset::Products))
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -185,7 +194,7 @@ fn checkpoint_errors_name_the_file_and_problem() {
     // A truncated file (half of a valid one) is corrupt, not a panic.
     let bytes = std::fs::read(&wide).unwrap();
     std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(Checkpoint::load(&corrupt, None)
+    assert!(read_checkpoint(&corrupt, None)
         .unwrap_err()
         .to_string()
         .contains("corrupt or truncated"));
@@ -195,8 +204,8 @@ fn checkpoint_errors_name_the_file_and_problem() {
 /// may differ: safetensors writes metadata from a HashMap, in no fixed order.)
 fn assert_same_checkpoint(a: &Path, b: &Path) {
     let (x, y) = (
-        Checkpoint::load(a, None).unwrap(),
-        Checkpoint::load(b, None).unwrap(),
+        read_checkpoint(a, None).unwrap(),
+        read_checkpoint(b, None).unwrap(),
     );
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     assert!(
@@ -246,7 +255,7 @@ fn resume_is_exact(engine: Engine) {
         ..TrainConfig::defaults(Preset::Products)
     };
     let full = dir.path().join("full");
-    train::train(&full, &cfg, &mut |_| {}).unwrap();
+    train::train(&full, &cfg.clone().check().unwrap(), &mut |_| {}).unwrap();
 
     // Simulate a crash mid-epoch 1: keep checkpoints up to step 25, the log up to step 30 (so
     // steps 26..30 were logged after the last checkpoint) and a torn last line.
@@ -319,8 +328,18 @@ fn training_is_deterministic_and_learns_the_products() {
         n_train: 4000,
         ..TrainConfig::defaults(Preset::Products)
     };
-    let a = train::train(&dir.path().join("a"), &cfg, &mut |_| {}).unwrap();
-    let b = train::train(&dir.path().join("b"), &cfg, &mut |_| {}).unwrap();
+    let a = train::train(
+        &dir.path().join("a"),
+        &cfg.clone().check().unwrap(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let b = train::train(
+        &dir.path().join("b"),
+        &cfg.clone().check().unwrap(),
+        &mut |_| {},
+    )
+    .unwrap();
     assert_same_checkpoint(&a.run.model(), &b.run.model());
     for t in &a.val {
         assert!(
@@ -339,20 +358,24 @@ fn bad_training_options_fail_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("r");
     let cases = [
-        (TrainConfig { epochs: 0, ..TrainConfig::defaults(Preset::Products) }, "--epochs must be at least 1"),
-        (TrainConfig { lr: -1.0, ..TrainConfig::defaults(Preset::Products) }, "--lr must be a positive finite number, got -1"),
-        (TrainConfig { batch: 0, ..TrainConfig::defaults(Preset::Products) }, "--batch must be at least 1"),
-        (TrainConfig { l1: -1e-4, ..TrainConfig::defaults(Preset::Products) }, "--l1 must be a finite number >= 0, got -0.0001"),
-        (TrainConfig { member: 10, ..TrainConfig::defaults(Preset::Poly) }, "--member 10 is out of range: the poly1d family has 10 members (0..9)"),
-        (TrainConfig::defaults(Preset::Mnist), "preset `mnist` needs --data DIR with the MNIST IDX files (train-images-idx3-ubyte, ...)"),
+        (TrainConfig { epochs: 0, ..TrainConfig::defaults(Preset::Products) }, "epochs", "must be at least 1"),
+        (TrainConfig { lr: -1.0, ..TrainConfig::defaults(Preset::Products) }, "lr", "must be a positive finite number, got -1"),
+        (TrainConfig { batch: 0, ..TrainConfig::defaults(Preset::Products) }, "batch", "must be at least 1"),
+        (TrainConfig { l1: -1e-4, ..TrainConfig::defaults(Preset::Products) }, "l1", "must be a finite number >= 0, got -0.0001"),
+        (TrainConfig { member: 10, ..TrainConfig::defaults(Preset::Poly) }, "member", "10 is out of range: the poly1d family has 10 members (0..9)"),
+        (TrainConfig::defaults(Preset::Mnist), "data_dir", "is needed by preset `mnist`: a folder with the MNIST IDX files (train-images-idx3-ubyte, ...)"),
     ];
-    for (cfg, msg) in cases {
-        assert_eq!(
-            train::train(&root, &cfg, &mut |_| {})
-                .unwrap_err()
-                .to_string(),
-            msg
-        );
+    for (cfg, name, problem) in cases {
+        // The library names the option (the command line shows it as its flag).
+        match cfg.check() {
+            Err(circuitscope::Error::Param {
+                name: n,
+                problem: p,
+            }) => {
+                assert_eq!((n, p.as_str()), (name, problem))
+            }
+            other => panic!("{name}: {other:?}"),
+        }
         assert!(!root.exists(), "nothing written for a bad option");
     }
 }

@@ -424,9 +424,9 @@ fn census_counts_regions_known_by_construction() {
 
 #[test]
 fn disjoint_tasks_have_closer_to_orthogonal_gradient_subspaces_than_shared_ones() {
-    use circuitscope::model::checkpoint::Checkpoint;
-    use circuitscope::model::train::{self, TrainConfig};
+    use circuitscope::model::train::TrainConfig;
     use circuitscope::probe::subspace::{task_pairs, task_spaces};
+    use circuitscope::runlog::train;
     let dir = tempfile::tempdir().unwrap();
     let mut figures = Vec::new();
     for preset in [Preset::Products, Preset::ProductsShared] {
@@ -435,12 +435,17 @@ fn disjoint_tasks_have_closer_to_orthogonal_gradient_subspaces_than_shared_ones(
             n_train: 5000,
             ..TrainConfig::defaults(preset)
         };
-        let o = train::train(&dir.path().join(preset.name()), &cfg, &mut |_| {}).unwrap();
-        let model = Checkpoint::load(&o.run.model(), None)
+        let o = train::train(
+            &dir.path().join(preset.name()),
+            &cfg.clone().check().unwrap(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let model = circuitscope::runlog::load::read_checkpoint(&o.run.model(), None)
             .unwrap()
             .view()
             .unwrap();
-        let data = train::load_data(&cfg).unwrap();
+        let data = circuitscope::runlog::preset::preset_data(&cfg).unwrap();
         let trace = model.trace_f32(&data.val.x).unwrap();
         let jac = output_jacobians(&model, &trace, Reuse::Patterns);
         let spaces = task_spaces(&jac, &data.tasks, &Default::default()).unwrap();
@@ -493,7 +498,13 @@ fn probe_report_has_every_table_and_rejects_bad_data() {
         ("mixed".to_string(), &data.val),
         ("task0".to_string(), &data.per_task[0]),
     ];
-    let mut r = probe(&model, &splits, &data.tasks, &ProbeConfig::default()).unwrap();
+    let mut r = probe(
+        &model,
+        &splits,
+        &data.tasks,
+        &ProbeConfig::default().check().unwrap(),
+    )
+    .unwrap();
     // Census: 4 layers (input and 3 hidden) per split; task angles: one pair per layer per split.
     assert_eq!(r.census.height(), 8);
     assert_eq!(r.task_angles.height(), 8);
@@ -509,7 +520,8 @@ fn probe_report_has_every_table_and_rejects_bad_data() {
     // pair's angles at 4 layers; each PCA summary holds that layer's sorted ratios.
     assert_eq!(r.summaries.len(), 4 + 3 + 4);
     for e in &r.summaries {
-        if let circuitscope::runlog::Event::ProbeSummary { probe, figures, .. } = e {
+        {
+            let (probe, figures) = (&e.probe, &e.figures);
             if probe.starts_with("pca:") {
                 let ratios: Vec<f64> = figures.values().copied().collect();
                 assert_eq!(ratios.len(), 8, "{probe}");
@@ -563,7 +575,7 @@ fn probe_report_has_every_table_and_rejects_bad_data() {
             &model,
             &[("mixed".to_string(), ds)],
             &data.tasks,
-            &ProbeConfig::default(),
+            &ProbeConfig::default().check().unwrap(),
         )
         .unwrap_err()
         .to_string()

@@ -72,7 +72,7 @@ pub fn escape(s: &str) -> String {
 /// A graph as the layered SVG of `circuitscope graph` (`graph.svg`), with at most `top` edges.
 pub fn graph_svg(g: &CircuitGraph, top: Option<usize>) -> Svg {
     let mut buf = Vec::new();
-    circuitscope::graph::export::svg_to(g, &mut buf, top).expect("writing to memory");
+    circuitscope::graph::export::write_svg(g, &mut buf, top).expect("writing to memory");
     Svg(String::from_utf8(buf).expect("the exporter writes UTF-8"))
 }
 

@@ -2,9 +2,10 @@
 //! the right columns and rows, and the evcxr MIME framing.
 
 use circuitscope::graph::{build, GraphSpec};
-use circuitscope::model::train::{load_data, TrainConfig};
+use circuitscope::model::train::TrainConfig;
 use circuitscope::model::{net, Preset};
 use circuitscope::polars::prelude::{Column, DataFrame};
+use circuitscope::runlog::preset::preset_data as load_data;
 use circuitscope_kernel::*;
 
 fn parse(svg: &str) -> roxmltree::Document<'_> {
@@ -36,7 +37,9 @@ fn graph_svg_draws_every_node_and_the_kept_edges() {
     let spec = GraphSpec {
         examples: 40,
         ..GraphSpec::default()
-    };
+    }
+    .check()
+    .unwrap();
     let g = build(&model, &data.val, &data.tasks, &spec).unwrap();
     let svg = graph_svg(&g, Some(25));
     let doc = parse(&svg.0);

@@ -5,7 +5,7 @@
 //! It writes only the kernelspec directory and the cache directory it is given, and installs
 //! `evcxr_jupyter` with cargo only when it is missing and allowed to.
 
-use crate::{Error, Result};
+use circuitscope::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -158,4 +158,54 @@ pub fn install(o: &InstallOptions) -> Result<PathBuf> {
         "use circuitscope_kernel::prelude::*;\n",
     )?;
     Ok(dir)
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KernelWhat {
+    /// Register the kernelspec (installing evcxr_jupyter with cargo if it is missing).
+    Install {
+        /// The circuitscope source tree (holding kernel/); default: the one this was built from.
+        #[arg(long)]
+        source: Option<PathBuf>,
+        /// Jupyter's data directory (default: $JUPYTER_DATA_DIR or ~/.local/share/jupyter).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// evcxr's shared build directory (default: /var/tmp/circuitscope-evcxr-$USER).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Fail instead of running `cargo install evcxr_jupyter --locked` when it is missing.
+        #[arg(long)]
+        no_install: bool,
+        /// Optimisation level of notebook builds: 0 builds fastest, 2 runs fastest.
+        #[arg(long, default_value = "1")]
+        opt: String,
+    },
+}
+
+pub fn run(what: KernelWhat) -> Result<()> {
+    let KernelWhat::Install {
+        source,
+        data_dir,
+        cache,
+        no_install,
+        opt,
+    } = what;
+    if !["0", "1", "2", "3", "s", "z"].contains(&opt.as_str()) {
+        return Err(Error::Invalid(format!(
+            "--opt {opt}: expected 0, 1, 2, 3, s or z"
+        )));
+    }
+    let dir = install(&InstallOptions {
+        source: source.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
+        data_dir: data_dir.unwrap_or_else(default_data_dir),
+        cache: cache.unwrap_or_else(default_cache),
+        install_evcxr: !no_install,
+        opt_level: opt,
+    })?;
+    println!(
+        "installed the kernel \"Rust (circuitscope)\" (name `{}`) in {}",
+        KERNEL_NAME,
+        dir.display()
+    );
+    Ok(())
 }

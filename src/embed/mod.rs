@@ -5,8 +5,9 @@
 //! - [`cloze`]: the cloze-gradient embedder (mask whole linear pieces, predict their input
 //!   gradients through a bottleneck) and the supervised upper bound.
 //! - [`classify`]: the linear probe and clustering ARI every feature set is judged by.
-//! - [`embed_run`]: the grid (bottleneck x mask ratio x number of functions) against honest
-//!   baselines on the same split by seed, written as tables and events into the zoo.
+//! - [`grid_and_baselines`]: the grid (bottleneck x mask ratio x number of functions) against honest
+//!   baselines on the same split by seed, as tables (the run layer writes them and the
+//!   progress events into the zoo).
 //!
 //! The split is by seed: the last `held_out` seeds of every function are never seen by the
 //! embedder or the probe's fit, so each function appears on both sides through different
@@ -19,16 +20,14 @@ pub mod zoo;
 
 use crate::model::{Arch, RuntimeModel};
 use crate::numeric::linalg::Pca;
-use crate::runlog::{segment, Event, EventLog};
-use crate::{invalid, Error, Result};
+use crate::params::Valid;
+use crate::{invalid, param, Error, Result};
 use classify::{cluster_ari, linear_probe, Labelled};
 use cloze::{ClozeConfig, LossPoint, BOTTLENECKS, MAX_CLASSES};
 use polars::prelude::{Column, DataFrame};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
-use std::sync::Mutex;
-use zoo::Zoo;
+use zoo::ZooConfig;
 
 /// What `embed` runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,40 +47,45 @@ pub struct EmbedConfig {
 impl EmbedConfig {
     /// The grid for a zoo: functions {5, all}, bottlenecks {2, 4, 8, 16}, masks
     /// {0.25, 0.5, 0.75}, a fifth of the seeds held out.
-    pub fn grid_for(zoo: &Zoo) -> EmbedConfig {
-        let n = zoo.spec.config.functions;
+    pub fn grid_for(zoo: &ZooConfig) -> EmbedConfig {
+        let n = zoo.functions;
         let mut functions = vec![5.min(n), n];
         functions.dedup();
         EmbedConfig {
             functions,
             bottlenecks: vec![2, 4, 8, 16],
             mask_ratios: vec![0.25, 0.5, 0.75],
-            held_out: (zoo.spec.config.seeds / 5).max(1),
+            held_out: (zoo.seeds / 5).max(1),
             cloze: ClozeConfig::default(),
             keep_flagged: false,
         }
     }
 
-    pub fn validate(&self, zoo: &Zoo) -> Result<()> {
-        let c = &zoo.spec.config;
+    /// Rejects a grid this zoo cannot serve, before any work starts.
+    pub fn check(self, zoo: &ZooConfig) -> Result<Valid<EmbedConfig>> {
+        let c = zoo;
         if self.functions.is_empty() || self.bottlenecks.is_empty() || self.mask_ratios.is_empty() {
             invalid!("the grid is empty: give at least one number of functions, bottleneck and mask ratio");
         }
         for &f in &self.functions {
             if f < 2 || f > c.functions {
-                invalid!(
-                    "--functions {f}: the zoo has {} functions; choose 2..={}",
+                param!(
+                    functions,
+                    "{f}: the zoo has {} functions; choose 2..={}",
                     c.functions,
                     c.functions
                 );
             }
             if f > MAX_CLASSES {
-                invalid!("--functions {f}: at most {MAX_CLASSES} functions are supported");
+                param!(
+                    functions,
+                    "{f}: at most {MAX_CLASSES} functions are supported"
+                );
             }
         }
         for &k in &self.bottlenecks {
             if !BOTTLENECKS.contains(&k) {
-                invalid!("--bottleneck {k}: compiled widths are {BOTTLENECKS:?}");
+                param!(bottleneck, "{k}: compiled widths are {BOTTLENECKS:?}");
             }
         }
         for &m in &self.mask_ratios {
@@ -92,21 +96,48 @@ impl EmbedConfig {
             .validate()?;
         }
         if self.held_out == 0 || self.held_out >= c.seeds {
-            invalid!(
-                "--held-out {}: must leave at least one of the zoo's {} seeds on each side",
+            param!(
+                held_out,
+                "{}: must leave at least one of the zoo's {} seeds on each side",
                 self.held_out,
                 c.seeds
             );
         }
-        self.cloze.validate()
+        self.cloze.validate()?;
+        Ok(Valid::checked(self))
     }
 }
 
-/// One model of the split.
-struct Member {
-    function: usize,
-    seed: usize,
-    model: RuntimeModel,
+/// One model of the zoo, as the embedding sees it.
+pub struct Member {
+    pub function: usize,
+    pub seed: usize,
+    pub model: RuntimeModel,
+}
+
+/// What the grid reports while it runs: each embedder's losses, every probe's accuracy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// An embedder's masked-gradient losses at its own `step`; `label` names the grid point,
+    /// e.g. `f10 k4 m0.50`.
+    Loss {
+        label: String,
+        step: usize,
+        train: f64,
+        val: f64,
+    },
+    /// A linear probe's accuracy on embeddings (`bottleneck` and `mask_ratio` set) or on a
+    /// baseline's features, with the ARI of clustering them.
+    Probe {
+        method: String,
+        accuracy: f64,
+        cluster_ari: Option<f64>,
+        functions: usize,
+        bottleneck: Option<usize>,
+        mask_ratio: Option<f64>,
+    },
+    /// A grid point finished (`done` of `total`).
+    PointDone { done: usize, total: usize },
 }
 
 /// One grid point's result.
@@ -200,70 +231,22 @@ fn rows(members: &[&Member], f: &dyn Fn(&RuntimeModel) -> Result<Vec<f64>>) -> R
     })
 }
 
-/// Runs the grid and the baselines on `zoo`, writing `tables/embed_grid`,
-/// `tables/embed_baselines` and `tables/embeddings` and logging a segment of events.
-pub fn embed_run(zoo_root: &Path, cfg: &EmbedConfig) -> Result<EmbedReport> {
-    let zoo = Zoo::open(zoo_root)?;
-    cfg.validate(&zoo)?;
-    let records = zoo.complete_records()?;
-    let seeds = zoo.spec.config.seeds;
-    let mut excluded = Vec::new();
-    let mut members = Vec::new();
-    for r in &records {
-        if r.flagged && !cfg.keep_flagged {
-            excluded.push(Zoo::name(r.function, r.seed));
-            continue;
-        }
-        members.push(Member {
-            function: r.function,
-            seed: r.seed,
-            model: zoo.load(r.function, r.seed)?,
-        });
-    }
-    let run = zoo.run();
-    let config = serde_json::to_value(cfg).expect("serialises");
-    segment(&run, "embed", Some("poly"), config, |log| {
-        if !excluded.is_empty() {
-            log.emit(
-                None,
-                Event::Note {
-                    text: format!(
-                        "left out {} models flagged below R² {} ({}); pass --keep-flagged to use them",
-                        excluded.len(),
-                        zoo::R2_BAR,
-                        excluded.join(", ")
-                    ),
-                },
-            )?;
-        }
-        let report = grid_and_baselines(&members, seeds, cfg, log, excluded.clone())?;
-        let mut grid = grid_table(&report.grid)?;
-        run.write_table("embed_grid", &mut grid)?;
-        let mut base = baseline_table(&report.baselines)?;
-        run.write_table("embed_baselines", &mut base)?;
-        let mut emb = embeddings_table(&report.grid)?;
-        run.write_table("embeddings", &mut emb)?;
-        Ok(report)
-    })
-}
-
 fn label(f: usize, k: usize, m: f64) -> String {
     format!("f{f} k{k} m{m:.2}")
 }
 
-fn grid_and_baselines(
+/// Runs the grid (embedders judged by a linear probe and clustering) and the baselines on
+/// `members`, split by seed: the last `cfg.held_out` of `seeds` are held out. `excluded` names
+/// models the caller left out (reported back). Progress goes to `observe`, from any thread.
+pub fn grid_and_baselines(
     members: &[Member],
     seeds: usize,
-    cfg: &EmbedConfig,
-    log: &mut EventLog,
+    cfg: &Valid<EmbedConfig>,
     excluded: Vec<String>,
+    observe: &(dyn Fn(Progress) -> Result<()> + Sync),
 ) -> Result<EmbedReport> {
     let first_val = seeds - cfg.held_out;
-    let log = Mutex::new(log);
-    let emit_at = |step: Option<u64>, e: Event| -> Result<()> {
-        log.lock().unwrap_or_else(|p| p.into_inner()).emit(step, e)
-    };
-    let emit = |e: Event| emit_at(None, e);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
     let mut jobs = Vec::new();
     for &f in &cfg.functions {
         for &k in &cfg.bottlenecks {
@@ -315,14 +298,12 @@ fn grid_and_baselines(
             let every = (cc.steps / 20).max(1);
             let emb = cloze::train_embedder(&cc, &trm, &vam, scale, every, &mut |p| {
                 last = Some(p);
-                let _ = emit_at(
-                    Some(p.step as u64),
-                    Event::EmbedderLoss {
-                        train: p.train,
-                        val: p.val,
-                        label: Some(tag.clone()),
-                    },
-                );
+                let _ = observe(Progress::Loss {
+                    label: tag.clone(),
+                    step: p.step,
+                    train: p.train,
+                    val: p.val,
+                });
             })?;
             let all: Vec<Vec<f64>> = emb.train.iter().chain(&emb.val).cloned().collect();
             let projected = project_2d(&all)?
@@ -350,13 +331,18 @@ fn grid_and_baselines(
             };
             let probe = linear_probe(&train, &val)?;
             let ari = cluster_ari(&val)?;
-            emit(Event::ProbeAccuracy {
+            observe(Progress::Probe {
                 method: "embedding".into(),
                 accuracy: probe.accuracy,
                 cluster_ari: Some(ari),
                 functions: f,
                 bottleneck: Some(k),
                 mask_ratio: Some(m),
+            })?;
+            let done = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            observe(Progress::PointDone {
+                done,
+                total: jobs.len(),
             })?;
             let last = last.expect("at least one loss point");
             Ok(GridPoint {
@@ -417,7 +403,7 @@ fn grid_and_baselines(
         });
     }
     for b in &baselines {
-        emit(Event::ProbeAccuracy {
+        observe(Progress::Probe {
             method: b.method.clone(),
             accuracy: b.accuracy,
             cluster_ari: b.cluster_ari,

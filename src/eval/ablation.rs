@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 /// How an ablated edge's source activation is replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ablation {
     Zero,
@@ -135,3 +135,9 @@ pub fn forward_ablated(
     }
     Ok(h)
 }
+
+crate::choices!(Ablation {
+    Zero => "zero": "an ablated edge carries zero",
+    Mean => "mean": "an ablated edge carries its source's mean activation",
+    Resample => "resample": "an ablated edge carries its source's activation on another example",
+});

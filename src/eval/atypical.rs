@@ -10,6 +10,7 @@
 //! This module only scores; it never changes a model.
 
 use crate::model::RuntimeModel;
+use crate::numeric::score::roc_auc;
 use crate::probe::jacobian::{output_jacobians, Reuse};
 use crate::Result;
 
@@ -103,7 +104,7 @@ pub fn fgsm(
     Ok(out)
 }
 
-/// What [`atypical_run`] measured.
+/// What [`atypical`] measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AtypicalReport {
     pub epsilon: f64,
@@ -117,6 +118,10 @@ pub struct AtypicalReport {
     pub auroc_hidden: f64,
     pub mean_clean: f64,
     pub mean_adversarial: f64,
+    /// Per example, clean test inputs first and their FGSM copies after: atypicality over all
+    /// edges and over the hidden-layer edges.
+    pub scores: Vec<f64>,
+    pub scores_hidden: Vec<f64>,
 }
 
 fn accuracy(model: &RuntimeModel, x: &[f64], labels: &[usize]) -> Result<f64> {
@@ -132,71 +137,57 @@ fn accuracy(model: &RuntimeModel, x: &[f64], labels: &[usize]) -> Result<f64> {
     Ok(correct as f64 / labels.len().max(1) as f64)
 }
 
-/// For a classifier run: edge frequencies from its training split, then the atypicality of its
-/// test split, clean and FGSM-perturbed (inputs clipped to [0, 1]), and the AUROC between them.
-/// Writes `tables/eval_atypical.parquet` and logs an `atypical` segment.
-pub fn atypical_run(root: &std::path::Path, epsilon: f64) -> Result<AtypicalReport> {
-    use crate::runlog::{segment, Event, RunDir};
-    use polars::prelude::{Column, DataFrame};
-    if !(epsilon.is_finite() && epsilon > 0.0) {
-        crate::invalid!("--epsilon must be a positive finite number, got {epsilon}");
-    }
-    let run = RunDir::open(root)?;
-    let (info, model, data) = crate::model::train::load_trained(&run)?;
-    let (Some(labels), Some(_)) = (data.val.labels.clone(), data.train.labels.as_ref()) else {
-        crate::invalid!("atypical: preset `{}` is not a classifier; FGSM needs class labels (use digits or mnist)", info.preset);
+/// For a classifier: edge frequencies from `train`, then the atypicality of `test`'s inputs,
+/// clean and FGSM-perturbed (inputs clipped to [0, 1]), and the AUROC between them.
+pub fn atypical(
+    model: &RuntimeModel,
+    train: &crate::data::Dataset,
+    test: &crate::data::Dataset,
+    epsilon: f64,
+) -> Result<AtypicalReport> {
+    check_epsilon(epsilon)?;
+    let (Some(labels), Some(_)) = (test.labels.as_ref(), train.labels.as_ref()) else {
+        crate::invalid!(
+            "atypical: `{}` is not a classification data set; FGSM needs class labels",
+            test.name
+        );
     };
-    segment(
-        &run,
-        "atypical",
-        Some(info.preset.name()),
-        serde_json::json!({ "epsilon": epsilon }),
-        |log| {
-            let train_x: Vec<f64> = data.train.x.iter().map(|&v| v as f64).collect();
-            let clean: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
-            let adv = fgsm(&model, &clean, &labels, epsilon, 0.0, 1.0)?;
-            let truth: Vec<bool> = (0..labels.len())
-                .map(|_| false)
-                .chain((0..labels.len()).map(|_| true))
-                .collect();
-            let score = |first: usize| -> Result<(Vec<f64>, Vec<f64>)> {
-                let freq = frequencies(&activity(&model, &train_x, first)?);
-                Ok((
-                    atypicality(&activity(&model, &clean, first)?, &freq),
-                    atypicality(&activity(&model, &adv, first)?, &freq),
-                ))
-            };
-            let (sc, sa) = score(0)?;
-            let (hc, ha) = score(1)?;
-            let scores: Vec<f64> = sc.iter().chain(&sa).copied().collect();
-            let hidden: Vec<f64> = hc.iter().chain(&ha).copied().collect();
-            let report = AtypicalReport {
-                epsilon,
-                examples: labels.len(),
-                clean_accuracy: accuracy(&model, &clean, &labels)?,
-                adversarial_accuracy: accuracy(&model, &adv, &labels)?,
-                auroc: crate::numeric::score::roc_auc(&scores, &truth),
-                auroc_hidden: crate::numeric::score::roc_auc(&hidden, &truth),
-                mean_clean: sc.iter().sum::<f64>() / sc.len().max(1) as f64,
-                mean_adversarial: sa.iter().sum::<f64>() / sa.len().max(1) as f64,
-            };
-            let mut df = DataFrame::new(vec![
-                Column::new("fgsm".into(), truth.clone()),
-                Column::new(
-                    "label".into(),
-                    labels
-                        .iter()
-                        .chain(&labels)
-                        .map(|&l| l as u64)
-                        .collect::<Vec<_>>(),
-                ),
-                Column::new("atypicality".into(), scores),
-                Column::new("atypicality_hidden".into(), hidden),
-            ])
-            .map_err(|e| crate::Error::Data(format!("atypical table: {e}")))?;
-            run.write_table("eval_atypical", &mut df)?;
-            log.emit(None, Event::Note { text: format!("atypical subgraphs: AUROC {:.4} (hidden-layer edges only {:.4}) at telling FGSM (ε = {epsilon}) from clean test inputs; accuracy {:.4} clean, {:.4} under attack", report.auroc, report.auroc_hidden, report.clean_accuracy, report.adversarial_accuracy) })?;
-            Ok(report)
-        },
-    )
+    let train_x: Vec<f64> = train.x.iter().map(|&v| v as f64).collect();
+    let clean: Vec<f64> = test.x.iter().map(|&v| v as f64).collect();
+    let adv = fgsm(model, &clean, labels, epsilon, 0.0, 1.0)?;
+    let truth: Vec<bool> = (0..labels.len())
+        .map(|_| false)
+        .chain((0..labels.len()).map(|_| true))
+        .collect();
+    let score = |first: usize| -> Result<(Vec<f64>, Vec<f64>)> {
+        let freq = frequencies(&activity(model, &train_x, first)?);
+        Ok((
+            atypicality(&activity(model, &clean, first)?, &freq),
+            atypicality(&activity(model, &adv, first)?, &freq),
+        ))
+    };
+    let (sc, sa) = score(0)?;
+    let (hc, ha) = score(1)?;
+    let scores: Vec<f64> = sc.iter().chain(&sa).copied().collect();
+    let hidden: Vec<f64> = hc.iter().chain(&ha).copied().collect();
+    Ok(AtypicalReport {
+        epsilon,
+        examples: labels.len(),
+        clean_accuracy: accuracy(model, &clean, labels)?,
+        adversarial_accuracy: accuracy(model, &adv, labels)?,
+        auroc: roc_auc(&scores, &truth),
+        auroc_hidden: roc_auc(&hidden, &truth),
+        mean_clean: sc.iter().sum::<f64>() / sc.len().max(1) as f64,
+        mean_adversarial: sa.iter().sum::<f64>() / sa.len().max(1) as f64,
+        scores,
+        scores_hidden: hidden,
+    })
+}
+
+/// The FGSM step must be a positive finite number.
+pub fn check_epsilon(epsilon: f64) -> Result<()> {
+    if !(epsilon.is_finite() && epsilon > 0.0) {
+        crate::param!(epsilon, "must be a positive finite number, got {epsilon}");
+    }
+    Ok(())
 }

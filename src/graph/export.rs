@@ -1,6 +1,6 @@
-//! Graph files: versioned JSON (read and written), DOT and SVG (written), all streamed through
-//! a buffered writer and bounded by an edge budget (`top`: the strongest edges by mean |value|),
-//! so a large graph never becomes a huge file. The SVG is drawn by our own layered layout —
+//! Graph files' contents: versioned JSON (written and parsed), DOT and SVG (written), each
+//! streamed to any writer and bounded by an edge budget (`top`: the strongest edges by mean
+//! |value|), so a large graph never becomes a huge file. The run layer puts them in files. The SVG is drawn by our own layered layout —
 //! layers as columns, nodes evenly spaced, edge width and opacity by strength, colour by
 //! community — so no system install is needed. Loading checks the format and version.
 
@@ -58,33 +58,8 @@ pub fn top_edges(g: &CircuitGraph, top: Option<usize>) -> Vec<(usize, usize, &Ed
     edges
 }
 
-fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create directory", e))?;
-    }
-    let f = std::fs::File::create(path).map_err(|e| Error::io(path, "cannot create", e))?;
-    Ok(std::io::BufWriter::new(f))
-}
-
-/// Writes through a temporary file renamed into place, so a reader never sees half a file.
-fn write_with(path: &Path, body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut w = create(&tmp)?;
-    let r = body(&mut w).and_then(|_| w.flush());
-    drop(w);
-    match r {
-        Ok(()) => {
-            std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "cannot rename into place", e))
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(Error::io(path, "cannot write", e))
-        }
-    }
-}
-
-/// Writes the versioned JSON file.
-pub fn write_json(g: &CircuitGraph, path: &Path, top: Option<usize>) -> Result<()> {
+/// Writes the versioned JSON file's content to `w`.
+pub fn write_json(g: &CircuitGraph, w: &mut dyn Write, top: Option<usize>) -> std::io::Result<()> {
     let file = GraphFile {
         format: FORMAT.into(),
         version: VERSION,
@@ -107,16 +82,7 @@ pub fn write_json(g: &CircuitGraph, path: &Path, top: Option<usize>) -> Result<(
             })
             .collect(),
     };
-    write_with(path, |w| {
-        serde_json::to_writer(w, &file).map_err(std::io::Error::other)
-    })
-}
-
-/// Reads a graph written by [`write_json`] (with the edges it kept).
-pub fn read_json(path: &Path) -> Result<CircuitGraph> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read graph", e))?;
-    parse_json(&text, path)
+    serde_json::to_writer(w, &file).map_err(std::io::Error::other)
 }
 
 /// Reads a graph from the text of a graph file; `path` only names it in errors.
@@ -173,11 +139,11 @@ pub fn parse_json(text: &str, path: &Path) -> Result<CircuitGraph> {
     })
 }
 
-/// Writes Graphviz DOT (left to right, one rank per layer).
-pub fn write_dot(g: &CircuitGraph, path: &Path, top: Option<usize>) -> Result<()> {
+/// Writes Graphviz DOT (left to right, one rank per layer) to `w`.
+pub fn write_dot(g: &CircuitGraph, w: &mut dyn Write, top: Option<usize>) -> std::io::Result<()> {
     let edges = top_edges(g, top);
     let max = edges.first().map_or(1.0, |e| e.2.mean_abs).max(1e-300);
-    write_with(path, |w| {
+    {
         writeln!(
             w,
             "digraph circuit {{\n  rankdir=LR;\n  node [shape=circle, style=filled, fontsize=8];"
@@ -212,7 +178,7 @@ pub fn write_dot(g: &CircuitGraph, path: &Path, top: Option<usize>) -> Result<()
             )?;
         }
         writeln!(w, "}}")
-    })
+    }
 }
 
 /// A colour per community (a fixed palette, cycled).
@@ -243,8 +209,8 @@ pub fn layout(g: &CircuitGraph, width: f64, height: f64) -> Vec<(f64, f64)> {
     pos
 }
 
-/// Writes the SVG drawing to any writer (also used for inline display).
-pub fn svg_to(g: &CircuitGraph, w: &mut dyn Write, top: Option<usize>) -> std::io::Result<()> {
+/// Writes the SVG drawing to `w` (also used for inline display).
+pub fn write_svg(g: &CircuitGraph, w: &mut dyn Write, top: Option<usize>) -> std::io::Result<()> {
     let (width, height) = (900.0, 560.0);
     let pos = layout(g, width, height);
     let edges = top_edges(g, top);
@@ -286,9 +252,4 @@ pub fn svg_to(g: &CircuitGraph, w: &mut dyn Write, top: Option<usize>) -> std::i
         )?;
     }
     writeln!(w, "</svg>")
-}
-
-/// Writes the SVG file.
-pub fn write_svg(g: &CircuitGraph, path: &Path, top: Option<usize>) -> Result<()> {
-    write_with(path, |w| svg_to(g, w, top))
 }

@@ -5,11 +5,11 @@
 //! format tag, preset, architecture and, for training checkpoints, the step, epoch, position
 //! in the epoch, Adam's step count and the shuffling RNG's state at the start of the epoch.
 //! Everything needed for a bit-exact resume is in the one file. Loading never trusts the
-//! file: every tensor's presence, shape and dtype is checked against the preset.
+//! bytes: every tensor's presence, shape and dtype is checked against the preset. This module
+//! encodes and decodes; the run layer reads and writes the files.
 
 use super::adam::AdamState;
 use super::{Preset, RuntimeModel};
-use crate::runlog::write_atomic;
 use crate::{Error, Result};
 use rand_chacha::ChaCha8Rng;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -47,8 +47,8 @@ impl Checkpoint {
         self.preset.arch().view(&self.params)
     }
 
-    /// Writes the checkpoint atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// The checkpoint as safetensors bytes; `path` only names it in errors.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         let arch = self.preset.arch();
         let mut named: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
         // (name, shape, range in the flat vector) of every tensor of one flat parameter set.
@@ -117,19 +117,12 @@ impl Checkpoint {
                 serde_json::to_string(&p.rng_epoch_start).expect("rng serialises"),
             );
         }
-        let data = safetensors::serialize(views, &Some(meta))
-            .map_err(|e| Error::bad_file(path, format!("cannot encode checkpoint: {e}")))?;
-        write_atomic(path, &data)
+        safetensors::serialize(views, &Some(meta))
+            .map_err(|e| Error::bad_file(path, format!("cannot encode checkpoint: {e}")))
     }
 
-    /// Reads a checkpoint. With `expect`, the stored shapes must be that preset's.
-    pub fn load(path: &Path, expect: Option<Preset>) -> Result<Checkpoint> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::io(path, "cannot read checkpoint", e))?;
-        Checkpoint::from_bytes(&bytes, path, expect)
-    }
-
-    /// Reads a checkpoint from its bytes; `path` only names it in errors.
+    /// Reads a checkpoint from its bytes; `path` only names it in errors. With `expect`, the
+    /// stored shapes must be that preset's.
     pub fn from_bytes(bytes: &[u8], path: &Path, expect: Option<Preset>) -> Result<Checkpoint> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| {
             Error::bad_file(

@@ -282,3 +282,25 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     }
     pulp::Arch::new().dispatch(Op(f))
 }
+
+impl crate::params::Choice for Preset {
+    const ALL: &'static [Self] = &Preset::ALL;
+    fn key(self) -> &'static str {
+        self.name()
+    }
+    fn help(self) -> &'static str {
+        match self {
+            Preset::Products => "(a,b,c,d) -> (a*b, c*d), 4→32→32→32→2 ReLU",
+            Preset::ProductsPlanted => {
+                "products with one block of units per task, cross-task weights held at zero"
+            }
+            Preset::ProductsGelu => "products with GELU (tanh) hidden layers",
+            Preset::Products64 => "products at width 64 (the benchmark model)",
+            Preset::Products16 => "products at width 16",
+            Preset::ProductsShared => "(a,b,c) -> (a*b, b*c): tasks that share an input",
+            Preset::Poly => "one member of the poly1d family, 1→32→32→1",
+            Preset::Digits => "8x8 digit classification, 64→64→32→10 (built-in data)",
+            Preset::Mnist => "MNIST classification, 784→128→64→10 (needs --data DIR)",
+        }
+    }
+}

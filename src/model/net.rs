@@ -63,7 +63,7 @@ pub trait Net {
 }
 
 /// Which code computes training's forward and backward passes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Engine {
     /// dfdx's modules and tape (the reference).
@@ -263,3 +263,8 @@ impl TensorVisitor<f32, Cpu> for Write<'_> {
         Ok(None)
     }
 }
+
+crate::choices!(Engine {
+    Dfdx => "dfdx": "dfdx's modules and tape (the reference)",
+    Fused => "fused": "the same function and gradient on faer's small products (ReLU presets; faster)",
+});

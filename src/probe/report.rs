@@ -2,7 +2,7 @@
 //!
 //! [`probe`] runs the census, PCA, task subspaces and layer statistics on every split, and the
 //! between-layer probes (PC correlations, PLS, component sets, scaffold) and the weight SVD on
-//! the first split (the validation distribution). [`ProbeReport::write`] stores each table as
+//! the first split (the validation distribution). The run layer stores each table as
 //! `tables/probe_<name>.parquet`; [`ProbeReport::summaries`] gives the events for the log.
 
 use super::between::{self, PlsPair};
@@ -13,11 +13,10 @@ use super::weights::weight_svd;
 use crate::data::{Dataset, TaskStructure};
 use crate::model::RuntimeModel;
 use crate::numeric::linalg::Pca;
-use crate::runlog::{Event, RunDir};
-use crate::{Error, Result};
+use crate::params::Valid;
+use crate::{param, Error, Result};
 use polars::prelude::{Column, DataFrame};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// Probe settings; the defaults are what `circuitscope probe` uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +45,16 @@ impl Default for ProbeConfig {
     }
 }
 
+impl ProbeConfig {
+    /// Rejects options no probe can use, before any work starts.
+    pub fn check(self) -> Result<Valid<ProbeConfig>> {
+        if self.pcs == 0 {
+            param!(pcs, "must be at least 1");
+        }
+        Ok(Valid::checked(self))
+    }
+}
+
 /// Every probe's results as tables.
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
@@ -60,8 +69,17 @@ pub struct ProbeReport {
     pub pls: DataFrame,
     pub components: DataFrame,
     pub scaffold: DataFrame,
-    /// One `probe_summary` event per layer: the first split's census and task interference.
-    pub summaries: Vec<Event>,
+    /// Per layer, the first split's census, PCA spectrum and task angles as named figures
+    /// (the run layer logs each as a `probe_summary` event).
+    pub summaries: Vec<Summary>,
+}
+
+/// One probe's figures for one layer, e.g. `census:mixed` at layer 2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub probe: String,
+    pub layer: usize,
+    pub figures: BTreeMap<String, f64>,
 }
 
 /// Column builders for one table.
@@ -137,7 +155,7 @@ pub fn probe(
     model: &RuntimeModel,
     splits: &[(String, &Dataset)],
     tasks: &TaskStructure,
-    cfg: &ProbeConfig,
+    cfg: &Valid<ProbeConfig>,
 ) -> Result<ProbeReport> {
     model.check()?;
     if splits.is_empty() {
@@ -254,7 +272,7 @@ pub fn probe(
                     figures.insert("interference_exact".into(), p.interference_exact);
                     figures.insert("interference_pca".into(), p.interference_pca);
                 }
-                summaries.push(Event::ProbeSummary {
+                summaries.push(Summary {
                     probe: format!("census:{name}"),
                     layer: c.layer,
                     figures,
@@ -269,7 +287,7 @@ pub fn probe(
                     .enumerate()
                     .map(|(i, r)| (format!("pc{:02}", i + 1), *r))
                     .collect();
-                summaries.push(Event::ProbeSummary {
+                summaries.push(Summary {
                     probe: format!("pca:{name}"),
                     layer: k + 1,
                     figures,
@@ -282,7 +300,7 @@ pub fn probe(
                     .cosines
                     .first()
                     .map_or(90.0, |c| c.clamp(-1.0, 1.0).acos().to_degrees());
-                summaries.push(Event::ProbeSummary {
+                summaries.push(Summary {
                     probe: format!("angles:{name}:{}-{}", p.task_a, p.task_b),
                     layer: p.layer,
                     figures: BTreeMap::from([
@@ -427,13 +445,5 @@ impl ProbeReport {
             ("components", &self.components),
             ("scaffold", &self.scaffold),
         ]
-    }
-
-    /// Writes every table as `tables/probe_<name>.parquet`.
-    pub fn write(&mut self, run: &RunDir) -> Result<Vec<PathBuf>> {
-        self.tables()
-            .into_iter()
-            .map(|(name, df)| run.write_table(&format!("probe_{name}"), df))
-            .collect()
     }
 }

@@ -64,18 +64,7 @@ pub enum RunStatus {
     Interrupted,
 }
 
-/// One task's figures in an evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskMetrics {
-    pub task: String,
-    pub loss: f64,
-    /// Coefficient of determination (regression tasks).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r2: Option<f64>,
-    /// Share of examples classified correctly (classification tasks).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accuracy: Option<f64>,
-}
+pub use crate::model::train::TaskMetrics;
 
 /// Edges a [`Event::GraphEdges`] carries at most.
 pub const GRAPH_EDGES_MAX: usize = 4096;

@@ -1,0 +1,196 @@
+//! `circuitscope bench`: speed against peers, the CPU's peak, and the speed of our own
+//! stages (BENCHMARKS.md).
+
+use super::choice::{choice, key};
+use circuitscope::bench::peers::{self, Workload};
+use circuitscope::bench::{peak, side, timing};
+use circuitscope::model::net::Engine;
+use circuitscope::model::Preset;
+use circuitscope::params::Choice;
+use circuitscope::{Error, Result};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchWhat {
+    /// circuitscope against PyTorch, Captum and scikit-learn on five workloads (W1–W5),
+    /// interleaved at equal thread counts. Needs `bash benches/peers/setup.sh` first.
+    Peers {
+        /// Where both sides' inputs and the results go.
+        #[arg(long, default_value = "target/peers")]
+        dir: PathBuf,
+        /// The Python of the peer side.
+        #[arg(long, default_value = "benches/peers/.venv/bin/python")]
+        python: PathBuf,
+        /// The peer side's script.
+        #[arg(long, default_value = "benches/peers/peers.py")]
+        script: PathBuf,
+        /// Thread counts, each used by both sides (default: 1 and all cores).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Workloads to run (default: all).
+        #[arg(long, value_parser = choice::<Workload>(), value_delimiter = ',')]
+        only: Vec<Workload>,
+        /// Models the peer's plain per-model loop trains in W2 (its rate is per model).
+        #[arg(long, default_value_t = 20)]
+        w2_loop_models: usize,
+        /// Our training engine for W1 and W2 (the fastest by default; dfdx is the reference).
+        #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Fused))]
+        engine: Engine,
+    },
+    /// One workload of `bench peers` on this side, as one JSON line (run by `bench peers`).
+    #[command(hide = true)]
+    Side {
+        #[arg(value_parser = choice::<Workload>())]
+        workload: Workload,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
+        engine: Engine,
+    },
+    /// This CPU's peak FP32 rate per core (clock and FMA units measured).
+    Peak,
+    /// Training throughput in examples/s (default: products64 at batch 256).
+    Train {
+        #[arg(long, value_parser = choice::<Preset>(), default_value = "products64")]
+        preset: Preset,
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
+        engine: Engine,
+    },
+    /// IG on the hidden-layer edges of products64 (1,000 examples, zero baseline): exact vs a
+    /// Riemann sum.
+    Ig {
+        #[arg(long, value_parser = choice::<Preset>(), default_value = "products64")]
+        preset: Preset,
+        #[arg(long, default_value_t = 1000)]
+        examples: usize,
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+    },
+    /// All adjacent and output-to-layer Jacobians of a trained model, with and without pattern
+    /// reuse, and the census (default: products and products64 on 10,000 examples).
+    Jacobians {
+        #[arg(long, value_parser = choice::<Preset>(), default_value = "products,products64", value_delimiter = ',')]
+        preset: Vec<Preset>,
+        #[arg(long, default_value_t = 10_000)]
+        examples: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+}
+
+pub fn run(what: BenchWhat) -> Result<()> {
+    match what {
+        BenchWhat::Peers {
+            dir,
+            python,
+            script,
+            threads,
+            repeats,
+            only,
+            w2_loop_models,
+            engine,
+        } => {
+            let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = if threads.is_empty() {
+                if all > 1 {
+                    vec![1, all]
+                } else {
+                    vec![1]
+                }
+            } else {
+                threads
+            };
+            if threads.contains(&0) || repeats == 0 || w2_loop_models == 0 {
+                return Err(Error::Invalid(
+                    "--threads, --repeats and --w2-loop-models must be at least 1".into(),
+                ));
+            }
+            let workloads = if only.is_empty() {
+                Workload::ALL.to_vec()
+            } else {
+                only
+            };
+            peers::run(&peers::PeersOptions {
+                dir,
+                python,
+                script,
+                threads,
+                repeats,
+                workloads,
+                w2_loop_models,
+                engine,
+            })?;
+            Ok(())
+        }
+        BenchWhat::Side {
+            workload,
+            dir,
+            engine,
+        } => {
+            println!("{}", side::side(workload, &dir, engine)?);
+            Ok(())
+        }
+        BenchWhat::Peak => {
+            println!("{}", peak::measure());
+            Ok(())
+        }
+        BenchWhat::Train {
+            preset,
+            batch,
+            epochs,
+            repeats,
+            engine,
+        } => bench_train(preset, batch, epochs, repeats, engine),
+        BenchWhat::Ig {
+            preset,
+            examples,
+            steps,
+        } => {
+            println!("bench ig: {}", timing::ig(preset, examples, steps)?);
+            Ok(())
+        }
+        BenchWhat::Jacobians {
+            preset,
+            examples,
+            repeats,
+        } => {
+            for p in preset {
+                println!(
+                    "bench jacobians: {} (medians of {repeats})",
+                    timing::jacobians(p, examples, repeats)?
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn bench_train(
+    preset: Preset,
+    batch: usize,
+    epochs: usize,
+    repeats: usize,
+    engine: Engine,
+) -> Result<()> {
+    let t = timing::throughput(preset, batch, epochs, repeats, engine)?;
+    println!(
+        "bench train: preset {}, batch {}, {} epochs x {} examples, {} repeats: median {:.0} examples/s (min {:.0}, max {:.0})",
+        t.preset,
+        t.batch,
+        t.epochs,
+        t.n_train,
+        t.rates.len(),
+        t.median(),
+        t.rates[0],
+        t.rates[t.rates.len() - 1]
+    );
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! `circuitscope watch`: the terminal dashboard on a local or remote run.
+
+use circuitscope::tui::{watch, WatchOptions};
+use circuitscope::Result;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// A run directory (or zoo, or events.jsonl), or `[user@]host:RUN` for a remote run.
+    pub run: String,
+    /// The ssh command for a remote run, split on whitespace.
+    #[arg(long, default_value = "ssh")]
+    pub ssh: String,
+    /// The circuitscope binary on the remote machine.
+    #[arg(long, default_value = "circuitscope")]
+    pub remote_bin: String,
+    /// Show a finished run's log once instead of following it.
+    #[arg(long)]
+    pub replay: bool,
+    /// Also write every received event line to FILE (a local copy of the log).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+pub fn run(a: WatchArgs) -> Result<()> {
+    watch(WatchOptions {
+        target: a.run,
+        ssh: a.ssh,
+        remote_bin: a.remote_bin,
+        replay: a.replay,
+        save: a.save,
+    })
+}

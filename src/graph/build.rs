@@ -1,0 +1,358 @@
+//! Building a neuron or ROI graph: IG (or gradient-flow) edges between consecutive layers,
+//! averaged over examples, node task shares, Leiden communities.
+
+use super::ig::{edge_attributions_multi, Target};
+use super::{
+    community, roi, Baseline, CircuitGraph, Edge, EdgeKind, GraphSpec, IntraEdge, LayerClustering,
+    Node, NodeKind, TargetKind,
+};
+use crate::data::{Dataset, TaskStructure};
+use crate::model::RuntimeModel;
+use crate::params::Valid;
+use crate::probe::jacobian::{output_jacobians, Reuse};
+use crate::Result;
+use petgraph::graph::{DiGraph, NodeIndex};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+/// Examples whose IG edge attributions are computed at once, in parallel.
+const IG_CHUNK: usize = 256;
+
+/// Per-example activations `h_0..h_L` of `rows` (row-major per layer).
+fn activations(model: &RuntimeModel, x: &[f64]) -> Result<Vec<Vec<f64>>> {
+    let trace = model.trace(x)?;
+    let mut hs = vec![x.to_vec()];
+    hs.extend(trace.post);
+    Ok(hs)
+}
+
+/// Per layer, the units of each node.
+type Groups = Vec<Vec<Vec<usize>>>;
+
+/// Groups of units per layer: singletons for neuron graphs and for the input and output layers.
+fn groups(
+    model: &RuntimeModel,
+    hs: &[Vec<f64>],
+    spec: &GraphSpec,
+    n: usize,
+) -> Result<(Groups, Vec<LayerClustering>)> {
+    let widths = model.widths();
+    let singletons = |d: usize| (0..d).map(|u| vec![u]).collect::<Vec<_>>();
+    if spec.nodes == NodeKind::Neuron {
+        return Ok((widths.iter().map(|&d| singletons(d)).collect(), vec![]));
+    }
+    // Profiles: gradient × activation of every output, on the first `roi_examples` examples.
+    let m = spec.roi_examples.min(n).max(1);
+    let trace = model.trace(&hs[0][..m * widths[0]])?;
+    let jac = output_jacobians(model, &trace, Reuse::Patterns);
+    let d_out = model.d_out();
+    let mut out = vec![singletons(widths[0])];
+    let mut stats = Vec::new();
+    for (k, &d) in widths.iter().enumerate().skip(1).take(widths.len() - 2) {
+        let mut profiles = vec![0.0; d * m * d_out];
+        for i in 0..m {
+            let block = jac.per_layer[k].of(i);
+            for u in 0..d {
+                let act = hs[k][i * d + u];
+                for o in 0..d_out {
+                    profiles[u * m * d_out + i * d_out + o] = block[o * d + u] * act;
+                }
+            }
+        }
+        let c = roi::cluster(&profiles, d, spec.max_rois)?;
+        stats.push(LayerClustering {
+            layer: k,
+            sizes: c.groups.iter().map(Vec::len).collect(),
+            silhouette: c.silhouette,
+            dead: c.dead,
+            criterion: c.criterion.clone(),
+        });
+        out.push(c.groups);
+    }
+    out.push(singletons(*widths.last().unwrap()));
+    Ok((out, stats))
+}
+
+/// Leiden communities on the edges' mean |value|, written into every node.
+pub(crate) fn assign_communities(
+    graph: &mut DiGraph<Node, Edge>,
+    seed: u64,
+) -> Result<community::Communities> {
+    let edges: Vec<(usize, usize, f64)> = graph
+        .edge_indices()
+        .map(|e| {
+            let (a, b) = graph.edge_endpoints(e).expect("edge exists");
+            (a.index(), b.index(), graph[e].mean_abs)
+        })
+        .collect();
+    let comm = community::leiden(graph.node_count(), &edges, seed)?;
+    for (i, node) in graph.node_weights_mut().enumerate() {
+        node.community = comm.membership[i];
+    }
+    Ok(comm)
+}
+
+/// Builds the graph of `model` on the first `spec.examples` rows of `data`.
+pub fn build(
+    model: &RuntimeModel,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    spec: &Valid<GraphSpec>,
+) -> Result<CircuitGraph> {
+    model.check()?;
+    spec.fits(model, data)?;
+    let n = spec.examples.min(data.n);
+    let x: Vec<f64> = data.x[..n * data.d_in].iter().map(|&v| v as f64).collect();
+    let hs = activations(model, &x)?;
+    let widths = model.widths();
+    if spec.nodes == NodeKind::Component {
+        return super::component::build_components(model, &hs, tasks, spec, n);
+    }
+    let (groups, clustering) = groups(model, &hs, spec, n)?;
+    let targets: Vec<Target> = match spec.target {
+        TargetKind::Node => vec![Target::Node],
+        TargetKind::Task => tasks
+            .tasks
+            .iter()
+            .map(|t| Target::Outputs(t.outputs.clone()))
+            .collect(),
+    };
+    let n_t = if spec.edges == EdgeKind::Ig && spec.target == TargetKind::Task {
+        targets.len()
+    } else {
+        0
+    };
+    let mut perm: Vec<usize> = (0..n).collect();
+    perm.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed));
+
+    let mut graph = DiGraph::new();
+    let mut index: Vec<Vec<NodeIndex>> = Vec::new();
+    for (k, layer_groups) in groups.iter().enumerate() {
+        index.push(
+            layer_groups
+                .iter()
+                .enumerate()
+                .map(|(r, units)| {
+                    let label = match (spec.nodes, units.len()) {
+                        (NodeKind::Roi, _) if k > 0 && k + 1 < widths.len() => {
+                            format!("h{k}:R{r} ({} units)", units.len())
+                        }
+                        _ => format!("h{k}:{}", units[0]),
+                    };
+                    graph.add_node(Node {
+                        layer: k,
+                        label,
+                        units: units.clone(),
+                        community: 0,
+                        task_share: vec![],
+                    })
+                })
+                .collect(),
+        );
+    }
+    let mut activated: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut intra = Vec::new();
+    let mut edge_total = 0usize;
+    for l in 0..model.layers.len() {
+        let (d_in, d_out) = (widths[l], widths[l + 1]);
+        let (gi, go) = (&groups[l], &groups[l + 1]);
+        let (ri, ro) = (gi.len(), go.len());
+        // Running sums over examples for every group edge (row q of the downstream groups).
+        let (mut sum, mut sum_sq, mut sum_abs) =
+            (vec![0.0; ro * ri], vec![0.0; ro * ri], vec![0.0; ro * ri]);
+        let mut task_abs = vec![vec![0.0; ro * ri]; n_t];
+        let base_mean: Vec<f64> = crate::numeric::linalg::column_means(&hs[l], n, d_in);
+        let mut group_of_in = vec![0; d_in];
+        gi.iter()
+            .enumerate()
+            .for_each(|(r, us)| us.iter().for_each(|&u| group_of_in[u] = r));
+        let mut intra_sum = vec![0.0; ro * ro];
+        let mut group_of_out = vec![0; d_out];
+        go.iter()
+            .enumerate()
+            .for_each(|(r, us)| us.iter().for_each(|&u| group_of_out[u] = r));
+        // IG is computed for a chunk of examples at a time in parallel, then summed in example
+        // order, so the graph is the same whatever the thread count.
+        let mut chunk: Vec<Vec<Vec<f64>>> = Vec::new();
+        for i in 0..n {
+            let a = &hs[l][i * d_in..(i + 1) * d_in];
+            let per_target: Vec<Vec<f64>> = match spec.edges {
+                EdgeKind::Ig => {
+                    if i % IG_CHUNK == 0 {
+                        let rows = i..(i + IG_CHUNK).min(n);
+                        let base = |r: usize| -> Vec<f64> {
+                            match spec.baseline {
+                                Baseline::Zero => vec![0.0; d_in],
+                                Baseline::Mean => base_mean.clone(),
+                                Baseline::Resample => {
+                                    hs[l][perm[r] * d_in..(perm[r] + 1) * d_in].to_vec()
+                                }
+                            }
+                        };
+                        chunk = rows
+                            .into_par_iter()
+                            .map(|r| {
+                                let a = &hs[l][r * d_in..(r + 1) * d_in];
+                                edge_attributions_multi(
+                                    model,
+                                    l,
+                                    a,
+                                    &base(r),
+                                    &targets,
+                                    spec.mode(),
+                                )
+                            })
+                            .collect::<Result<_>>()?;
+                    }
+                    std::mem::take(&mut chunk[i % IG_CHUNK])
+                }
+                EdgeKind::Grad => {
+                    let layer = &model.layers[l];
+                    let z = layer.pre_activation(a);
+                    // Intra-layer edges: cosine between the gradients two downstream nodes send
+                    // back to h_l.
+                    let mut rows = vec![0.0; ro * d_in];
+                    for j in 0..d_out {
+                        let s = layer.activation.derivative_f64(z[j]);
+                        let q = group_of_out[j];
+                        rows[q * d_in..(q + 1) * d_in]
+                            .iter_mut()
+                            .zip(&layer.weight[j * d_in..(j + 1) * d_in])
+                            .for_each(|(r, &w)| *r += s * w as f64);
+                    }
+                    let norms: Vec<f64> = rows
+                        .chunks(d_in)
+                        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+                        .collect();
+                    for q in 0..ro {
+                        for q2 in q + 1..ro {
+                            if norms[q] > 0.0 && norms[q2] > 0.0 {
+                                let dot: f64 = rows[q * d_in..(q + 1) * d_in]
+                                    .iter()
+                                    .zip(&rows[q2 * d_in..(q2 + 1) * d_in])
+                                    .map(|(a, b)| a * b)
+                                    .sum();
+                                intra_sum[q * ro + q2] += dot / (norms[q] * norms[q2]);
+                            }
+                        }
+                    }
+                    let mut m = vec![0.0; d_out * d_in];
+                    for j in 0..d_out {
+                        let s = layer.activation.derivative_f64(z[j]);
+                        let row: Vec<f64> = layer.weight[j * d_in..(j + 1) * d_in]
+                            .iter()
+                            .map(|&w| (s * w as f64).abs())
+                            .collect();
+                        let total: f64 = row.iter().sum();
+                        if total > 0.0 {
+                            m[j * d_in..(j + 1) * d_in]
+                                .iter_mut()
+                                .zip(&row)
+                                .for_each(|(v, r)| *v = r / total);
+                        }
+                    }
+                    vec![m]
+                }
+            };
+            // Aggregate to groups; the per-example edge value is the sum over targets.
+            let mut agg = vec![0.0; ro * ri];
+            let mut agg_t = vec![vec![0.0; ro * ri]; n_t];
+            for (t, ea) in per_target.iter().enumerate() {
+                for j in 0..d_out {
+                    for u in 0..d_in {
+                        let v = ea[j * d_in + u];
+                        if v != 0.0 {
+                            let e = group_of_out[j] * ri + group_of_in[u];
+                            agg[e] += v;
+                            if n_t > 0 {
+                                agg_t[t][e] += v;
+                            }
+                        }
+                    }
+                }
+            }
+            for e in 0..ro * ri {
+                sum[e] += agg[e];
+                sum_sq[e] += agg[e] * agg[e];
+                sum_abs[e] += agg[e].abs();
+                if agg[e].abs() > 1e-12 {
+                    activated[i].push((edge_total + e) as u32);
+                }
+                for t in 0..n_t {
+                    task_abs[t][e] += agg_t[t][e].abs();
+                }
+            }
+        }
+        edge_total += ro * ri;
+        let nf = n as f64;
+        if spec.edges == EdgeKind::Grad {
+            for q in 0..ro {
+                for q2 in q + 1..ro {
+                    intra.push(IntraEdge {
+                        layer: l + 1,
+                        a: index[l + 1][q].index(),
+                        b: index[l + 1][q2].index(),
+                        cosine: intra_sum[q * ro + q2] / nf,
+                    });
+                }
+            }
+        }
+        for q in 0..ro {
+            for r in 0..ri {
+                let e = q * ri + r;
+                let mean = sum[e] / nf;
+                let var = (sum_sq[e] / nf - mean * mean).max(0.0);
+                let per_task = (0..n_t).map(|t| task_abs[t][e] / nf).collect();
+                graph.add_edge(
+                    index[l][r],
+                    index[l + 1][q],
+                    Edge {
+                        mean,
+                        mean_abs: sum_abs[e] / nf,
+                        std: var.sqrt(),
+                        per_task,
+                    },
+                );
+            }
+        }
+    }
+    // Task shares per node, from the edges touching it.
+    if n_t > 0 {
+        for node in graph.node_indices().collect::<Vec<_>>() {
+            let mut share = vec![0.0; n_t];
+            for e in graph
+                .edges_directed(node, petgraph::Direction::Incoming)
+                .chain(graph.edges_directed(node, petgraph::Direction::Outgoing))
+            {
+                share
+                    .iter_mut()
+                    .zip(&e.weight().per_task)
+                    .for_each(|(s, v)| *s += v);
+            }
+            let total: f64 = share.iter().sum();
+            if total > 0.0 {
+                share.iter_mut().for_each(|s| *s /= total);
+            }
+            graph[node].task_share = share;
+        }
+    }
+    let comm = assign_communities(&mut graph, spec.seed)?;
+    let activated_share = activated
+        .iter()
+        .map(|a| a.len() as f64 / edge_total.max(1) as f64)
+        .sum::<f64>()
+        / n.max(1) as f64;
+    Ok(CircuitGraph {
+        spec: GraphSpec::clone(spec),
+        tasks: tasks.tasks.iter().map(|t| t.name.clone()).collect(),
+        widths,
+        graph,
+        modularity: comm.modularity,
+        communities: comm.count,
+        activated_share,
+        clustering,
+        intra,
+        activated,
+    })
+}

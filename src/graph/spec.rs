@@ -1,0 +1,156 @@
+//! How a graph is built: node, edge, baseline and target kinds and the [`GraphSpec`].
+
+use super::ig::Mode;
+use crate::data::Dataset;
+use crate::model::RuntimeModel;
+use crate::params::Valid;
+use crate::{invalid, param, Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    Neuron,
+    Roi,
+    /// The top principal components of each hidden layer's activations (inputs and outputs
+    /// stay neurons): read-only views with gradient-flow edges; they are never ablated.
+    Component,
+}
+
+/// What an edge measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// Normalised adjacent-layer gradient flow: `|∂h_{l+1,j}/∂h_{l,i}|` divided by its sum over
+    /// `i`, averaged over examples.
+    Grad,
+    /// Integrated Gradients on edges (see [`ig`]).
+    Ig,
+}
+
+/// The IG baseline in each layer's space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    Zero,
+    /// The layer's mean activation over the examples.
+    Mean,
+    /// Another example's activations (a seeded permutation of the examples).
+    Resample,
+}
+
+/// What IG edges explain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// Each edge explains its downstream node's activation.
+    Node,
+    /// Each edge explains each task's outputs; the edge keeps one figure per task.
+    Task,
+}
+
+/// How a graph is built; checked once by [`GraphSpec::check`] before any work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphSpec {
+    pub nodes: NodeKind,
+    pub edges: EdgeKind,
+    pub baseline: Baseline,
+    pub target: TargetKind,
+    /// `0`: exact IG; `n > 0`: midpoint Riemann sum with `n` steps.
+    pub riemann_steps: usize,
+    /// Examples averaged over (the first ones of the data set).
+    pub examples: usize,
+    /// Examples used for ROI profiles.
+    pub roi_examples: usize,
+    pub max_rois: usize,
+    pub seed: u64,
+}
+
+impl Default for GraphSpec {
+    fn default() -> Self {
+        GraphSpec {
+            nodes: NodeKind::Neuron,
+            edges: EdgeKind::Ig,
+            baseline: Baseline::Zero,
+            target: TargetKind::Task,
+            riemann_steps: 0,
+            examples: 500,
+            roi_examples: 256,
+            max_rois: 8,
+            seed: 0,
+        }
+    }
+}
+
+impl GraphSpec {
+    /// Rejects options that cannot build a graph, before any work starts.
+    pub fn check(self) -> Result<Valid<GraphSpec>> {
+        if self.examples == 0 {
+            param!(examples, "must be at least 1");
+        }
+        if self.nodes != NodeKind::Neuron && self.max_rois < 2 {
+            param!(max_rois, "must be at least 2");
+        }
+        if self.nodes == NodeKind::Component && self.edges != EdgeKind::Grad {
+            invalid!("graph: component nodes are read-only views of a layer, not units to attribute through; build them with gradient-flow edges (`grad`)");
+        }
+        Ok(Valid::checked(self))
+    }
+
+    /// Whether this spec can build a graph of `model` on `data` (a run-time check of the data,
+    /// not of the options).
+    pub fn fits(&self, model: &RuntimeModel, data: &Dataset) -> Result<()> {
+        if data.n == 0 {
+            return Err(Error::Data(format!(
+                "graph: data set `{}` is empty",
+                data.name
+            )));
+        }
+        if data.d_in != model.d_in() {
+            return Err(Error::Data(format!(
+                "graph: data set `{}` has {} inputs per row, the model takes {}",
+                data.name,
+                data.d_in,
+                model.d_in()
+            )));
+        }
+        let smooth = model
+            .layers
+            .iter()
+            .any(|l| l.activation == crate::model::Activation::Gelu);
+        if self.edges == EdgeKind::Ig && self.riemann_steps == 0 && smooth {
+            invalid!(
+                "graph: exact IG needs a ReLU network; this one is smooth, pass --riemann-steps N"
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        if self.riemann_steps == 0 {
+            Mode::Exact
+        } else {
+            Mode::Riemann(self.riemann_steps)
+        }
+    }
+}
+
+crate::choices!(NodeKind {
+    Neuron => "neuron": "one node per unit",
+    Roi => "roi": "groups of functionally similar units of each hidden layer",
+    Component => "component": "the top principal components of each hidden layer (read-only)",
+});
+crate::choices!(EdgeKind {
+    Grad => "grad": "normalised adjacent-layer gradient flow",
+    Ig => "ig": "Integrated Gradients on edges (exact for ReLU)",
+});
+crate::choices!(Baseline {
+    Zero => "zero": "zero activations",
+    Mean => "mean": "each layer's mean activation over the examples",
+    Resample => "resample": "another example's activations",
+});
+crate::choices!(TargetKind {
+    Node => "node": "each edge explains its downstream node",
+    Task => "task": "each edge explains each task's outputs",
+});

@@ -321,7 +321,11 @@ impl View for Pings {
             return false;
         }
         self.count += 1;
-        self.last = r.value["note"].as_str().map(str::to_string);
+        self.last = r
+            .unknown
+            .as_ref()
+            .and_then(|v| v["note"].as_str())
+            .map(str::to_string);
         true
     }
     fn render(&self, area: Rect, buf: &mut Buffer, _ctx: &Ctx) {

@@ -36,22 +36,27 @@ impl Envelope {
         }
     }
 
-    /// Parses one line; a newer schema or a malformed line is an error message.
+    /// Parses one line (the text once); a newer schema or a malformed line is an error
+    /// message.
     pub fn parse(line: &str) -> Result<Envelope, String> {
-        #[derive(Deserialize)]
-        struct Version {
-            v: Option<u32>,
-        }
-        let v: Version =
+        let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
-        match v.v {
-            None => return Err("no schema version `v`".into()),
-            Some(v) if v > SCHEMA_VERSION => {
-                return Err(format!("event schema v{v} is newer than this circuitscope reads (v{SCHEMA_VERSION}); upgrade circuitscope"))
-            }
-            Some(_) => {}
-        }
-        serde_json::from_str(line).map_err(|e| format!("not a circuitscope event: {e}"))
+        Envelope::from_value(value)
+    }
+
+    /// Checks an already parsed line's schema version and reads it as an event.
+    pub fn from_value(value: serde_json::Value) -> Result<Envelope, String> {
+        check_version(&value)?;
+        serde_json::from_value(value).map_err(|e| format!("not a circuitscope event: {e}"))
+    }
+}
+
+/// The schema version of a parsed line, refused when missing or newer than this build's.
+pub fn check_version(value: &serde_json::Value) -> Result<u32, String> {
+    match value.get("v").and_then(|v| v.as_u64()) {
+        None => Err("no schema version `v`".into()),
+        Some(v) if v > SCHEMA_VERSION as u64 => Err(format!("event schema v{v} is newer than this circuitscope reads (v{SCHEMA_VERSION}); upgrade circuitscope")),
+        Some(v) => Ok(v as u32),
     }
 }
 
@@ -62,6 +67,17 @@ pub enum RunStatus {
     Completed,
     Failed,
     Interrupted,
+}
+
+impl RunStatus {
+    /// The status as written in the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
 }
 
 pub use crate::model::train::TaskMetrics;

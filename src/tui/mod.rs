@@ -12,32 +12,34 @@
 //! of the screen: the loop blocks on the channel), and never leave the terminal in raw mode —
 //! on quit, on error or on panic.
 
+pub mod app;
 pub mod source;
 pub mod views;
 
-use crate::runlog::{Envelope, SCHEMA_VERSION};
-use crate::{Error, Result};
-use ratatui::backend::Backend;
-use ratatui::buffer::Buffer;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
-use ratatui::{Frame, Terminal};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::Receiver;
-use std::sync::Arc;
+pub use app::{run_loop, App};
 
-/// One line of the event log as the dashboard received it.
+use crate::runlog::events::check_version;
+use crate::runlog::Envelope;
+use crate::{Error, Result};
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
+
+/// One line of the event log as the dashboard received it, parsed once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The byte offset just past this line in the log (where a reconnection resumes).
     pub end: u64,
-    /// The line as JSON (every kind, also kinds this build does not know).
-    pub value: serde_json::Value,
+    /// The line as received (the Log view shows it).
+    pub line: String,
+    /// The event's kind tag, also for kinds this build does not know.
+    pub kind: String,
+    /// The envelope's step, if any.
+    pub step: Option<u64>,
     /// The line as a known event, when it is one.
     pub event: Option<Envelope>,
+    /// A line of a kind this build does not know, as JSON, for a view that knows it.
+    pub unknown: Option<serde_json::Value>,
 }
 
 impl Record {
@@ -46,36 +48,47 @@ impl Record {
     pub fn parse(line: &str, end: u64) -> std::result::Result<Record, String> {
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
-        let v = value
-            .get("v")
-            .and_then(|v| v.as_u64())
-            .ok_or("no schema version `v`")?;
-        if v > SCHEMA_VERSION as u64 {
-            return Err(format!(
-                "event schema v{v} is newer than this circuitscope reads (v{SCHEMA_VERSION}); upgrade circuitscope"
-            ));
-        }
-        if !value.get("kind").is_some_and(|k| k.is_string()) {
-            return Err("no event `kind`".into());
-        }
+        check_version(&value)?;
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .ok_or("no event `kind`")?
+            .to_string();
+        let step = value.get("step").and_then(|s| s.as_u64());
+        let (event, unknown) = match Envelope::from_value(value.clone()) {
+            Ok(e) => (Some(e), None),
+            Err(_) => (None, Some(value)),
+        };
         Ok(Record {
             end,
-            event: Envelope::parse(line).ok(),
-            value,
+            line: line.to_string(),
+            kind,
+            step,
+            event,
+            unknown,
         })
+    }
+
+    /// A record of an event the follower already parsed.
+    pub fn known(event: Envelope, line: String, end: u64) -> Record {
+        Record {
+            end,
+            kind: event.event.kind().to_string(),
+            step: event.step,
+            line,
+            event: Some(event),
+            unknown: None,
+        }
     }
 
     /// The event's kind tag.
     pub fn kind(&self) -> &str {
-        self.value
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or("?")
+        &self.kind
     }
 
     /// The envelope's step, if any.
     pub fn step(&self) -> Option<u64> {
-        self.value.get("step").and_then(|s| s.as_u64())
+        self.step
     }
 }
 
@@ -160,442 +173,6 @@ pub fn default_views() -> Vec<Box<dyn View>> {
 
 /// The shares of edges the `+`/`-` control steps through.
 pub const KEEP_LADDER: [f64; 11] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0];
-
-/// The dashboard's whole state.
-pub struct App {
-    target: String,
-    make_views: ViewFactory,
-    views: Vec<Box<dyn View>>,
-    tab: usize,
-    keep: usize,
-    paused: bool,
-    held: Vec<Record>,
-    help: bool,
-    connection: Connection,
-    /// The last `run_start`'s command, and the last `run_end`'s status (cleared by a start).
-    stage: Option<String>,
-    ended: Option<(String, Option<String>)>,
-    records: usize,
-    last_step: Option<u64>,
-    warning: Option<String>,
-    redraws: Arc<AtomicUsize>,
-}
-
-impl App {
-    /// An app following `target` (shown in the title) with the views `make_views` makes.
-    pub fn new(target: impl Into<String>, make_views: ViewFactory) -> App {
-        let views = make_views();
-        assert!(!views.is_empty(), "a dashboard needs at least one view");
-        App {
-            target: target.into(),
-            views,
-            make_views,
-            tab: 0,
-            keep: 4,
-            paused: false,
-            held: Vec::new(),
-            help: false,
-            connection: Connection::Connecting { attempt: 0 },
-            stage: None,
-            ended: None,
-            records: 0,
-            last_step: None,
-            warning: None,
-            redraws: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    /// Counts the frames drawn by [`run_loop`] (a test reads it to prove an idle dashboard
-    /// does not redraw).
-    pub fn redraw_counter(&self) -> Arc<AtomicUsize> {
-        self.redraws.clone()
-    }
-
-    /// The visible tab.
-    pub fn tab(&self) -> usize {
-        self.tab
-    }
-
-    /// The views' titles, in tab order.
-    pub fn titles(&self) -> Vec<String> {
-        self.views.iter().map(|v| v.title().to_string()).collect()
-    }
-
-    /// The share of edges kept.
-    pub fn keep(&self) -> f64 {
-        KEEP_LADDER[self.keep]
-    }
-
-    pub fn connection(&self) -> &Connection {
-        &self.connection
-    }
-
-    /// Records taken in (held ones while paused included).
-    pub fn records(&self) -> usize {
-        self.records
-    }
-
-    /// Whether the last stage of the run has ended, and how.
-    pub fn ended(&self) -> Option<&(String, Option<String>)> {
-        self.ended.as_ref()
-    }
-
-    /// Takes one event in.
-    pub fn handle(&mut self, ev: AppEvent) -> Flow {
-        match ev {
-            AppEvent::Key(k) => self.key(k),
-            AppEvent::Resize => Flow::Redraw,
-            AppEvent::Record(r) => {
-                self.records += 1;
-                if self.paused {
-                    self.held.push(r);
-                    // The footer counts what is held.
-                    return Flow::Redraw;
-                }
-                self.apply(&r);
-                // The header counts every record, so each one changes the screen.
-                Flow::Redraw
-            }
-            AppEvent::Connection(c) => {
-                if c == self.connection {
-                    return Flow::Idle;
-                }
-                self.connection = c;
-                Flow::Redraw
-            }
-            AppEvent::Warning(w) => {
-                self.warning = Some(w);
-                Flow::Redraw
-            }
-            AppEvent::Reset(why) => {
-                self.views = (self.make_views)();
-                self.tab = self.tab.min(self.views.len() - 1);
-                self.held.clear();
-                self.records = 0;
-                self.stage = None;
-                self.ended = None;
-                self.last_step = None;
-                self.warning = Some(why);
-                Flow::Redraw
-            }
-        }
-    }
-
-    fn apply(&mut self, r: &Record) {
-        match r.kind() {
-            "run_start" => {
-                self.stage = r
-                    .value
-                    .get("command")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_string);
-                self.ended = None;
-            }
-            "run_end" => {
-                let status = r
-                    .value
-                    .get("status")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or("?")
-                    .to_string();
-                let message = r
-                    .value
-                    .get("message")
-                    .and_then(|s| s.as_str())
-                    .map(str::to_string);
-                self.ended = Some((status, message));
-            }
-            _ => {}
-        }
-        if let Some(s) = r.step() {
-            if r.kind() == "train_step" {
-                self.last_step = Some(s);
-            }
-        }
-        for v in &mut self.views {
-            v.update(r);
-        }
-    }
-
-    fn key(&mut self, k: KeyEvent) -> Flow {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        if self.help {
-            // Any key closes the help; q still quits.
-            self.help = false;
-            if matches!(k.code, KeyCode::Char('q')) {
-                return Flow::Quit;
-            }
-            return Flow::Redraw;
-        }
-        let n = self.views.len();
-        match k.code {
-            KeyCode::Char('q') | KeyCode::Esc => Flow::Quit,
-            KeyCode::Char('c') if ctrl => Flow::Quit,
-            KeyCode::Tab => {
-                self.tab = (self.tab + 1) % n;
-                Flow::Redraw
-            }
-            KeyCode::BackTab => {
-                self.tab = (self.tab + n - 1) % n;
-                Flow::Redraw
-            }
-            KeyCode::Char(c @ '1'..='9') => {
-                let i = c as usize - '1' as usize;
-                if i < n && i != self.tab {
-                    self.tab = i;
-                    Flow::Redraw
-                } else {
-                    Flow::Idle
-                }
-            }
-            KeyCode::Char('+') | KeyCode::Char('=') => {
-                if self.keep + 1 < KEEP_LADDER.len() {
-                    self.keep += 1;
-                    Flow::Redraw
-                } else {
-                    Flow::Idle
-                }
-            }
-            KeyCode::Char('-') | KeyCode::Char('_') => {
-                if self.keep > 0 {
-                    self.keep -= 1;
-                    Flow::Redraw
-                } else {
-                    Flow::Idle
-                }
-            }
-            KeyCode::Char('p') => {
-                self.paused = !self.paused;
-                if !self.paused {
-                    for r in std::mem::take(&mut self.held) {
-                        self.apply(&r);
-                    }
-                }
-                Flow::Redraw
-            }
-            KeyCode::Char('?') | KeyCode::Char('h') => {
-                self.help = true;
-                Flow::Redraw
-            }
-            code => {
-                if self.views[self.tab].key(code) {
-                    Flow::Redraw
-                } else {
-                    Flow::Idle
-                }
-            }
-        }
-    }
-
-    /// Draws the whole screen into `frame`: a pure function of the state.
-    pub fn render(&self, frame: &mut Frame) {
-        let area = frame.area();
-        self.render_to(area, frame.buffer_mut());
-    }
-
-    /// Draws the whole screen into a buffer region.
-    pub fn render_to(&self, area: Rect, buf: &mut Buffer) {
-        if area.width == 0 || area.height == 0 {
-            return;
-        }
-        let [header, tabs, body, footer] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(1),
-            Constraint::Min(0),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        self.render_header(header, buf);
-        self.render_tabs(tabs, buf);
-        let ctx = Ctx { keep: self.keep() };
-        self.views[self.tab].render(body, buf, &ctx);
-        self.render_footer(footer, buf);
-        if self.help {
-            self.render_help(area, buf);
-        }
-    }
-
-    fn render_header(&self, area: Rect, buf: &mut Buffer) {
-        let (conn, color) = match &self.connection {
-            Connection::Connecting { attempt: 0 } => ("connecting".to_string(), Color::Yellow),
-            Connection::Connecting { attempt } => {
-                (format!("reconnecting (attempt {attempt})"), Color::Yellow)
-            }
-            Connection::Live => ("live".into(), Color::Green),
-            Connection::Replayed => ("replay".into(), Color::Cyan),
-            Connection::Lost { reason, retry_in_s } => (
-                format!("connection lost: {reason}; reconnecting in {retry_in_s} s"),
-                Color::Red,
-            ),
-            Connection::Ended => ("stream ended".into(), Color::Cyan),
-            Connection::Failed(why) => (format!("failed: {why}"), Color::Red),
-        };
-        let state = match (&self.ended, &self.stage) {
-            (Some((status, _)), stage) => format!(
-                "{} {}",
-                stage.as_deref().unwrap_or("run"),
-                if status == "completed" {
-                    "finished".to_string()
-                } else {
-                    format!("ended: {status}")
-                }
-            ),
-            (None, Some(stage)) => format!("{stage} running"),
-            (None, None) => "waiting for events".into(),
-        };
-        let mut spans = vec![
-            Span::styled(
-                "circuitscope ",
-                Style::default().add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(format!("{}  ", self.target)),
-            Span::styled(format!("[{conn}]"), Style::default().fg(color)),
-            Span::raw("  "),
-            Span::styled(
-                state,
-                Style::default().fg(if self.ended.is_some() {
-                    Color::Cyan
-                } else {
-                    Color::White
-                }),
-            ),
-        ];
-        if let Some(s) = self.last_step {
-            spans.push(Span::raw(format!("  step {s}")));
-        }
-        spans.push(Span::raw(format!("  {} events", self.records)));
-        Paragraph::new(Line::from(spans))
-            .style(Style::default().bg(Color::Black))
-            .render(area, buf);
-    }
-
-    fn render_tabs(&self, area: Rect, buf: &mut Buffer) {
-        let full: usize = self
-            .views
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!(" {} {} ", i + 1, v.title()).chars().count())
-            .sum();
-        let line = if full <= area.width as usize {
-            Line::from(
-                self.views
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        let s = format!(" {} {} ", i + 1, v.title());
-                        if i == self.tab {
-                            Span::styled(
-                                s,
-                                Style::default()
-                                    .fg(Color::Black)
-                                    .bg(Color::Cyan)
-                                    .add_modifier(Modifier::BOLD),
-                            )
-                        } else {
-                            Span::raw(s)
-                        }
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        } else {
-            // Too narrow for every name: the current one, and where it is.
-            Line::from(vec![
-                Span::styled(
-                    format!(
-                        " {}/{} {} ",
-                        self.tab + 1,
-                        self.views.len(),
-                        self.views[self.tab].title()
-                    ),
-                    Style::default()
-                        .fg(Color::Black)
-                        .bg(Color::Cyan)
-                        .add_modifier(Modifier::BOLD),
-                ),
-                Span::raw(" tab: next"),
-            ])
-        };
-        Paragraph::new(line).render(area, buf);
-    }
-
-    fn render_footer(&self, area: Rect, buf: &mut Buffer) {
-        let line = if self.paused {
-            Line::from(Span::styled(
-                format!("PAUSED: {} new events held (p resumes)", self.held.len()),
-                Style::default().fg(Color::Black).bg(Color::Yellow),
-            ))
-        } else if let Some(w) = &self.warning {
-            Line::from(Span::styled(w.clone(), Style::default().fg(Color::Yellow)))
-        } else {
-            Line::from(Span::styled(
-                "q quit  tab/1-7 views  +/- edges kept  arrows select  p pause  ? help",
-                Style::default().fg(Color::DarkGray),
-            ))
-        };
-        Paragraph::new(line).render(area, buf);
-    }
-
-    fn render_help(&self, area: Rect, buf: &mut Buffer) {
-        let text = vec![
-            Line::from("circuitscope watch: keys"),
-            Line::from(""),
-            Line::from("tab / shift-tab   next / previous view"),
-            Line::from(format!("1-{}               go to a view", self.views.len())),
-            Line::from("+ / -             keep more / fewer graph edges"),
-            Line::from("up / down         select a node (Graph), scroll (Log)"),
-            Line::from("p                 pause / resume updates"),
-            Line::from("?                 this help (any key closes it)"),
-            Line::from("q / esc           quit"),
-        ];
-        let w = area.width.min(60);
-        let h = area.height.min(text.len() as u16 + 2);
-        let popup = Rect {
-            x: area.x + (area.width - w) / 2,
-            y: area.y + (area.height - h) / 2,
-            width: w,
-            height: h,
-        };
-        Clear.render(popup, buf);
-        Paragraph::new(text)
-            .block(Block::default().borders(Borders::ALL).title(" help "))
-            .wrap(Wrap { trim: false })
-            .render(popup, buf);
-    }
-}
-
-/// Draws `app` once and counts the frame.
-fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> Result<()> {
-    terminal
-        .draw(|f| app.render(f))
-        .map_err(|e| Error::io("<terminal>", "cannot draw", e))?;
-    app.redraws.fetch_add(1, Ordering::Relaxed);
-    Ok(())
-}
-
-/// The event loop: draws once, then blocks on `rx` and redraws only when an event changed
-/// something (events already queued are taken in together and drawn once). Returns on `q`, or
-/// when every sender is gone.
-pub fn run_loop<B: Backend>(
-    terminal: &mut Terminal<B>,
-    app: &mut App,
-    rx: &Receiver<AppEvent>,
-) -> Result<()> {
-    draw(terminal, app)?;
-    while let Ok(first) = rx.recv() {
-        let mut redraw = false;
-        for ev in std::iter::once(first).chain(rx.try_iter().take(10_000)) {
-            match app.handle(ev) {
-                Flow::Quit => return Ok(()),
-                Flow::Redraw => redraw = true,
-                Flow::Idle => {}
-            }
-        }
-        if redraw {
-            draw(terminal, app)?;
-        }
-    }
-    Ok(())
-}
 
 /// Options of `circuitscope watch`.
 #[derive(Debug, Clone)]

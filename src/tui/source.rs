@@ -198,15 +198,15 @@ fn local(
         };
         for item in items {
             let ev = match item {
-                Followed::Event { end, line, .. } => match Record::parse(&line, end) {
-                    Ok(r) => {
-                        if let Err(e) = saver.line(&line) {
-                            let _ = tx.send(AppEvent::Warning(e));
-                        }
-                        AppEvent::Record(r)
+                // The follower parsed the line once; the record keeps its typed event.
+                Followed::Event {
+                    end, line, event, ..
+                } => {
+                    if let Err(e) = saver.line(&line) {
+                        let _ = tx.send(AppEvent::Warning(e));
                     }
-                    Err(e) => AppEvent::Warning(format!("skipped a line: {e}")),
-                },
+                    AppEvent::Record(Record::known(event, line, end))
+                }
                 // A kind this build does not know is still a record (a view may know it); a
                 // line that is no event at all is reported and skipped.
                 Followed::Garbage {

@@ -1,0 +1,164 @@
+//! The Training view: per-task loss over steps, lr, throughput, ETA, the last evaluation.
+
+use super::{bounds, empty, num, push_thinned, PALETTE};
+use crate::runlog::events::TaskMetrics;
+use crate::runlog::Event;
+use crate::tui::{Ctx, Record, View};
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::Line;
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Widget, Wrap};
+
+/// Training: per-task loss (log scale) over steps, lr, throughput, ETA, the last evaluation.
+#[derive(Default)]
+pub struct Training {
+    preset: Option<String>,
+    tasks: Vec<Vec<(f64, f64)>>,
+    last: Option<(u64, usize, f64, f64, f64, f64)>,
+    eval: Option<(usize, String, Vec<TaskMetrics>)>,
+    resumed: Option<u64>,
+}
+
+impl View for Training {
+    fn title(&self) -> &str {
+        "Training"
+    }
+
+    fn update(&mut self, r: &Record) -> bool {
+        let Some(env) = &r.event else { return false };
+        match &env.event {
+            Event::RunStart {
+                command, preset, ..
+            } if command == "train" => {
+                self.preset = preset.clone();
+                true
+            }
+            Event::TrainStep {
+                epoch,
+                losses,
+                loss,
+                lr,
+                examples_per_s,
+                eta_s,
+            } => {
+                let step = env.step.unwrap_or(0);
+                if self.tasks.len() < losses.len() {
+                    self.tasks.resize(losses.len(), Vec::new());
+                }
+                for (t, l) in losses.iter().enumerate() {
+                    if *l > 0.0 && l.is_finite() {
+                        push_thinned(&mut self.tasks[t], (step as f64, l.log10()));
+                    }
+                }
+                self.last = Some((step, *epoch, *loss, *lr, *examples_per_s, *eta_s));
+                true
+            }
+            Event::Eval {
+                epoch,
+                split,
+                tasks,
+            } => {
+                self.eval = Some((*epoch, split.clone(), tasks.clone()));
+                true
+            }
+            Event::Resumed { from_step } => {
+                self.resumed = Some(*from_step);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn render(&self, area: Rect, buf: &mut Buffer, _ctx: &Ctx) {
+        let Some((step, epoch, loss, lr, eps, eta)) = self.last else {
+            return empty(
+                area,
+                buf,
+                "Training",
+                "fills with `train_step` and `eval` events: `circuitscope train --preset P --out RUN`.",
+            );
+        };
+        let mut lines = vec![Line::from(format!(
+            "{}step {step}  epoch {epoch}  loss {}  lr {}  {} ex/s  ETA {:.0} s{}",
+            self.preset
+                .as_ref()
+                .map(|p| format!("{p}  "))
+                .unwrap_or_default(),
+            num(loss),
+            num(lr),
+            num(eps),
+            eta,
+            self.resumed
+                .map(|s| format!("  (resumed at {s})"))
+                .unwrap_or_default()
+        ))];
+        if let Some((epoch, split, tasks)) = &self.eval {
+            let figs: Vec<String> = tasks
+                .iter()
+                .map(|m| {
+                    let mut s = format!("{} loss {}", m.task, num(m.loss));
+                    if let Some(r2) = m.r2 {
+                        s.push_str(&format!(" R² {r2:.4}"));
+                    }
+                    if let Some(a) = m.accuracy {
+                        s.push_str(&format!(" acc {:.2}%", 100.0 * a));
+                    }
+                    s
+                })
+                .collect();
+            lines.push(Line::from(format!(
+                "eval (epoch {epoch}, {split}): {}",
+                figs.join(" | ")
+            )));
+        }
+        // Rows the wrapped head needs.
+        let w = area.width.max(1) as usize;
+        let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
+        let [head, chart] = Layout::vertical([
+            Constraint::Length((rows as u16).min(area.height / 2)),
+            Constraint::Min(0),
+        ])
+        .areas(area);
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .render(head, buf);
+        let xs = self.tasks.iter().flatten().map(|p| p.0);
+        let ys = self.tasks.iter().flatten().map(|p| p.1);
+        let (Some((x0, x1)), Some((y0, y1))) = (bounds(xs), bounds(ys)) else {
+            return;
+        };
+        let names: Vec<String> = (0..self.tasks.len()).map(|t| format!("task{t}")).collect();
+        let data: Vec<Dataset> = self
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(t, s)| {
+                Dataset::default()
+                    .name(names[t].as_str())
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(Style::default().fg(PALETTE[t % PALETTE.len()]))
+                    .data(s)
+            })
+            .collect();
+        Chart::new(data)
+            .block(
+                Block::default()
+                    .borders(Borders::TOP)
+                    .title("loss per task (log10)"),
+            )
+            .x_axis(
+                Axis::default()
+                    .bounds([x0, x1])
+                    .labels([format!("{x0:.0}"), format!("step {x1:.0}")]),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds([y0, y1])
+                    .labels([num(10f64.powf(y0)), num(10f64.powf(y1))]),
+            )
+            .render(chart, buf);
+    }
+}

@@ -2,6 +2,7 @@
 //! forward against reverse mode, operation counts, and an MLP against dfdx.
 
 use circuitscope::autodiff::{scalar_mlp, scalar_mlp_with, Tape, Var};
+use circuitscope::model::net::Batch;
 use circuitscope::model::{net, Loss, Preset};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -176,7 +177,14 @@ fn scalar_mlp_gradients_equal_dfdx_and_finite_differences() {
         let grads = tape.reverse(s.loss);
         let ours: Vec<f64> = s.params.iter().map(|p| grads.values[p.index]).collect();
         // dfdx, in f32.
-        let (loss, _, theirs) = n.loss_and_grad(&x, &y, rows, Loss::Mse);
+        let (loss, _, theirs) = n.loss_and_grad(
+            Batch {
+                x: &x,
+                y: &y,
+                n: rows,
+            },
+            Loss::Mse,
+        );
         assert!((loss as f64 - s.loss.value()).abs() <= 1e-5 * s.loss.value().max(1.0));
         for (k, (a, &b)) in ours.iter().zip(&theirs).enumerate() {
             assert!(

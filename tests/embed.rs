@@ -446,7 +446,7 @@ fn embed_writes_the_grid_and_baselines_and_its_loss_falls() {
     );
     let probes = events
         .iter()
-        .filter(|e| matches!(e.event, Event::ProbeAccuracy { .. }))
+        .filter(|e| matches!(e.event, Event::ProbeAccuracy(_)))
         .count();
     assert_eq!(probes, 2 + 4);
     // Asking for more functions than the zoo has, or an uncompiled bottleneck, is refused.

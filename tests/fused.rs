@@ -1,7 +1,7 @@
 //! The fused training engine against dfdx: the same loss, outputs and gradients on every preset
 //! it serves, training that ends in the same place, and clear errors where it does not apply.
 
-use circuitscope::model::net::{self, Engine};
+use circuitscope::model::net::{self, Batch, Engine};
 use circuitscope::model::train::{fit_params, TrainConfig};
 use circuitscope::model::{Loss, Preset};
 use circuitscope::runlog::train;
@@ -57,8 +57,22 @@ fn fused_loss_outputs_and_gradients_equal_dfdx_on_every_relu_preset() {
             let mut d = net::build_with(preset, seed, Engine::Dfdx).unwrap();
             let mut f = net::build_with(preset, seed, Engine::Fused).unwrap();
             assert_eq!(d.params(), f.params(), "{preset}: same initial weights");
-            let (ld, od, gd) = d.loss_and_grad(&x, &y, 37, preset.loss());
-            let (lf, of, gf) = f.loss_and_grad(&x, &y, 37, preset.loss());
+            let (ld, od, gd) = d.loss_and_grad(
+                Batch {
+                    x: &x,
+                    y: &y,
+                    n: 37,
+                },
+                preset.loss(),
+            );
+            let (lf, of, gf) = f.loss_and_grad(
+                Batch {
+                    x: &x,
+                    y: &y,
+                    n: 37,
+                },
+                preset.loss(),
+            );
             assert!(
                 (ld - lf).abs() <= 1e-5 * ld.abs().max(1e-3),
                 "{preset}: loss dfdx {ld}, fused {lf}"
@@ -73,8 +87,22 @@ fn fused_loss_outputs_and_gradients_equal_dfdx_on_every_relu_preset() {
             let p: Vec<f32> = d.params().iter().map(|v| v * 0.5 + 0.01).collect();
             d.set_params(&p);
             f.set_params(&p);
-            let (_, _, gd) = d.loss_and_grad(&x, &y, 37, preset.loss());
-            let (_, _, gf) = f.loss_and_grad(&x, &y, 37, preset.loss());
+            let (_, _, gd) = d.loss_and_grad(
+                Batch {
+                    x: &x,
+                    y: &y,
+                    n: 37,
+                },
+                preset.loss(),
+            );
+            let (_, _, gf) = f.loss_and_grad(
+                Batch {
+                    x: &x,
+                    y: &y,
+                    n: 37,
+                },
+                preset.loss(),
+            );
             let e = worst_relative(&gf, &gd);
             assert!(
                 e <= 1e-4,

@@ -104,14 +104,14 @@ fn every_kind() -> Vec<Event> {
             val: 0.12,
             label: Some("f5 k4 m0.50".into()),
         },
-        Event::ProbeAccuracy {
+        Event::ProbeAccuracy(circuitscope::runlog::events::ProbeScore {
             method: "embedding".into(),
             accuracy: 0.9,
             cluster_ari: Some(0.8),
             functions: 5,
             bottleneck: Some(4),
             mask_ratio: Some(0.5),
-        },
+        }),
         Event::Note {
             text: "hello".into(),
         },

@@ -13,6 +13,8 @@
 
 use circuitscope::graph::CircuitGraph;
 use circuitscope::polars::prelude::{AnyValue, DataFrame};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// The usual imports of a notebook.
@@ -108,6 +110,47 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// An SVG of `size` on a white background, drawn by `draw`.
+fn plot(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>)) -> Svg {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        root.fill(&WHITE).expect("svg");
+        draw(&root);
+        root.present().expect("svg");
+    }
+    Svg(out)
+}
+
+/// A chart on `root`: `title`, label areas `(x, y)` wide, the axes' ranges.
+fn axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    (x_area, y_area): (u32, u32),
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>> {
+    ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(x_area)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .expect("svg")
+}
+
+/// The legend of every labelled series.
+fn legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .expect("svg");
+}
+
 /// A line plot (faithfulness vs sparsity, training curves): one line per series, a legend,
 /// labelled axes. `log_y` plots log10 of y (non-positive values are dropped).
 pub fn curve_svg(title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> Svg {
@@ -125,17 +168,8 @@ pub fn curve_svg(title: &str, x_label: &str, y_label: &str, series: &[Series], l
         .collect();
     let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
     let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (640, 400)).into_drawing_area();
-        root.fill(&WHITE).expect("svg");
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .expect("svg");
+    plot((640, 400), |root| {
+        let mut chart = axes(root, title, (40, 60), (x0, x1), (y0, y1));
         chart
             .configure_mesh()
             .x_desc(x_label)
@@ -157,15 +191,8 @@ pub fn curve_svg(title: &str, x_label: &str, y_label: &str, series: &[Series], l
                 .label(s.name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .expect("svg");
-        root.present().expect("svg");
-    }
-    Svg(out)
+        legend(&mut chart);
+    })
 }
 
 /// A scatter plot of labelled points (`(x, y, label)`), one colour per label, with a legend
@@ -176,17 +203,8 @@ pub fn scatter_svg(title: &str, points: &[(f64, f64, usize)], names: &[String]) 
     let mut labels: Vec<usize> = points.iter().map(|p| p.2).collect();
     labels.sort_unstable();
     labels.dedup();
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (560, 440)).into_drawing_area();
-        root.fill(&WHITE).expect("svg");
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(50)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .expect("svg");
+    plot((560, 440), |root| {
+        let mut chart = axes(root, title, (36, 50), (x0, x1), (y0, y1));
         chart.configure_mesh().draw().expect("svg");
         for &l in &labels {
             let color = Palette99::pick(l).to_rgba();
@@ -202,15 +220,8 @@ pub fn scatter_svg(title: &str, points: &[(f64, f64, usize)], names: &[String]) 
                 .label(name)
                 .legend(move |(x, y)| Circle::new((x + 6, y), 3, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .expect("svg");
-        root.present().expect("svg");
-    }
-    Svg(out)
+        legend(&mut chart);
+    })
 }
 
 /// A run's training curves from its event log: per task, the training loss of each logged

@@ -6,7 +6,7 @@ use super::timing::all_jacobians;
 use crate::data::poly1d;
 use crate::data::products::ProductsConfig;
 use crate::embed::zoo::{ZooConfig, ZooSpec};
-use crate::graph::ig::{edge_attributions_rows, Mode, Target};
+use crate::graph::ig::{edge_attributions, Mode, Target};
 use crate::model::checkpoint::Checkpoint;
 use crate::model::net::{self, Engine};
 use crate::model::train::{fit_params, TrainConfig};
@@ -209,7 +209,7 @@ fn exact_ig(model: &RuntimeModel, x: &[f32]) -> Result<Vec<Vec<f64>>> {
         .iter()
         .map(|&l| {
             let zero = vec![0.0; model.layers[l].d_in];
-            edge_attributions_rows(model, l, &trace.post[l - 1], &zero, &target, Mode::Exact)
+            edge_attributions(model, l, &trace.post[l - 1], &zero, &target, Mode::Exact)
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 //! Jacobians and the census, and training throughput. Nothing here is used by the stages.
 
 use crate::data::products::ProductsConfig;
-use crate::graph::ig::{edge_attributions_rows, Mode, Target};
+use crate::graph::ig::{edge_attributions, Mode, Target};
 use crate::model::net::Engine;
 use crate::model::train::TrainConfig;
 use crate::model::{Preset, RuntimeModel, Trace};
@@ -79,7 +79,7 @@ pub fn ig(preset: Preset, examples: usize, steps: usize) -> Result<IgTiming> {
         let mut all = Vec::new();
         for &l in &pairs {
             let zero = vec![0.0; model.layers[l].d_in];
-            all.extend(edge_attributions_rows(
+            all.extend(edge_attributions(
                 &model,
                 l,
                 &trace.post[l - 1],

@@ -68,7 +68,7 @@ pub fn run(a: EmbedArgs) -> Result<()> {
             Progress::Loss {
                 label, step, val, ..
             } => bar.set_message(format!("{label} step {step} val {val:.4}")),
-            Progress::Probe { .. } => {}
+            Progress::Probe(_) => {}
         })
     })?;
     bar.finish_and_clear();

@@ -16,11 +16,11 @@ use crate::data::split_rng;
 use crate::model::RuntimeModel;
 use crate::{invalid, Result};
 use dfdx::nn::builders::{Linear, ReLU};
-use dfdx::nn::{DeviceBuildExt, Module, ModuleMut, ZeroGrads};
+use dfdx::nn::{BuildOnDevice, DeviceBuildExt, Module, ModuleMut, TensorCollection, ZeroGrads};
 use dfdx::optim::{Adam, Optimizer};
 use dfdx::prelude::{cross_entropy_with_logits_loss, PutTape, SplitTape};
 use dfdx::shapes::{Const, Rank0};
-use dfdx::tensor::{AsArray, Cpu, Tensor, TensorFrom, Trace};
+use dfdx::tensor::{AsArray, Cpu, Gradients, Tensor, TensorFrom, Trace};
 use dfdx::tensor_ops::{AdamConfig, Backward, SumTo};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -264,7 +264,26 @@ impl Picker {
     }
 }
 
-/// Trains the cloze embedder on `train` models and embeds `train` and `val` models.
+/// A dfdx network `M` initialised from `cfg.seed`, its Adam at `cfg.lr` and a gradient buffer.
+fn fresh<M>(cfg: &ClozeConfig) -> (Cpu, M::Built, Adam<M::Built, f32, Cpu>, Gradients<f32, Cpu>)
+where
+    M: BuildOnDevice<Cpu, f32>,
+    M::Built: TensorCollection<f32, Cpu> + ZeroGrads<f32, Cpu>,
+{
+    let dev = Cpu::seed_from_u64(cfg.seed);
+    let model = dev.build_module::<M, f32>();
+    let opt = Adam::new(
+        &model,
+        AdamConfig {
+            lr: cfg.lr,
+            ..Default::default()
+        },
+    );
+    let grads = model.alloc_grads();
+    (dev, model, opt, grads)
+}
+
+/// Trains the cloze embedder on `train` models and embeds `train` and `val` models. Every
 /// `every` steps, `on_loss` gets the training and held-out losses.
 pub fn train_embedder(
     cfg: &ClozeConfig,
@@ -278,35 +297,39 @@ pub fn train_embedder(
     if train.is_empty() || val.is_empty() {
         invalid!("the embedder needs training and held-out models");
     }
+    let job = Job {
+        cfg,
+        train,
+        val,
+        scale,
+        every,
+        on_loss,
+    };
     match cfg.bottleneck {
-        2 => run::<2>(cfg, train, val, scale, every, on_loss),
-        4 => run::<4>(cfg, train, val, scale, every, on_loss),
-        8 => run::<8>(cfg, train, val, scale, every, on_loss),
-        16 => run::<16>(cfg, train, val, scale, every, on_loss),
-        32 => run::<32>(cfg, train, val, scale, every, on_loss),
+        2 => run::<2>(job),
+        4 => run::<4>(job),
+        8 => run::<8>(job),
+        16 => run::<16>(job),
+        32 => run::<32>(job),
         k => invalid!("bottleneck {k} is not compiled"),
     }
 }
 
-fn run<const K: usize>(
-    cfg: &ClozeConfig,
-    train: &[&RuntimeModel],
-    val: &[&RuntimeModel],
+/// One embedder's training: the arguments of [`train_embedder`].
+struct Job<'a, 'f> {
+    cfg: &'a ClozeConfig,
+    train: &'a [&'a RuntimeModel],
+    val: &'a [&'a RuntimeModel],
     scale: f64,
     every: usize,
-    on_loss: &mut dyn FnMut(LossPoint),
-) -> Result<Embedded> {
+    on_loss: &'f mut dyn FnMut(LossPoint),
+}
+
+fn run<const K: usize>(job: Job) -> Result<Embedded> {
+    let (cfg, train, val, scale) = (job.cfg, job.train, job.val, job.scale);
+    let (every, on_loss) = (job.every, job.on_loss);
     let started = std::time::Instant::now();
-    let dev = Cpu::seed_from_u64(cfg.seed);
-    let mut model = dev.build_module::<Embedder<K>, f32>();
-    let mut opt = Adam::new(
-        &model,
-        AdamConfig {
-            lr: cfg.lr,
-            ..Default::default()
-        },
-    );
-    let mut grads = model.alloc_grads();
+    let (dev, mut model, mut opt, mut grads) = fresh::<Embedder<K>>(cfg);
     let mut rng = split_rng(cfg.seed, 6_000);
     let val_draws = eval_batches(val, cfg.mask_ratio, scale, cfg.seed ^ 0x5eed)?;
     let mut losses = Vec::new();
@@ -404,16 +427,7 @@ pub fn supervised(
     if train.iter().any(|(_, c)| *c >= MAX_CLASSES) {
         invalid!("the supervised classifier takes at most {MAX_CLASSES} functions");
     }
-    let dev = Cpu::seed_from_u64(cfg.seed);
-    let mut model = dev.build_module::<Classifier, f32>();
-    let mut opt = Adam::new(
-        &model,
-        AdamConfig {
-            lr: cfg.lr,
-            ..Default::default()
-        },
-    );
-    let mut grads = model.alloc_grads();
+    let (dev, mut model, mut opt, mut grads) = fresh::<Classifier>(cfg);
     let mut rng = split_rng(cfg.seed, 6_100);
     let mut picker = Picker::new(train.len());
     for step in 0..cfg.steps {

@@ -115,6 +115,19 @@ pub struct Member {
     pub model: RuntimeModel,
 }
 
+/// A linear probe's accuracy on held-out models' embeddings (`bottleneck` and `mask_ratio`
+/// set) or on a baseline's features, with the ARI of clustering the same features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeScore {
+    pub method: String,
+    pub accuracy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ari: Option<f64>,
+    pub functions: usize,
+    pub bottleneck: Option<usize>,
+    pub mask_ratio: Option<f64>,
+}
+
 /// What the grid reports while it runs: each embedder's losses, every probe's accuracy.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
@@ -126,16 +139,8 @@ pub enum Progress {
         train: f64,
         val: f64,
     },
-    /// A linear probe's accuracy on embeddings (`bottleneck` and `mask_ratio` set) or on a
-    /// baseline's features, with the ARI of clustering them.
-    Probe {
-        method: String,
-        accuracy: f64,
-        cluster_ari: Option<f64>,
-        functions: usize,
-        bottleneck: Option<usize>,
-        mask_ratio: Option<f64>,
-    },
+    /// A linear probe's score on embeddings or a baseline's features.
+    Probe(ProbeScore),
     /// A grid point finished (`done` of `total`).
     PointDone { done: usize, total: usize },
 }
@@ -331,14 +336,14 @@ pub fn grid_and_baselines(
             };
             let probe = linear_probe(&train, &val)?;
             let ari = cluster_ari(&val)?;
-            observe(Progress::Probe {
+            observe(Progress::Probe(ProbeScore {
                 method: "embedding".into(),
                 accuracy: probe.accuracy,
                 cluster_ari: Some(ari),
                 functions: f,
                 bottleneck: Some(k),
                 mask_ratio: Some(m),
-            })?;
+            }))?;
             let done = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             observe(Progress::PointDone {
                 done,
@@ -403,14 +408,14 @@ pub fn grid_and_baselines(
         });
     }
     for b in &baselines {
-        observe(Progress::Probe {
+        observe(Progress::Probe(ProbeScore {
             method: b.method.clone(),
             accuracy: b.accuracy,
             cluster_ari: b.cluster_ari,
             functions: b.functions,
             bottleneck: None,
             mask_ratio: None,
-        })?;
+        }))?;
     }
     Ok(EmbedReport {
         grid,

@@ -208,23 +208,11 @@ pub fn edge_attributions_multi(
         .collect())
 }
 
-/// Edge attributions `EA(i→j)` of one example between `h_l` and `h_{l+1}` (`d_{l+1} x d_l`,
-/// row `j`), for activations `a` and baseline `base` in `h_l`.
+/// Edge attributions `EA(i→j)` between `h_l` and `h_{l+1}` for every row of `a` (`n x d_l`
+/// row-major activations; one example is one row), with the baseline `base` in `h_l`: each
+/// row's `d_{l+1} x d_l` matrix (row `j`), one after another in example order. Rows are
+/// attributed in parallel on the current rayon pool.
 pub fn edge_attributions(
-    model: &RuntimeModel,
-    l: usize,
-    a: &[f64],
-    base: &[f64],
-    target: &Target,
-    mode: Mode,
-) -> Result<Vec<f64>> {
-    Ok(edge_attributions_multi(model, l, a, base, std::slice::from_ref(target), mode)?.remove(0))
-}
-
-/// [`edge_attributions`] for `n` examples at once (`a`: `n x d_l` row-major, one `base` for
-/// all), in parallel over examples on the current rayon pool; the result is the examples'
-/// `d_{l+1} x d_l` matrices one after another, in example order.
-pub fn edge_attributions_rows(
     model: &RuntimeModel,
     l: usize,
     a: &[f64],
@@ -236,7 +224,12 @@ pub fn edge_attributions_rows(
     let d = model.layers[l].d_in;
     let rows = a
         .par_chunks(d.max(1))
-        .map(|row| edge_attributions(model, l, row, base, target, mode))
+        .map(|row| {
+            Ok(
+                edge_attributions_multi(model, l, row, base, std::slice::from_ref(target), mode)?
+                    .remove(0),
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(rows.concat())
 }

@@ -18,6 +18,12 @@ pub enum NodeKind {
     Component,
 }
 
+crate::choices!(NodeKind {
+    Neuron => "neuron": "one node per unit",
+    Roi => "roi": "groups of functionally similar units of each hidden layer",
+    Component => "component": "the top principal components of each hidden layer (read-only)",
+});
+
 /// What an edge measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +34,11 @@ pub enum EdgeKind {
     /// Integrated Gradients on edges (see [`ig`]).
     Ig,
 }
+
+crate::choices!(EdgeKind {
+    Grad => "grad": "normalised adjacent-layer gradient flow",
+    Ig => "ig": "Integrated Gradients on edges (exact for ReLU)",
+});
 
 /// The IG baseline in each layer's space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +51,12 @@ pub enum Baseline {
     Resample,
 }
 
+crate::choices!(Baseline {
+    Zero => "zero": "zero activations",
+    Mean => "mean": "each layer's mean activation over the examples",
+    Resample => "resample": "another example's activations",
+});
+
 /// What IG edges explain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +66,11 @@ pub enum TargetKind {
     /// Each edge explains each task's outputs; the edge keeps one figure per task.
     Task,
 }
+
+crate::choices!(TargetKind {
+    Node => "node": "each edge explains its downstream node",
+    Task => "task": "each edge explains each task's outputs",
+});
 
 /// How a graph is built; checked once by [`GraphSpec::check`] before any work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,22 +157,3 @@ impl GraphSpec {
         }
     }
 }
-
-crate::choices!(NodeKind {
-    Neuron => "neuron": "one node per unit",
-    Roi => "roi": "groups of functionally similar units of each hidden layer",
-    Component => "component": "the top principal components of each hidden layer (read-only)",
-});
-crate::choices!(EdgeKind {
-    Grad => "grad": "normalised adjacent-layer gradient flow",
-    Ig => "ig": "Integrated Gradients on edges (exact for ReLU)",
-});
-crate::choices!(Baseline {
-    Zero => "zero": "zero activations",
-    Mean => "mean": "each layer's mean activation over the examples",
-    Resample => "resample": "another example's activations",
-});
-crate::choices!(TargetKind {
-    Node => "node": "each edge explains its downstream node",
-    Task => "task": "each edge explains each task's outputs",
-});

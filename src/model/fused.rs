@@ -12,7 +12,7 @@
 //! definitions of the losses (MSE as the mean over all outputs; cross-entropy as the mean over
 //! rows of `-Σ y · log_softmax`).
 
-use super::net::Net;
+use super::net::{Batch, Net};
 use super::{simd, Activation, Arch, Loss};
 use crate::{invalid, Result};
 use faer::linalg::matmul::matmul;
@@ -182,13 +182,8 @@ impl Net for FusedNet {
         acts.pop().expect("layers")
     }
 
-    fn loss_and_grad(
-        &mut self,
-        x: &[f32],
-        y: &[f32],
-        n: usize,
-        loss: Loss,
-    ) -> (f32, Vec<f32>, Vec<f32>) {
+    fn loss_and_grad(&mut self, b: Batch<'_>, loss: Loss) -> (f32, Vec<f32>, Vec<f32>) {
+        let Batch { x, y, n } = b;
         self.forward_keep(x, n);
         let value = self.loss_delta(y, n, loss);
         let mut grad = vec![0.0; self.params.len()];

@@ -53,13 +53,15 @@ pub trait Net {
     /// Outputs for `n` rows of `x`.
     fn forward(&self, x: &[f32], n: usize) -> Vec<f32>;
     /// Forward and backward on one batch: the mean loss, the outputs and the flat gradient.
-    fn loss_and_grad(
-        &mut self,
-        x: &[f32],
-        y: &[f32],
-        n: usize,
-        loss: Loss,
-    ) -> (f32, Vec<f32>, Vec<f32>);
+    fn loss_and_grad(&mut self, batch: Batch<'_>, loss: Loss) -> (f32, Vec<f32>, Vec<f32>);
+}
+
+/// One minibatch: `n` rows of inputs `x` and targets `y`, row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub x: &'a [f32],
+    pub y: &'a [f32],
+    pub n: usize,
 }
 
 /// Which code computes training's forward and backward passes.
@@ -178,13 +180,8 @@ where
         self.model.forward(t).as_vec()
     }
 
-    fn loss_and_grad(
-        &mut self,
-        x: &[f32],
-        y: &[f32],
-        n: usize,
-        loss: Loss,
-    ) -> (f32, Vec<f32>, Vec<f32>) {
+    fn loss_and_grad(&mut self, b: Batch<'_>, loss: Loss) -> (f32, Vec<f32>, Vec<f32>) {
+        let Batch { x, y, n } = b;
         let mut grads = self
             .grads
             .take()
@@ -215,30 +212,41 @@ where
     }
 }
 
+/// Implements dfdx's `TensorVisitor` for a visitor type: its associated types and `visit`,
+/// whose `body` sees the visitor as `$s` and each tensor as `$t` (of type `$tensor`).
+macro_rules! visitor {
+    ($ty:ty, $viewer:ty, |$s:ident, $t:ident: $tensor:ty| $body:block) => {
+        impl TensorVisitor<f32, Cpu> for $ty {
+            type Viewer = $viewer;
+            type Err = <Cpu as dfdx::tensor::HasErr>::Err;
+            type E2 = f32;
+            type D2 = Cpu;
+
+            fn visit<S: Shape>(
+                &mut self,
+                _: TensorOptions<S, f32, Cpu>,
+                $t: $tensor,
+            ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+                let $s = self;
+                $body
+                Ok(None)
+            }
+        }
+    };
+}
+
 /// Visits tensors in order, appending their values (or their gradients) to `out`.
 struct Collect<'g> {
     out: Vec<f32>,
     grads: Option<&'g Gradients<f32, Cpu>>,
 }
 
-impl TensorVisitor<f32, Cpu> for Collect<'_> {
-    type Viewer = ViewTensorRef;
-    type Err = <Cpu as dfdx::tensor::HasErr>::Err;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _: TensorOptions<S, f32, Cpu>,
-        t: &Tensor<S, f32, Cpu>,
-    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        match self.grads {
-            None => self.out.extend(t.as_vec()),
-            Some(g) => self.out.extend(g.get(t).as_vec()),
-        }
-        Ok(None)
+visitor!(Collect<'_>, ViewTensorRef, |v, t: &Tensor<S, f32, Cpu>| {
+    match v.grads {
+        None => v.out.extend(t.as_vec()),
+        Some(g) => v.out.extend(g.get(t).as_vec()),
     }
-}
+});
 
 /// Visits tensors in order, overwriting each from consecutive values of `src`.
 struct Write<'a> {
@@ -246,23 +254,15 @@ struct Write<'a> {
     off: usize,
 }
 
-impl TensorVisitor<f32, Cpu> for Write<'_> {
-    type Viewer = ViewTensorMut;
-    type Err = <Cpu as dfdx::tensor::HasErr>::Err;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _: TensorOptions<S, f32, Cpu>,
-        t: &mut Tensor<S, f32, Cpu>,
-    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+visitor!(
+    Write<'_>,
+    ViewTensorMut,
+    |v, t: &mut Tensor<S, f32, Cpu>| {
         let k = t.shape().num_elements();
-        t.copy_from(&self.src[self.off..self.off + k]);
-        self.off += k;
-        Ok(None)
+        t.copy_from(&v.src[v.off..v.off + k]);
+        v.off += k;
     }
-}
+);
 
 crate::choices!(Engine {
     Dfdx => "dfdx": "dfdx's modules and tape (the reference)",

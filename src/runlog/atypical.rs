@@ -13,12 +13,7 @@ use std::path::Path;
 /// `tables/eval_atypical.parquet` and logs an `atypical` segment.
 pub fn atypical_run(root: &Path, epsilon: f64) -> Result<AtypicalReport> {
     check_epsilon(epsilon)?;
-    let LoadedRun {
-        run,
-        info,
-        model,
-        data,
-    } = LoadedRun::open(root)?;
+    let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
     if data.val.labels.is_none() {
         crate::invalid!("atypical: preset `{}` is not a classifier; FGSM needs class labels (use digits or mnist)", info.preset);
     }

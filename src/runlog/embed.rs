@@ -71,24 +71,7 @@ pub fn embed_run(
                         label: Some(label),
                     },
                 ),
-                Progress::Probe {
-                    method,
-                    accuracy,
-                    cluster_ari,
-                    functions,
-                    bottleneck,
-                    mask_ratio,
-                } => (
-                    None,
-                    Event::ProbeAccuracy {
-                        method,
-                        accuracy,
-                        cluster_ari,
-                        functions,
-                        bottleneck,
-                        mask_ratio,
-                    },
-                ),
+                Progress::Probe(p) => (None, Event::ProbeAccuracy(p)),
                 Progress::PointDone { .. } => return Ok(()),
             };
             log.lock()

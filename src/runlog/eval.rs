@@ -18,12 +18,7 @@ use std::path::Path;
 /// Evaluates the run's graph (per-task exact IG, `spec`) under `kind` ablation: writes the
 /// tables `eval_faithfulness` and `eval_interventions` and logs an `eval` segment.
 pub fn eval_run(root: &Path, spec: &Valid<GraphSpec>, kind: Ablation) -> Result<EvalReport> {
-    let LoadedRun {
-        run,
-        info,
-        model,
-        data,
-    } = LoadedRun::open(root)?;
+    let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
     if info.preset.loss() != crate::model::Loss::Mse {
         invalid!(
             "eval: preset `{}` is a classifier; evaluation currently scores regression tasks (MSE)",

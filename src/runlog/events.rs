@@ -80,6 +80,7 @@ impl RunStatus {
     }
 }
 
+pub use crate::embed::ProbeScore;
 pub use crate::model::train::TaskMetrics;
 
 /// Edges a [`Event::GraphEdges`] carries at most.
@@ -199,15 +200,7 @@ pub enum Event {
     },
     /// A linear probe's accuracy on embeddings (or a baseline's) on held-out models, with the
     /// ARI of clustering the same features.
-    ProbeAccuracy {
-        method: String,
-        accuracy: f64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cluster_ari: Option<f64>,
-        functions: usize,
-        bottleneck: Option<usize>,
-        mask_ratio: Option<f64>,
-    },
+    ProbeAccuracy(ProbeScore),
     /// Free text for the reader.
     Note { text: String },
     /// Training resumed from a checkpoint at `from_step`.

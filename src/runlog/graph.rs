@@ -62,12 +62,7 @@ pub fn graph_edges_event(g: &CircuitGraph) -> Event {
 /// tables `graph_nodes` and `graph_edges`, and logs a `graph` segment (`clustering_summary` per
 /// ROI layer, `graph_summary`).
 pub fn graph_run(root: &Path, spec: &Valid<GraphSpec>, top: Option<usize>) -> Result<CircuitGraph> {
-    let LoadedRun {
-        run,
-        info,
-        model,
-        data,
-    } = LoadedRun::open(root)?;
+    let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
     spec.fits(&model, &data.val)?;
     segment(
         &run,

@@ -55,6 +55,11 @@ impl LoadedRun {
         read_checkpoint(path, Some(self.info.preset))?.view()
     }
 
+    /// The run's parts: its directory, settings, final model and data.
+    pub fn into_parts(self) -> (RunDir, RunInfo, RuntimeModel, TaskData) {
+        (self.run, self.info, self.model, self.data)
+    }
+
     /// The preset's name, as the log's segments record it.
     pub fn name(&self) -> &'static str {
         self.info.preset.name()

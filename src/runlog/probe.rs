@@ -13,12 +13,7 @@ use std::path::{Path, PathBuf};
 /// `tables/probe_*.parquet` and appends a `probe` segment (`run_start` … `probe_summary` …
 /// `run_end`) to its event log.
 pub fn probe_run(root: &Path, cfg: &Valid<ProbeConfig>) -> Result<ProbeReport> {
-    let LoadedRun {
-        run,
-        info,
-        model,
-        data,
-    } = LoadedRun::open(root)?;
+    let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
     let mut splits = vec![("mixed".to_string(), &data.val)];
     splits.extend(
         data.per_task

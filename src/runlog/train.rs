@@ -14,7 +14,7 @@ use super::preset::preset_data;
 use crate::data::TaskData;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::train::{
-    one_thread, StepReport, TaskMetrics, TrainConfig, TrainSink, Trained, Trainer,
+    one_thread, EpochReport, StepReport, TaskMetrics, TrainConfig, TrainSink, Trained, Trainer,
 };
 use crate::model::{Preset, RuntimeModel};
 use crate::params::Valid;
@@ -202,25 +202,22 @@ impl TrainSink for RunSink<'_, '_> {
         Ok(())
     }
 
-    fn epoch(
-        &mut self,
-        epoch: usize,
-        epochs: usize,
-        step: u64,
-        split: &str,
-        val: &[TaskMetrics],
-    ) -> Result<()> {
-        if self.logged.last_eval_epoch.is_none_or(|e| epoch > e) {
+    fn epoch(&mut self, e: &EpochReport) -> Result<()> {
+        if self.logged.last_eval_epoch.is_none_or(|l| e.epoch > l) {
             self.log.emit(
-                Some(step),
+                Some(e.step),
                 Event::Eval {
-                    epoch,
-                    split: split.to_string(),
-                    tasks: val.to_vec(),
+                    epoch: e.epoch,
+                    split: e.split.to_string(),
+                    tasks: e.val.to_vec(),
                 },
             )?;
         }
-        (self.observe)(Update::Epoch { epoch, epochs, val });
+        (self.observe)(Update::Epoch {
+            epoch: e.epoch,
+            epochs: e.epochs,
+            val: e.val,
+        });
         Ok(())
     }
 

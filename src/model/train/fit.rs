@@ -6,7 +6,7 @@ use super::config::TrainConfig;
 use super::trainer::{batch_rows, gather};
 use crate::data::Dataset;
 use crate::model::adam::{AdamConfig, AdamState};
-use crate::model::net::{self, Engine};
+use crate::model::net::{self, Batch, Engine};
 use crate::model::Preset;
 use crate::{invalid, param, Result};
 use rand::seq::SliceRandom;
@@ -43,51 +43,49 @@ pub fn fit_params(
         );
     }
     engine.check(preset)?;
-    super::one_thread(|| fit_loop(preset, seed, data, (epochs, batch, lr), engine))
-}
-
-/// The loop of [`fit_params`] once its options are checked: `(epochs, batch, lr)`.
-fn fit_loop(
-    preset: Preset,
-    seed: u64,
-    data: &Dataset,
-    (epochs, batch, lr): (usize, usize, f64),
-    engine: Engine,
-) -> Result<Vec<f32>> {
-    let loss_kind = preset.loss();
-    let mut net = net::build_with(preset, seed, engine)?;
-    let mut params = net.params();
-    let mut adam = AdamState::new(params.len());
-    let adam_cfg = AdamConfig::default();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n = data.n;
-    let batches = n.div_ceil(batch);
-    let total = (batches * epochs) as u64;
-    let schedule = TrainConfig::defaults(preset).schedule;
-    let (mut xb, mut yb) = (Vec::new(), Vec::new());
-    let mut step = 0u64;
-    // One permutation reshuffled every epoch (a run starts each epoch from 0..n instead).
-    let mut perm: Vec<usize> = (0..n).collect();
-    for _ in 0..epochs {
-        perm.shuffle(&mut rng);
-        for b in 0..batches {
-            let rows = batch_rows(&perm, b, batch);
-            gather(data, rows, &mut xb, &mut yb);
-            let (loss, _, grad) = net.loss_and_grad(&xb, &yb, rows.len(), loss_kind);
-            if !loss.is_finite() {
-                invalid!(
+    super::one_thread(|| {
+        let loss_kind = preset.loss();
+        let mut net = net::build_with(preset, seed, engine)?;
+        let mut params = net.params();
+        let mut adam = AdamState::new(params.len());
+        let adam_cfg = AdamConfig::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = data.n;
+        let batches = n.div_ceil(batch);
+        let total = (batches * epochs) as u64;
+        let schedule = TrainConfig::defaults(preset).schedule;
+        let (mut xb, mut yb) = (Vec::new(), Vec::new());
+        let mut step = 0u64;
+        // One permutation reshuffled every epoch (a run starts each epoch from 0..n instead).
+        let mut perm: Vec<usize> = (0..n).collect();
+        for _ in 0..epochs {
+            perm.shuffle(&mut rng);
+            for b in 0..batches {
+                let rows = batch_rows(&perm, b, batch);
+                gather(data, rows, &mut xb, &mut yb);
+                let (loss, _, grad) = net.loss_and_grad(
+                    Batch {
+                        x: &xb,
+                        y: &yb,
+                        n: rows.len(),
+                    },
+                    loss_kind,
+                );
+                if !loss.is_finite() {
+                    invalid!(
                     "training diverged: loss is {loss} at step {step}; try a smaller learning rate `lr` (now {lr})"
                 );
+                }
+                adam.update(
+                    &adam_cfg,
+                    schedule.lr_at(lr, step, total) as f32,
+                    &mut params,
+                    &grad,
+                );
+                net.set_params(&params);
+                step += 1;
             }
-            adam.update(
-                &adam_cfg,
-                schedule.lr_at(lr, step, total) as f32,
-                &mut params,
-                &grad,
-            );
-            net.set_params(&params);
-            step += 1;
         }
-    }
-    Ok(params)
+        Ok(params)
+    })
 }

@@ -13,7 +13,7 @@ use super::metrics::{batch_task_losses, evaluate, TaskMetrics};
 use crate::data::TaskData;
 use crate::model::adam::{AdamConfig, AdamState};
 use crate::model::checkpoint::{Checkpoint, Progress};
-use crate::model::net::{self, Net};
+use crate::model::net::{self, Batch, Net};
 use crate::params::Valid;
 use crate::{Error, Result};
 use rand::seq::SliceRandom;
@@ -37,19 +37,23 @@ pub struct StepReport {
     pub task_losses: Option<Vec<f64>>,
 }
 
+/// The end of an epoch, as the trainer reports it.
+#[derive(Debug, Clone)]
+pub struct EpochReport<'a> {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub step: u64,
+    /// The name of the validation split.
+    pub split: &'a str,
+    pub val: &'a [TaskMetrics],
+}
+
 /// Receives what a [`Trainer`] does, in order; an error stops training.
 pub trait TrainSink {
     /// After every optimiser step.
     fn step(&mut self, r: &StepReport) -> Result<()>;
-    /// After each epoch's last step, with the validation figures on the split named `split`.
-    fn epoch(
-        &mut self,
-        epoch: usize,
-        epochs: usize,
-        step: u64,
-        split: &str,
-        val: &[TaskMetrics],
-    ) -> Result<()>;
+    /// After each epoch's last step, with the validation figures.
+    fn epoch(&mut self, e: &EpochReport) -> Result<()>;
     /// A training checkpoint (epoch ends, and every `checkpoint_every` steps) of `epoch`.
     fn checkpoint(&mut self, epoch: usize, checkpoint: &Checkpoint) -> Result<()>;
     /// The loss became NaN or infinite at `step`; training stops with `message` as its error.
@@ -165,7 +169,14 @@ impl<'a> Trainer<'a> {
                 let rows = batch_rows(&perm, b, cfg.batch);
                 gather(train, rows, &mut xb, &mut yb);
                 let lr = cfg.lr_at(self.step, total);
-                let (loss, out, mut grad) = self.net.loss_and_grad(&xb, &yb, rows.len(), loss_kind);
+                let (loss, out, mut grad) = self.net.loss_and_grad(
+                    Batch {
+                        x: &xb,
+                        y: &yb,
+                        n: rows.len(),
+                    },
+                    loss_kind,
+                );
                 if let Some(w) = &self.weights {
                     let l1 = cfg.l1 as f32;
                     for ((g, &p), &is_weight) in grad.iter_mut().zip(&self.params).zip(w) {
@@ -215,7 +226,13 @@ impl<'a> Trainer<'a> {
                 {
                     if last_of_epoch {
                         val = evaluate(self.net.as_ref(), &data.val, &data.tasks, loss_kind);
-                        sink.epoch(self.epoch, cfg.epochs, self.step, &data.val.name, &val)?;
+                        sink.epoch(&EpochReport {
+                            epoch: self.epoch,
+                            epochs: cfg.epochs,
+                            step: self.step,
+                            split: &data.val.name,
+                            val: &val,
+                        })?;
                     }
                     let checkpoint = Checkpoint {
                         preset: cfg.preset,

@@ -1,6 +1,7 @@
 //! The Zoo/Embedding view: zoo progress, embedder losses and probe accuracies.
 
 use super::{empty, num, push_thinned};
+use crate::runlog::events::ProbeScore;
 use crate::runlog::Event;
 use crate::tui::{Ctx, Record, View};
 use ratatui::buffer::Buffer;
@@ -8,9 +9,6 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Row, Table, Widget};
 use std::collections::BTreeMap;
-
-/// One `probe_accuracy` event: (method, functions, bottleneck, mask ratio, accuracy, ARI).
-type ProbeRow = (String, usize, Option<usize>, Option<f64>, f64, Option<f64>);
 
 /// Zoo training progress, embedder losses and probe accuracies.
 #[derive(Default)]
@@ -20,7 +18,7 @@ pub struct Zoo {
     losses: BTreeMap<String, (u64, f64, f64)>,
     last_label: Option<String>,
     val_series: BTreeMap<String, Vec<(f64, f64)>>,
-    probes: Vec<ProbeRow>,
+    probes: Vec<ProbeScore>,
 }
 
 impl View for Zoo {
@@ -54,22 +52,8 @@ impl View for Zoo {
                 self.last_label = Some(label);
                 true
             }
-            Event::ProbeAccuracy {
-                method,
-                accuracy,
-                cluster_ari,
-                functions,
-                bottleneck,
-                mask_ratio,
-            } => {
-                self.probes.push((
-                    method.clone(),
-                    *functions,
-                    *bottleneck,
-                    *mask_ratio,
-                    *accuracy,
-                    *cluster_ari,
-                ));
+            Event::ProbeAccuracy(p) => {
+                self.probes.push(p.clone());
                 true
             }
             _ => false,
@@ -104,31 +88,35 @@ impl View for Zoo {
         let mut rows: Vec<Row> = Vec::new();
         for (label, (step, train, val)) in &self.losses {
             let probe = self.probes.iter().rev().find(|p| {
-                p.0 == "embedding"
-                    && p.2.is_some()
-                    && format!("f{} k{} m{:.2}", p.1, p.2.unwrap_or(0), p.3.unwrap_or(0.0))
-                        == *label
+                p.method == "embedding"
+                    && p.bottleneck.is_some()
+                    && format!(
+                        "f{} k{} m{:.2}",
+                        p.functions,
+                        p.bottleneck.unwrap_or(0),
+                        p.mask_ratio.unwrap_or(0.0)
+                    ) == *label
             });
             rows.push(Row::new(vec![
                 label.clone(),
                 step.to_string(),
                 num(*train),
                 num(*val),
-                probe.map_or("-".into(), |p| format!("{:.1}%", 100.0 * p.4)),
+                probe.map_or("-".into(), |p| format!("{:.1}%", 100.0 * p.accuracy)),
                 probe
-                    .and_then(|p| p.5)
+                    .and_then(|p| p.cluster_ari)
                     .map_or("-".into(), |a| format!("{a:.3}")),
             ]));
         }
-        for p in self.probes.iter().filter(|p| p.0 != "embedding") {
+        for p in self.probes.iter().filter(|p| p.method != "embedding") {
             rows.push(
                 Row::new(vec![
-                    format!("f{} {}", p.1, p.0),
+                    format!("f{} {}", p.functions, p.method),
                     "".into(),
                     "".into(),
                     "".into(),
-                    format!("{:.1}%", 100.0 * p.4),
-                    p.5.map_or("-".into(), |a| format!("{a:.3}")),
+                    format!("{:.1}%", 100.0 * p.accuracy),
+                    p.cluster_ari.map_or("-".into(), |a| format!("{a:.3}")),
                 ])
                 .style(Style::default().fg(Color::DarkGray)),
             );

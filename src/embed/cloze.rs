@@ -264,8 +264,16 @@ impl Picker {
     }
 }
 
+/// A device, a built network `M`, its Adam and a gradient buffer.
+type Fresh<M> = (
+    Cpu,
+    <M as BuildOnDevice<Cpu, f32>>::Built,
+    Adam<<M as BuildOnDevice<Cpu, f32>>::Built, f32, Cpu>,
+    Gradients<f32, Cpu>,
+);
+
 /// A dfdx network `M` initialised from `cfg.seed`, its Adam at `cfg.lr` and a gradient buffer.
-fn fresh<M>(cfg: &ClozeConfig) -> (Cpu, M::Built, Adam<M::Built, f32, Cpu>, Gradients<f32, Cpu>)
+fn fresh<M>(cfg: &ClozeConfig) -> Fresh<M>
 where
     M: BuildOnDevice<Cpu, f32>,
     M::Built: TensorCollection<f32, Cpu> + ZeroGrads<f32, Cpu>,

@@ -1,9 +1,12 @@
 //! circuitscope turns small trained neural networks into computational graphs a person can
 //! read, test and trust.
 //!
-//! The modules follow the data flow: [`data`] makes data sets, [`model`] trains dfdx MLPs and
-//! exports the [`model::RuntimeModel`] view that every later stage reads, [`runlog`] keeps a
-//! run's directory and its live event log, and [`cli`] is the thin command-line layer.
+//! The modules follow the data flow (ARCHITECTURE.md): [`data`] makes data sets, [`model`]
+//! trains dfdx MLPs and exports the [`model::RuntimeModel`] view that every later stage reads,
+//! [`probe`], [`graph`], [`eval`] and [`embed`] are pure functions of a model, data and checked
+//! options ([`params::Valid`]), with [`numeric`] under them all. [`runlog`], the run layer,
+//! loads runs from disk, calls the stages and stores their results and events; [`tui`] and
+//! [`bench`](mod@bench) sit on top. The `circuitscope` binary (`src/cli/`) only parses and prints.
 //!
 //! ```
 //! use circuitscope::data::products::ProductsConfig;

@@ -179,6 +179,9 @@ pub enum KernelWhat {
         /// Optimisation level of notebook builds: 0 builds fastest, 2 runs fastest.
         #[arg(long, default_value = "1")]
         opt: String,
+        /// Do not build the notebook cache now (the first notebook's kernel start will).
+        #[arg(long)]
+        no_warm: bool,
     },
 }
 
@@ -189,6 +192,7 @@ pub fn run(what: KernelWhat) -> Result<()> {
         cache,
         no_install,
         opt,
+        no_warm,
     } = what;
     if !["0", "1", "2", "3", "s", "z"].contains(&opt.as_str()) {
         return Err(Error::Invalid(format!(
@@ -207,5 +211,84 @@ pub fn run(what: KernelWhat) -> Result<()> {
         KERNEL_NAME,
         dir.display()
     );
+    if !no_warm {
+        warm(&dir)?;
+    }
     Ok(())
+}
+
+/// Starts the installed kernel once and runs a cell that uses circuitscope's display crate,
+/// so evcxr builds its shared cache now — outside any notebook's kernel timeout — and every
+/// later kernel start reuses it. Uses Python's jupyter_client (what nbclient and Jupyter run
+/// kernels with); without it, says so and leaves the build to the first kernel start.
+const WARM: &str = r#"
+import sys
+try:
+    import jupyter_client
+except ImportError:
+    sys.exit(3)
+km = jupyter_client.KernelManager(kernel_name=sys.argv[1])
+km.start_kernel()
+kc = km.client()
+kc.start_channels()
+try:
+    kc.wait_for_ready(timeout=24 * 3600)
+    reply = kc.execute_interactive(
+        "let _ = circuitscope_kernel::Svg(String::new()); circuitscope::model::Preset::Products",
+        timeout=24 * 3600, output_hook=lambda m: None)
+    ok = reply["content"]["status"] == "ok"
+    if not ok:
+        print("\n".join(reply["content"].get("traceback", [])), file=sys.stderr)
+finally:
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+sys.exit(0 if ok else 1)
+"#;
+
+fn warm(kernel_dir: &Path) -> Result<()> {
+    let data_dir = kernel_dir
+        .parent()
+        .and_then(Path::parent)
+        .expect("kernels/<name> under the data directory");
+    let started = std::time::Instant::now();
+    let mut child = Command::new("python3")
+        .args(["-c", WARM, KERNEL_NAME])
+        .env("JUPYTER_DATA_DIR", data_dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io("python3", "cannot run (to build the notebook cache)", e))?;
+    eprintln!("circuitscope: building the notebook cache (evcxr compiles circuitscope once; minutes on 2 cores)");
+    let mut next_line = 30;
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Error::io("python3", "cannot wait for", e))?
+        {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let secs = started.elapsed().as_secs();
+        if secs >= next_line {
+            eprintln!(
+                "circuitscope: building the notebook cache: {}m{:02}s so far",
+                secs / 60,
+                secs % 60
+            );
+            next_line += 30;
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    match status.code() {
+        Some(0) => {
+            println!("notebook cache built in {secs:.0} s: kernel starts now reuse it");
+            Ok(())
+        }
+        Some(3) => {
+            println!("notebook cache not built: python3 has no jupyter_client (`pip install jupyter_client`); the first notebook's kernel start will build it");
+            Ok(())
+        }
+        _ => Err(Error::Invalid(format!(
+            "building the notebook cache failed after {secs:.0} s ({status}); the kernel's own error is above"
+        ))),
+    }
 }

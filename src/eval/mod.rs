@@ -1,7 +1,7 @@
 //! Evaluating graphs: is a graph faithful to the model, sparse, and split along the tasks the
 //! network really does?
 //!
-//! - [`faithfulness`]: keep the top-k edges of a graph (by mean |value|), ablate every other
+//! - [`faithfulness()`]: keep the top-k edges of a graph (by mean |value|), ablate every other
 //!   edge in the real forward pass ([`ablation`]), and score `(m(kept) − m(none)) / (m(full) −
 //!   m(none))` with the task loss as `m`, for a sweep of k; CPR is the area under that curve and
 //!   CMD the area between it and 1 (x = share of edges kept). Beside it, the chance curve: the

@@ -2,12 +2,12 @@
 //! neurons), edges are gradient flow or exact Integrated Gradients on edges, with communities.
 //!
 //! - [`spec`]: how a graph is built ([`GraphSpec`], checked once into a valid spec).
-//! - [`build()`]: a [`RuntimeModel`] and a data set into a [`CircuitGraph`]: a layered petgraph
+//! - [`build()`]: a [`crate::model::RuntimeModel`] and a data set into a [`CircuitGraph`]: a layered petgraph
 //!   `DiGraph` whose edges carry the attribution averaged over the examples (mean, mean of the
 //!   absolute value, spread, and per task); [`component`] for principal-component nodes.
 //! - [`ig`]: exact Integrated Gradients on edges; [`roi`]: neuron groups; [`community`]: Leiden.
 //! - [`export`]: versioned JSON, DOT and SVG written to any writer, JSON parsed back.
-//! - [`tables`]: the graph as polars tables and as a summary a person reads.
+//! - [`tables`](mod@tables): the graph as polars tables and as a summary a person reads.
 //!
 //! Graph building reads the model; it must never change weights or ablate (that is
 //! evaluation's job), and never opens a file (the run layer does).

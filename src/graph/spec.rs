@@ -31,7 +31,7 @@ pub enum EdgeKind {
     /// Normalised adjacent-layer gradient flow: `|∂h_{l+1,j}/∂h_{l,i}|` divided by its sum over
     /// `i`, averaged over examples.
     Grad,
-    /// Integrated Gradients on edges (see [`ig`]).
+    /// Integrated Gradients on edges (see [`super::ig`]).
     Ig,
 }
 

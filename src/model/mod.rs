@@ -2,7 +2,8 @@
 //! state we own, checkpoints, and the [`RuntimeModel`] view that all analysis reads.
 //!
 //! dfdx is used for the forward and backward passes of training only; everything after
-//! training goes through [`RuntimeModel`]. This module must never analyse a model.
+//! training goes through [`RuntimeModel`]. This module must never analyse a model, touch a
+//! file or write an event (the run layer does both).
 
 pub mod adam;
 pub mod checkpoint;

@@ -1,5 +1,5 @@
 //! Training a preset: its [`TrainConfig`], the [`Trainer`] loop (with exact resume from a
-//! checkpoint), per-task [`metrics`], and [`fit_params`] for zoos of small models trained in
+//! checkpoint), per-task [`metrics`](mod@metrics), and [`fit_params`] for zoos of small models trained in
 //! memory. Training reports through a [`TrainSink`] and returns parameters; it never touches a
 //! file or writes an event — the run layer (`runlog`) does both.
 

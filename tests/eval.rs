@@ -139,8 +139,13 @@ fn on_block_networks_task_subgraphs_are_selective_and_faithfulness_spans_zero_to
     }
     assert!(half.chance < 0.8, "{half:?}");
     assert!(f.chance_cpr < f.cpr - 0.1, "{} vs {}", f.chance_cpr, f.cpr);
-    let (iv, rho) = interventions(&model, &g, &data, &two_tasks(), &base).unwrap();
-    for i in iv.iter().filter(|i| i.target.starts_with("task subgraph")) {
+    let iv = interventions(&model, &g, &data, &two_tasks(), &base).unwrap();
+    let rho = iv.rho;
+    for i in iv
+        .points
+        .iter()
+        .filter(|i| i.target.starts_with("task subgraph"))
+    {
         let own = i.target.ends_with(&format!(" {}", i.task));
         if own {
             assert!(i.loss_ratio > 10.0, "{i:?}");

@@ -301,7 +301,7 @@ fn leiden_on_the_karate_club_finds_modularity_near_0_42() {
     // two-way split of the club has Q = 0.3718 (Newman 2006, "Modularity and community
     // structure in networks") and misplaces one member against the factions; the factions
     // themselves have 0.3715. Either is a right answer (this gives the factions).
-    let (two, gamma) = leiden_with_count(34, &edges, 0, 2, &[]).unwrap();
+    let (two, gamma) = leiden_with_count(34, &edges, &[], 0, 2, &[]).unwrap();
     let wrong = (0..34)
         .filter(|&i| (two.membership[i] == two.membership[0]) != (split[i] == 0))
         .count();
@@ -333,16 +333,25 @@ fn asking_for_as_many_communities_as_circuits_joins_the_layers_of_each() {
     let fine = leiden(60, &edges, 0).unwrap();
     println!("resolution 1: {} communities", fine.count);
     assert!(fine.count > 2, "{fine:?}");
-    let (two, _) = leiden_with_count(60, &edges, 0, 2, &[]).unwrap();
+    let (two, _) = leiden_with_count(60, &edges, &[], 0, 2, &[]).unwrap();
     assert_eq!(two.count, 2);
     for i in 0..60 {
         assert_eq!(two.membership[i], two.membership[(i / 30) * 30], "node {i}");
     }
     // Edge cases: asking for 0 communities gives 1; no edges leaves every node alone; asking
     // for more than Leiden finds even at resolution 10 gives what it finds.
-    assert_eq!(leiden_with_count(60, &edges, 0, 0, &[]).unwrap().0.count, 1);
-    assert_eq!(leiden_with_count(3, &[], 0, 1, &[]).unwrap().0.count, 3);
-    let (many, gamma) = leiden_with_count(60, &edges, 0, 59, &[]).unwrap();
+    assert_eq!(
+        leiden_with_count(60, &edges, &[], 0, 0, &[])
+            .unwrap()
+            .0
+            .count,
+        1
+    );
+    assert_eq!(
+        leiden_with_count(3, &[], &[], 0, 1, &[]).unwrap().0.count,
+        3
+    );
+    let (many, gamma) = leiden_with_count(60, &edges, &[], 0, 59, &[]).unwrap();
     assert!(
         many.count < 59 && gamma == 10.0,
         "{} at γ = {gamma}",
@@ -510,17 +519,35 @@ fn graph_options_are_checked_before_work() {
     }
     .generate()
     .unwrap();
-    let err = build(
+    // A smooth network gets a Riemann sum without being asked, and says so with its
+    // completeness error; a ReLU network gets exact IG, complete to rounding.
+    let auto = build(
         &model,
         &data.val,
         &data.tasks,
         &GraphSpec::default().check().unwrap(),
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap();
+    let ig = auto.ig.as_ref().unwrap();
+    assert_eq!(ig.mode, "riemann 128");
+    assert!(
+        ig.max_delta > 0.0 && ig.max_error < 1e-3 * ig.max_delta,
+        "{ig:?}"
+    );
+    let relu = random_model(Preset::Products, 1);
+    let exact = build(
+        &relu,
+        &data.val,
+        &data.tasks,
+        &GraphSpec::default().check().unwrap(),
+    )
+    .unwrap();
+    let ig = exact.ig.as_ref().unwrap();
+    assert_eq!(ig.mode, "exact");
+    assert!(ig.max_error < 1e-12 * ig.max_delta.max(1.0), "{ig:?}");
     assert_eq!(
-        err,
-        "graph: exact IG needs a ReLU network; this one is smooth, pass --riemann-steps N"
+        exact.examples, 10,
+        "the examples there are, not the 500 asked for"
     );
     let g = build(
         &model,

@@ -30,6 +30,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    circuitscope::eval::check_nodes(a.nodes)?;
     let spec = GraphSpec {
         nodes: a.nodes,
         examples: a.examples,

@@ -23,6 +23,17 @@ pub fn run(a: ProbeArgs) -> Result<()> {
     print_probe(&probe_run(&a.run, &cfg)?, &a.run)
 }
 
+/// Why a probe table has no rows.
+fn empty_because(title: &str) -> &'static str {
+    if title.starts_with("task interference") {
+        "the model has one task, so no pair of tasks to compare"
+    } else if title.starts_with("PLS") {
+        "the model has fewer than two hidden layers"
+    } else {
+        "nothing to show"
+    }
+}
+
 /// Prints the probe report as compact tables.
 pub fn print_probe(r: &ProbeReport, run: &Path) -> Result<()> {
     use polars::prelude::DataFrame;
@@ -40,6 +51,10 @@ pub fn print_probe(r: &ProbeReport, run: &Path) -> Result<()> {
         }
     }
     let show = |title: &str, df: &DataFrame, cols: &[&str]| -> Result<()> {
+        if df.height() == 0 {
+            println!("\n{title}\n(none: {})", empty_because(title));
+            return Ok(());
+        }
         let mut t = df
             .select(cols.iter().copied())
             .map_err(|e| Error::Data(format!("{title}: {e}")))?;

@@ -1,5 +1,6 @@
 //! Task disentanglement: do a graph's communities follow the tasks its nodes serve?
 
+use super::chance::{self, Chance};
 use crate::graph::CircuitGraph;
 use crate::numeric::score;
 use crate::Result;
@@ -18,8 +19,16 @@ pub struct Disentanglement {
     pub purity: f64,
     /// Communities among the labelled nodes.
     pub communities: usize,
+    /// ARI, NMI and purity with the task labels shuffled among the same nodes.
+    pub chance: [Chance; 3],
     /// The same scores for a partition into as many communities as tasks.
     pub at_task_count: AtTaskCount,
+    /// The labelled nodes (hidden-layer nodes carrying attribution), by node id.
+    #[serde(skip)]
+    pub labelled: Vec<usize>,
+    /// The partition into as many communities as tasks, by node id.
+    #[serde(skip)]
+    pub merged: Vec<usize>,
 }
 
 /// Disentanglement of a partition into as many communities as the network has tasks (the
@@ -36,6 +45,8 @@ pub struct AtTaskCount {
     pub communities: usize,
     /// The resolution of the Leiden partition they were merged from (1 unless it was raised).
     pub resolution: f64,
+    /// ARI, NMI and purity with the task labels shuffled among the same nodes.
+    pub chance: [Chance; 3],
 }
 
 /// ARI and NMI between communities and task labels (hidden-layer nodes with attribution), for
@@ -57,14 +68,7 @@ pub fn disentanglement(g: &CircuitGraph) -> Result<Disentanglement> {
             who.push(i);
         }
     }
-    let edges: Vec<(usize, usize, f64)> = g
-        .graph
-        .edge_indices()
-        .map(|e| {
-            let (a, b) = g.graph.edge_endpoints(e).expect("edge exists");
-            (a.index(), b.index(), g.graph[e].mean_abs)
-        })
-        .collect();
+    let edges = crate::graph::weighted_edges(&g.graph);
     let mut counted = vec![false; g.graph.node_count()];
     for &i in &who {
         counted[i] = true;
@@ -77,11 +81,16 @@ pub fn disentanglement(g: &CircuitGraph) -> Result<Disentanglement> {
     let (at_k, gamma) = crate::graph::community::leiden_with_count(
         g.graph.node_count(),
         &edges,
+        &crate::graph::node_layers(&g.graph),
         g.spec.seed,
         tasks,
         &counted,
     )?;
     let comms_k: Vec<usize> = who.iter().map(|&i| at_k.membership[i]).collect();
+    let (chance, chance_k) = (
+        chance::partition(&labels, &comms),
+        chance::partition(&labels, &comms_k),
+    );
     let distinct = |c: &[usize]| c.iter().collect::<std::collections::HashSet<_>>().len();
     Ok(Disentanglement {
         nodes: labels.len(),
@@ -95,6 +104,10 @@ pub fn disentanglement(g: &CircuitGraph) -> Result<Disentanglement> {
             purity: score::purity(&labels, &comms_k),
             communities: distinct(&comms_k),
             resolution: gamma,
+            chance: chance_k,
         },
+        chance,
+        labelled: who,
+        merged: at_k.membership,
     })
 }

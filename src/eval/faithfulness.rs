@@ -3,6 +3,7 @@
 //! a sweep of k, beside random edge sets of the same size.
 
 use super::ablation::{forward_ablated, Baselines, EdgeMask};
+use super::loss::task_losses;
 use super::{check_ablatable, mark};
 use crate::data::{Dataset, TaskStructure};
 use crate::graph::CircuitGraph;
@@ -59,6 +60,8 @@ pub struct Faithfulness {
     pub cmd: f64,
     /// Area under the chance curve.
     pub chance_cpr: f64,
+    /// Area between the chance curve and 1.
+    pub chance_cmd: f64,
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -81,10 +84,9 @@ pub fn faithfulness(
         invalid!("faithfulness: edge shares must lie in [0, 1]");
     }
     let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
-    let d_out = model.d_out();
     let loss_of = |mask: &EdgeMask| -> Result<(f64, Vec<f64>)> {
         let out = forward_ablated(model, &x, mask, base)?;
-        let t = tasks.mse(&out, &data.y, d_out);
+        let t = task_losses(&out, data, tasks);
         Ok((mean(&t), t))
     };
     let (m_full, _) = loss_of(&EdgeMask::all(model, true))?;
@@ -146,6 +148,7 @@ pub fn faithfulness(
         cpr: area(&|p| p.faithfulness),
         cmd: area(&|p| (1.0 - p.faithfulness).abs()),
         chance_cpr: area(&|p| p.chance),
+        chance_cmd: area(&|p| (1.0 - p.chance).abs()),
         points,
     })
 }

@@ -2,6 +2,8 @@
 //! task (the attribution the ablated edges carry) with the observed change in its loss.
 
 use super::ablation::{forward_ablated, Baselines, EdgeMask};
+use super::chance::{self, Chance};
+use super::loss::task_losses;
 use super::{check_ablatable, community_edges, mark};
 use crate::data::{Dataset, TaskStructure};
 use crate::graph::CircuitGraph;
@@ -41,15 +43,34 @@ pub struct Intervention {
     pub loss_ratio: f64,
 }
 
+/// Every intervention of a graph and how well attribution predicts their effects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interventions {
+    /// One point per (intervention, task): exactly the pairs ρ is computed over.
+    pub points: Vec<Intervention>,
+    /// Spearman ρ between predicted and observed over `points`.
+    pub rho: f64,
+    /// ρ with the observations shuffled among the points.
+    pub chance: Chance,
+    /// Communities and task subgraphs left out because their edges carry no attribution to
+    /// any task (dead units' one-node communities, an empty subgraph): their ablation is
+    /// predicted 0 and observed 0, and such tied points would only pad ρ.
+    pub left_out: Vec<String>,
+    /// Per task, its loss with every edge ablated over its loss with none: the most any
+    /// ablation's loss ratio can show.
+    pub ceiling: Vec<f64>,
+}
+
 /// Interventions on every community and every task subgraph (the edges whose largest
-/// per-task attribution is that task's), with Spearman ρ between predicted and observed.
+/// per-task attribution is that task's) that carry attribution, with Spearman ρ between
+/// predicted and observed effects.
 pub fn interventions(
     model: &RuntimeModel,
     g: &CircuitGraph,
     data: &Dataset,
     tasks: &TaskStructure,
     base: &Baselines,
-) -> Result<(Vec<Intervention>, f64)> {
+) -> Result<Interventions> {
     check_ablatable(g)?;
     if g.tasks.is_empty()
         || g.graph
@@ -57,15 +78,27 @@ pub fn interventions(
             .next()
             .is_none_or(|e| e.per_task.len() != g.tasks.len())
     {
-        invalid!("interventions need a graph with per-task attributions (build it with --edges ig --target task)");
+        invalid!(
+            "interventions need a graph with per-task attributions (IG edges with task targets)"
+        );
     }
     let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
-    let d_out = model.d_out();
-    let full = tasks.mse(
-        &forward_ablated(model, &x, &EdgeMask::all(model, true), base)?,
-        &data.y,
-        d_out,
-    );
+    let loss = |mask: &EdgeMask| -> Result<Vec<f64>> {
+        Ok(task_losses(
+            &forward_ablated(model, &x, mask, base)?,
+            data,
+            tasks,
+        ))
+    };
+    let full = loss(&EdgeMask::all(model, true))?;
+    let none = loss(&EdgeMask::all(model, false))?;
+    let ratio = |after: f64, before: f64| {
+        if before > 0.0 {
+            after / before
+        } else {
+            f64::INFINITY
+        }
+    };
     let mut groups: Vec<(String, Vec<EdgeIndex>)> = Vec::new();
     for c in 0..g.communities {
         groups.push((format!("community {c}"), community_edges(g, c)));
@@ -81,31 +114,37 @@ pub fn interventions(
             .collect();
         groups.push((format!("task subgraph {name}"), edges));
     }
-    let mut out = Vec::new();
+    let (mut points, mut left_out) = (Vec::new(), Vec::new());
     for (target, edges) in groups {
+        let predicted: Vec<f64> = (0..g.tasks.len())
+            .map(|t| edges.iter().map(|&e| g.graph[e].per_task[t]).sum())
+            .collect();
+        if predicted.iter().all(|&p| p == 0.0) {
+            left_out.push(target);
+            continue;
+        }
         let mut mask = EdgeMask::all(model, true);
         mark(g, &edges, &mut mask, false);
-        let losses = tasks.mse(&forward_ablated(model, &x, &mask, base)?, &data.y, d_out);
+        let losses = loss(&mask)?;
         for (t, name) in g.tasks.iter().enumerate() {
-            let predicted = edges.iter().map(|&e| g.graph[e].per_task[t]).sum();
-            out.push(Intervention {
+            points.push(Intervention {
                 target: target.clone(),
                 task: name.clone(),
-                predicted,
+                predicted: predicted[t],
                 observed: rounded_to_zero(losses[t] - full[t], full[t]),
-                loss_ratio: if full[t] > 0.0 {
-                    losses[t] / full[t]
-                } else {
-                    f64::INFINITY
-                },
+                loss_ratio: ratio(losses[t], full[t]),
             });
         }
     }
-    let rho = score::spearman(
-        &out.iter().map(|i| i.predicted).collect::<Vec<_>>(),
-        &out.iter().map(|i| i.observed).collect::<Vec<_>>(),
-    );
-    Ok((out, rho))
+    let predicted: Vec<f64> = points.iter().map(|i| i.predicted).collect();
+    let observed: Vec<f64> = points.iter().map(|i| i.observed).collect();
+    Ok(Interventions {
+        rho: score::spearman(&predicted, &observed),
+        chance: chance::spearman(&predicted, &observed),
+        points,
+        left_out,
+        ceiling: none.iter().zip(&full).map(|(&n, &f)| ratio(n, f)).collect(),
+    })
 }
 
 /// For a classifier: each community ablated in turn (every edge touching it, baselines

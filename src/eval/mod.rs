@@ -19,17 +19,24 @@
 //! Evaluation runs models with edges ablated; it must never change a model's weights.
 pub mod ablation;
 pub mod atypical;
+pub mod chance;
 pub mod disentangle;
 pub mod faithfulness;
 pub mod intervene;
+pub mod learned;
+pub mod loss;
 pub mod recovery;
 pub mod report;
+pub mod stability;
 
 pub use disentangle::{disentanglement, AtTaskCount, Disentanglement};
 pub use faithfulness::{faithfulness, FaithPoint, Faithfulness, CHANCE_DRAWS, FRACTIONS, MIN_GAIN};
-pub use intervene::{community_class_accuracy, interventions, Intervention, LOSS_ROUNDING};
-pub use recovery::circuit_auc;
-pub use report::{evaluate, sparkline, structure_figures, summary, EvalReport, STRUCTURE};
+pub use intervene::{
+    community_class_accuracy, interventions, Intervention, Interventions, LOSS_ROUNDING,
+};
+pub use learned::{learned, Learned};
+pub use recovery::{circuit_auc, node_auc};
+pub use report::{evaluate, sparkline, structure_figures, summary, EvalReport, Figures, STRUCTURE};
 
 use crate::graph::{CircuitGraph, NodeKind};
 use crate::{invalid, Result};
@@ -61,9 +68,14 @@ pub(crate) fn community_edges(g: &CircuitGraph, c: usize) -> Vec<EdgeIndex> {
         .collect()
 }
 
-pub(crate) fn check_ablatable(g: &CircuitGraph) -> Result<()> {
-    if g.spec.nodes == NodeKind::Component {
-        invalid!("evaluation ablates units; component graphs are read-only views (build a neuron or ROI graph)");
+/// Evaluation ablates units: component nodes (read-only views of a layer) cannot be.
+pub fn check_nodes(nodes: NodeKind) -> Result<()> {
+    if nodes == NodeKind::Component {
+        invalid!("evaluation ablates units; component graphs are read-only views: evaluate neuron or roi nodes");
     }
     Ok(())
+}
+
+pub(crate) fn check_ablatable(g: &CircuitGraph) -> Result<()> {
+    check_nodes(g.spec.nodes)
 }

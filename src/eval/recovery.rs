@@ -25,3 +25,23 @@ pub fn circuit_auc(
         })
         .collect()
 }
+
+/// Node recovery: for each task `t`, the ROC AUC of the nodes of `layer` scored by their own
+/// IG for `t` ([`crate::graph::Node::attribution`]) against the truth `belongs(node, t)`.
+pub fn node_auc(
+    g: &CircuitGraph,
+    layer: usize,
+    belongs: &dyn Fn(&crate::graph::Node, usize) -> bool,
+) -> Vec<f64> {
+    (0..g.tasks.len())
+        .map(|t| {
+            let (scores, truth): (Vec<f64>, Vec<bool>) = g
+                .graph
+                .node_weights()
+                .filter(|n| n.layer == layer)
+                .map(|n| (n.attribution.get(t).copied().unwrap_or(0.0), belongs(n, t)))
+                .unzip();
+            score::roc_auc(&scores, &truth)
+        })
+        .collect()
+}

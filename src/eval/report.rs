@@ -2,9 +2,12 @@
 //! structure figures that emergence follows over checkpoints.
 
 use super::ablation::{Ablation, Baselines};
+use super::chance::{self, Chance};
+use super::recovery::node_auc;
+use super::stability::{stability, Stability};
 use super::{
-    circuit_auc, disentanglement, faithfulness, interventions, Disentanglement, Faithfulness,
-    Intervention, CHANCE_DRAWS, FRACTIONS, MIN_GAIN,
+    circuit_auc, disentanglement, faithfulness, interventions, learned, Disentanglement,
+    Faithfulness, Interventions, Learned, CHANCE_DRAWS, FRACTIONS, MIN_GAIN,
 };
 use crate::data::TaskData;
 use crate::graph::{build, CircuitGraph, GraphSpec, Node};
@@ -19,22 +22,44 @@ use crate::Result;
 pub struct EvalReport {
     /// The graph that was evaluated.
     pub graph: CircuitGraph,
-    /// Per task, AUC of circuit recovery against a planted model's blocks (planted presets).
-    pub planted_auc: Option<Vec<f64>>,
-    /// Per task, AUC on the first layer, where the input-to-task truth is known.
-    pub first_layer_auc: Vec<f64>,
+    /// Whether the model learned its tasks on held-out data: the gate of every figure.
+    pub learned: Learned,
+    /// The figures; `None` when the model has not learned (every figure is undefined).
+    pub figures: Option<Figures>,
+}
+
+/// The figures of a model that learned its tasks, each with its chance level.
+#[derive(Debug, Clone)]
+pub struct Figures {
     pub faithfulness: Faithfulness,
     pub disentanglement: Disentanglement,
-    pub interventions: Vec<Intervention>,
-    pub spearman: f64,
-    /// The model's structure figures, in the order of [`STRUCTURE`].
+    pub stability: Stability,
+    /// Modularity of the graph's communities on graphs with shuffled weights.
+    pub modularity_chance: Chance,
+    pub interventions: Interventions,
+    /// Per task, AUC of circuit recovery against a planted model's blocks (planted presets).
+    pub planted_auc: Option<Vec<f64>>,
+    /// Per task, AUC of the first layer's edges (mean |IG| per task) against the known
+    /// inputs of each task.
+    pub first_layer_auc: Vec<f64>,
+    /// Per task, AUC of the input nodes' own IG against the same truth: paths that cancel
+    /// cancel here, so an input a task ignores scores about 0 however much its edges carry.
+    pub input_auc: Vec<f64>,
+    /// The structure figures, in the order of [`STRUCTURE`].
     pub structure: [f64; 7],
 }
 
-/// Builds the graph of `model` on `data`'s validation split (`spec`), then measures
-/// faithfulness under `kind`, disentanglement and interventions there; `planted` gives, for a
-/// planted network, the task block of every unit of every layer (the truth for circuit
-/// recovery).
+impl EvalReport {
+    /// The structure figures (all NaN when the model has not learned).
+    pub fn structure(&self) -> [f64; 7] {
+        self.figures.as_ref().map_or([f64::NAN; 7], |f| f.structure)
+    }
+}
+
+/// Builds the graph of `model` on `data`'s validation split (`spec`), then, when the model has
+/// learned its tasks there, measures faithfulness under `kind`, disentanglement, stability and
+/// interventions, each beside its chance level. `planted` gives, for a planted network, the
+/// task block of every unit of every layer (the truth for circuit recovery).
 pub fn evaluate(
     model: &RuntimeModel,
     data: &TaskData,
@@ -43,6 +68,14 @@ pub fn evaluate(
     planted: Option<&[Vec<usize>]>,
 ) -> Result<EvalReport> {
     let g = build(model, &data.val, &data.tasks, spec)?;
+    let verdict = learned(model, &data.val, &data.tasks)?;
+    if !verdict.learned {
+        return Ok(EvalReport {
+            graph: g,
+            learned: verdict,
+            figures: None,
+        });
+    }
     let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
     let base = Baselines::new(model, &x, kind, spec.seed)?;
     let f = faithfulness(
@@ -55,7 +88,7 @@ pub fn evaluate(
         CHANCE_DRAWS,
     )?;
     let d = disentanglement(&g)?;
-    let (iv, rho) = interventions(model, &g, &data.val, &data.tasks, &base)?;
+    let iv = interventions(model, &g, &data.val, &data.tasks, &base)?;
     // Planted: every unit at both ends lies in the task's block and fires on some example
     // (a unit dead on the whole data set computes nothing, for any task). First layer (any
     // model): the edge leaves an input the task reads.
@@ -77,34 +110,45 @@ pub fn evaluate(
             in_block(src, t) && in_block(dst, t)
         })
     });
-    let first_layer_auc = circuit_auc(&g, 0..1, &|src, _, t| {
-        src.units
+    let reads = |n: &Node, t: usize| {
+        n.units
             .iter()
             .all(|&u| data.tasks.tasks[t].inputs.contains(&u))
-    });
+    };
+    let first_layer_auc = circuit_auc(&g, 0..1, &|src, _, t| reads(src, t));
+    let input_auc = node_auc(&g, 0, &reads);
     let jac = output_jacobians(model, &trace, Reuse::Patterns);
     let c = census(model, &trace, &jac, &CensusConfig::default());
     let structure = structure_figures(&f, &d, &g, c[0].gradients_combined);
     Ok(EvalReport {
+        figures: Some(Figures {
+            stability: stability(model, &data.val, &data.tasks, spec, &g)?,
+            modularity_chance: chance::modularity(&g)?,
+            faithfulness: f,
+            disentanglement: d,
+            interventions: iv,
+            planted_auc,
+            first_layer_auc,
+            input_auc,
+            structure,
+        }),
         graph: g,
-        planted_auc,
-        first_layer_auc,
-        faithfulness: f,
-        disentanglement: d,
-        interventions: iv,
-        spearman: rho,
-        structure,
+        learned: verdict,
     })
 }
 
 /// The structure figures of `model` (one checkpoint of a run): its graph's faithfulness (no
-/// chance curve), disentanglement and modularity, and the census's distinct input gradients.
+/// chance curve), disentanglement and modularity, and the census's distinct input gradients;
+/// all NaN while the model has not learned its tasks.
 pub fn structure_at(
     model: &RuntimeModel,
     data: &TaskData,
     spec: &Valid<GraphSpec>,
     kind: Ablation,
 ) -> Result<[f64; 7]> {
+    if !learned(model, &data.val, &data.tasks)?.learned {
+        return Ok([f64::NAN; 7]);
+    }
     let g = build(model, &data.val, &data.tasks, spec)?;
     let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
     let base = Baselines::new(model, &x, kind, spec.seed)?;
@@ -136,18 +180,67 @@ pub fn sparkline(values: &[f64]) -> String {
         .collect()
 }
 
-/// The headline figures as a few lines, with the curve as a sparkline.
+/// `x.xxxx (chance y.yyyy)`, or `undefined (why)`.
+fn with_chance(value: f64, chance: f64) -> String {
+    if value.is_nan() {
+        "undefined".into()
+    } else {
+        format!("{value:.4} (chance {chance:.4})")
+    }
+}
+
+/// ROC AUCs, `undefined` where a task's truth has no negatives (or no positives).
+fn aucs(a: &[f64]) -> String {
+    a.iter()
+        .map(|v| {
+            if v.is_nan() {
+                "undefined".to_string()
+            } else {
+                format!("{v:.4}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The headline figures as a few lines, with the curve as a sparkline; every structure figure
+/// with its chance level, and the communities with their stability.
 pub fn summary(r: &EvalReport) -> String {
-    let f = &r.faithfulness;
-    let spark = sparkline(&f.points.iter().map(|p| p.faithfulness).collect::<Vec<_>>());
     let mut s = format!(
+        "model: {}: {}\n",
+        if r.learned.learned {
+            "learned"
+        } else {
+            "not learned"
+        },
+        r.learned.reason()
+    );
+    let Some(fig) = &r.figures else {
+        let why = format!("undefined (not learned: {})", r.learned.reason());
+        for name in [
+            "faithfulness curve, CPR and CMD",
+            "ARI, NMI and purity of the communities",
+            "ARI, NMI and purity merged to as many communities as tasks",
+            "stability of the communities",
+            "modularity",
+            "intervention Spearman ρ",
+            "circuit recovery ROC AUC",
+            "loss ratios",
+        ] {
+            s.push_str(&format!("{name}: {why}; chance: {why}\n"));
+        }
+        return s;
+    };
+    let f = &fig.faithfulness;
+    let spark = sparkline(&f.points.iter().map(|p| p.faithfulness).collect::<Vec<_>>());
+    s.push_str(&format!(
         "faithfulness ({:?} ablation) over {:?} of edges kept: {spark}\n",
         f.ablation,
         f.points.iter().map(|p| p.kept).collect::<Vec<_>>()
-    );
+    ));
     if !f.defined {
         s.push_str(&format!(
-            "  undefined: the model removes {:+.1}% of its fully ablated self's loss (full {:.3e}, none {:.3e}; at least {:.0}% needed), so there is no computation for a graph to be faithful to\n",
+            "  undefined: the model removes {:+.1}% of its fully ablated self's loss (full {:.3e}, none {:.3e}; at least {:.0}% needed), so there is no computation for a graph to be faithful to; chance: undefined\n",
             100.0 * f.gain,
             f.m_full,
             f.m_none,
@@ -155,61 +248,91 @@ pub fn summary(r: &EvalReport) -> String {
         ));
     } else {
         s.push_str(&format!(
-            "  CPR {:.4}  CMD {:.4}  random edges' CPR {:.4}  (loss full {:.3e}, none {:.3e})\n",
-            f.cpr, f.cmd, f.chance_cpr, f.m_full, f.m_none
+            "  CPR {}  CMD {}  (loss full {:.3e}, none {:.3e}; chance: random edge sets of the same size)\n",
+            with_chance(f.cpr, f.chance_cpr),
+            with_chance(f.cmd, f.chance_cmd),
+            f.m_full,
+            f.m_none
         ));
         for p in &f.points {
             s.push_str(&format!(
-                "  {:>6.1}% kept: faithfulness {:.4}  (random edges {:.4})\n",
+                "  {:>6.1}% kept: faithfulness {}\n",
                 100.0 * p.kept,
-                p.faithfulness,
-                p.chance
+                with_chance(p.faithfulness, p.chance)
             ));
         }
     }
-    let d = &r.disentanglement;
-    s.push_str(&format!(
-        "communities vs task labels ({} nodes): ARI {:.4}  NMI {:.4}  purity {:.4} ({} communities)\n",
-        d.nodes, d.ari, d.nmi, d.purity, d.communities
-    ));
+    let d = &fig.disentanglement;
     let k = &d.at_task_count;
-    let from = if k.resolution == 1.0 {
-        String::new()
+    if r.graph.tasks.len() < 2 {
+        s.push_str("communities vs task labels: undefined (one task: nothing to disentangle); chance: undefined\n");
     } else {
-        format!(" (from Leiden at resolution {:.3})", k.resolution)
-    };
-    s.push_str(&format!(
-        "  merged to as many communities as tasks{from}: ARI {:.4}  NMI {:.4}  purity {:.4} ({} communities)\n",
-        k.ari, k.nmi, k.purity, k.communities
-    ));
-    s.push_str(&format!(
-        "interventions: Spearman ρ (predicted vs observed) {:.4}\n",
-        r.spearman
-    ));
-    let aucs = |a: &[f64]| {
-        a.iter()
-            .map(|v| format!("{v:.4}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(a) = &r.planted_auc {
         s.push_str(&format!(
-            "planted-circuit recovery, ROC AUC per task: {}\n",
+            "communities vs task labels ({} labelled nodes, {} communities; stability {:.4}): ARI {}  NMI {}  purity {}\n",
+            d.nodes,
+            d.communities,
+            fig.stability.communities,
+            with_chance(d.ari, d.chance[0].mean),
+            with_chance(d.nmi, d.chance[1].mean),
+            with_chance(d.purity, d.chance[2].mean)
+        ));
+        let from = if k.resolution == 1.0 {
+            String::new()
+        } else {
+            format!(", from Leiden at resolution {:.3}", k.resolution)
+        };
+        s.push_str(&format!(
+            "  merged to as many communities as tasks ({} communities{from}; stability {:.4}): ARI {}  NMI {}  purity {}\n",
+            k.communities,
+            fig.stability.at_task_count,
+            with_chance(k.ari, k.chance[0].mean),
+            with_chance(k.nmi, k.chance[1].mean),
+            with_chance(k.purity, k.chance[2].mean)
+        ));
+    }
+    s.push_str(&format!(
+        "  stability: the mean adjusted Rand index between the communities found with 3 Leiden seeds and with the hidden units permuted\nmodularity {} (chance: each layer pair's weights shuffled)\n",
+        with_chance(r.graph.modularity, fig.modularity_chance.mean)
+    ));
+    let iv = &fig.interventions;
+    s.push_str(&format!(
+        "interventions: Spearman ρ (predicted vs observed) {} over {} points, 95% of shuffles below {:.4}{}\n",
+        with_chance(iv.rho, iv.chance.mean),
+        iv.points.len(),
+        iv.chance.p95,
+        if iv.left_out.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} left out (their edges carry no attribution: {})",
+                iv.left_out.len(),
+                iv.left_out.join(", ")
+            )
+        }
+    ));
+    if let Some(a) = &fig.planted_auc {
+        s.push_str(&format!(
+            "planted-circuit recovery, ROC AUC per task: {} (chance 0.5)\n",
             aucs(a)
         ));
     }
     s.push_str(&format!(
-        "first-layer circuit recovery, ROC AUC per task: {}\n",
-        aucs(&r.first_layer_auc)
+        "first-layer circuit recovery, ROC AUC per task: edges {}; inputs by their own IG {} (chance 0.5)\n",
+        aucs(&fig.first_layer_auc),
+        aucs(&fig.input_auc)
     ));
-    for i in r
-        .interventions
+    for i in iv
+        .points
         .iter()
         .filter(|i| i.target.starts_with("task subgraph"))
     {
+        let t = r.graph.tasks.iter().position(|n| *n == i.task).unwrap_or(0);
         s.push_str(&format!(
-            "  ablate {:<18} -> {} loss x{:.2}\n",
-            i.target, i.task, i.loss_ratio
+            "  ablate {:<18} -> {} loss x{:.2} (ceiling x{:.2}: every edge ablated)\n",
+            i.target,
+            i.task,
+            i.loss_ratio,
+            iv.ceiling.get(t).copied().unwrap_or(f64::NAN)
         ));
     }
     s

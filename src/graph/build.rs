@@ -1,10 +1,10 @@
 //! Building a neuron or ROI graph: IG (or gradient-flow) edges between consecutive layers,
 //! averaged over examples, node task shares, Leiden communities.
 
-use super::ig::{edge_attributions_multi, Target};
+use super::ig::{edge_attributions_multi, target_value, Mode, Target};
 use super::{
-    community, roi, Baseline, CircuitGraph, Edge, EdgeKind, GraphSpec, IntraEdge, LayerClustering,
-    Node, NodeKind, TargetKind,
+    community, roi, Baseline, CircuitGraph, Edge, EdgeKind, GraphSpec, IgSummary, IntraEdge,
+    LayerClustering, Node, NodeKind, TargetKind,
 };
 use crate::data::{Dataset, TaskStructure};
 use crate::model::RuntimeModel;
@@ -74,19 +74,19 @@ fn groups(
     Ok((out, stats))
 }
 
-/// Leiden communities on the edges' mean |value|, written into every node.
+/// [`community::stable`] communities on the edges' mean |value|, written into every node.
 pub(crate) fn assign_communities(
     graph: &mut DiGraph<Node, Edge>,
     seed: u64,
 ) -> Result<community::Communities> {
-    let edges: Vec<(usize, usize, f64)> = graph
-        .edge_indices()
-        .map(|e| {
-            let (a, b) = graph.edge_endpoints(e).expect("edge exists");
-            (a.index(), b.index(), graph[e].mean_abs)
-        })
-        .collect();
-    let comm = community::leiden(graph.node_count(), &edges, seed)?;
+    let edges = super::weighted_edges(graph);
+    let comm = community::stable(
+        graph.node_count(),
+        &edges,
+        &super::node_layers(graph),
+        seed,
+        1.0,
+    )?;
     for (i, node) in graph.node_weights_mut().enumerate() {
         node.community = comm.membership[i];
     }
@@ -110,19 +110,29 @@ pub fn build(
         return super::component::build_components(model, &hs, tasks, spec, n);
     }
     let (groups, clustering) = groups(model, &hs, spec, n)?;
-    let targets: Vec<Target> = match spec.target {
-        TargetKind::Node => vec![Target::Node],
-        TargetKind::Task => tasks
-            .tasks
-            .iter()
-            .map(|t| Target::Outputs(t.outputs.clone()))
-            .collect(),
-    };
     let n_t = if spec.edges == EdgeKind::Ig && spec.target == TargetKind::Task {
-        targets.len()
+        tasks.tasks.len()
     } else {
         0
     };
+    // What each example's IG explains: each task's outputs, except that a classifier's one
+    // task (its labels cover its outputs) explains the correct class's logit — a softmax
+    // ignores the sum of all logits, which is what the task's outputs would add up to.
+    let labels = data.labels.as_deref();
+    let targets_of = |i: usize| -> Vec<Target> {
+        match spec.target {
+            TargetKind::Node => vec![Target::Node],
+            TargetKind::Task => tasks
+                .tasks
+                .iter()
+                .map(|t| match labels.map(|l| l[i]) {
+                    Some(label) if t.outputs.contains(&label) => Target::Outputs(vec![label]),
+                    _ => Target::Outputs(t.outputs.clone()),
+                })
+                .collect(),
+        }
+    };
+    let mode = spec.mode_for(model);
     let mut perm: Vec<usize> = (0..n).collect();
     perm.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed));
 
@@ -146,6 +156,8 @@ pub fn build(
                         units: units.clone(),
                         community: 0,
                         task_share: vec![],
+                        attribution: vec![],
+                        attribution_signed: vec![],
                     })
                 })
                 .collect(),
@@ -154,6 +166,14 @@ pub fn build(
     let mut activated: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut intra = Vec::new();
     let mut edge_total = 0usize;
+    // Per layer, per node, per task: Σ over examples of |node IG| and of node IG.
+    let mut node_abs: Vec<Vec<Vec<f64>>> = groups
+        .iter()
+        .map(|g| vec![vec![0.0; n_t]; g.len()])
+        .collect();
+    let mut node_signed = node_abs.clone();
+    let (mut max_error, mut max_delta) = (0.0f64, 0.0f64);
+    let last_layer = model.layers.len() - 1;
     for l in 0..model.layers.len() {
         let (d_in, d_out) = (widths[l], widths[l + 1]);
         let (gi, go) = (&groups[l], &groups[l + 1]);
@@ -162,19 +182,15 @@ pub fn build(
         let (mut sum, mut sum_sq, mut sum_abs) =
             (vec![0.0; ro * ri], vec![0.0; ro * ri], vec![0.0; ro * ri]);
         let mut task_abs = vec![vec![0.0; ro * ri]; n_t];
+        let mut task_signed = vec![vec![0.0; ro * ri]; n_t];
         let base_mean: Vec<f64> = crate::numeric::linalg::column_means(&hs[l], n, d_in);
-        let mut group_of_in = vec![0; d_in];
-        gi.iter()
-            .enumerate()
-            .for_each(|(r, us)| us.iter().for_each(|&u| group_of_in[u] = r));
+        let group_of_in = group_of(gi, d_in);
+        let group_of_out = group_of(go, d_out);
         let mut intra_sum = vec![0.0; ro * ro];
-        let mut group_of_out = vec![0; d_out];
-        go.iter()
-            .enumerate()
-            .for_each(|(r, us)| us.iter().for_each(|&u| group_of_out[u] = r));
         // IG is computed for a chunk of examples at a time in parallel, then summed in example
-        // order, so the graph is the same whatever the thread count.
-        let mut chunk: Vec<Vec<Vec<f64>>> = Vec::new();
+        // order, so the graph is the same whatever the thread count. Each example also gives
+        // its completeness error per task: |Σ edges − (T(a) − T(baseline))|.
+        let mut chunk: Vec<Attributed> = Vec::new();
         for i in 0..n {
             let a = &hs[l][i * d_in..(i + 1) * d_in];
             let per_target: Vec<Vec<f64>> = match spec.edges {
@@ -194,65 +210,33 @@ pub fn build(
                             .into_par_iter()
                             .map(|r| {
                                 let a = &hs[l][r * d_in..(r + 1) * d_in];
-                                edge_attributions_multi(
-                                    model,
-                                    l,
-                                    a,
-                                    &base(r),
-                                    &targets,
-                                    spec.mode(),
-                                )
+                                let (b, targets) = (base(r), targets_of(r));
+                                let ea = edge_attributions_multi(model, l, a, &b, &targets, mode)?;
+                                let complete = if n_t > 0 {
+                                    completeness(model, l, (a, &b), &targets, &ea)
+                                } else {
+                                    vec![]
+                                };
+                                Ok((ea, complete))
                             })
                             .collect::<Result<_>>()?;
                     }
-                    std::mem::take(&mut chunk[i % IG_CHUNK])
+                    let (ea, complete) = std::mem::take(&mut chunk[i % IG_CHUNK]);
+                    for (err, delta) in complete {
+                        max_error = max_error.max(err);
+                        max_delta = max_delta.max(delta);
+                    }
+                    ea
                 }
                 EdgeKind::Grad => {
-                    let layer = &model.layers[l];
-                    let z = layer.pre_activation(a);
-                    // Intra-layer edges: cosine between the gradients two downstream nodes send
-                    // back to h_l.
-                    let mut rows = vec![0.0; ro * d_in];
-                    for j in 0..d_out {
-                        let s = layer.activation.derivative_f64(z[j]);
-                        let q = group_of_out[j];
-                        rows[q * d_in..(q + 1) * d_in]
-                            .iter_mut()
-                            .zip(&layer.weight[j * d_in..(j + 1) * d_in])
-                            .for_each(|(r, &w)| *r += s * w as f64);
-                    }
-                    let norms: Vec<f64> = rows
-                        .chunks(d_in)
-                        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
-                        .collect();
-                    for q in 0..ro {
-                        for q2 in q + 1..ro {
-                            if norms[q] > 0.0 && norms[q2] > 0.0 {
-                                let dot: f64 = rows[q * d_in..(q + 1) * d_in]
-                                    .iter()
-                                    .zip(&rows[q2 * d_in..(q2 + 1) * d_in])
-                                    .map(|(a, b)| a * b)
-                                    .sum();
-                                intra_sum[q * ro + q2] += dot / (norms[q] * norms[q2]);
-                            }
-                        }
-                    }
-                    let mut m = vec![0.0; d_out * d_in];
-                    for j in 0..d_out {
-                        let s = layer.activation.derivative_f64(z[j]);
-                        let row: Vec<f64> = layer.weight[j * d_in..(j + 1) * d_in]
-                            .iter()
-                            .map(|&w| (s * w as f64).abs())
-                            .collect();
-                        let total: f64 = row.iter().sum();
-                        if total > 0.0 {
-                            m[j * d_in..(j + 1) * d_in]
-                                .iter_mut()
-                                .zip(&row)
-                                .for_each(|(v, r)| *v = r / total);
-                        }
-                    }
-                    vec![m]
+                    vec![gradient_flow(
+                        model,
+                        l,
+                        a,
+                        &group_of_out,
+                        ro,
+                        &mut intra_sum,
+                    )]
                 }
             };
             // Aggregate to groups; the per-example edge value is the sum over targets.
@@ -279,8 +263,25 @@ pub fn build(
                 if agg[e].abs() > 1e-12 {
                     activated[i].push((edge_total + e) as u32);
                 }
-                for t in 0..n_t {
-                    task_abs[t][e] += agg_t[t][e].abs();
+            }
+            for t in 0..n_t {
+                let at = &agg_t[t];
+                for e in 0..ro * ri {
+                    task_abs[t][e] += at[e].abs();
+                    task_signed[t][e] += at[e];
+                }
+                // A node's IG is the signed sum of its outgoing edges (incoming for outputs).
+                for r in 0..ri {
+                    let v: f64 = (0..ro).map(|q| at[q * ri + r]).sum();
+                    node_abs[l][r][t] += v.abs();
+                    node_signed[l][r][t] += v;
+                }
+                if l == last_layer {
+                    for q in 0..ro {
+                        let v: f64 = at[q * ri..(q + 1) * ri].iter().sum();
+                        node_abs[l + 1][q][t] += v.abs();
+                        node_signed[l + 1][q][t] += v;
+                    }
                 }
             }
         }
@@ -303,7 +304,6 @@ pub fn build(
                 let e = q * ri + r;
                 let mean = sum[e] / nf;
                 let var = (sum_sq[e] / nf - mean * mean).max(0.0);
-                let per_task = (0..n_t).map(|t| task_abs[t][e] / nf).collect();
                 graph.add_edge(
                     index[l][r],
                     index[l + 1][q],
@@ -311,14 +311,22 @@ pub fn build(
                         mean,
                         mean_abs: sum_abs[e] / nf,
                         std: var.sqrt(),
-                        per_task,
+                        per_task: (0..n_t).map(|t| task_abs[t][e] / nf).collect(),
+                        per_task_signed: (0..n_t).map(|t| task_signed[t][e] / nf).collect(),
                     },
                 );
             }
         }
     }
-    // Task shares per node, from the edges touching it.
+    // Task shares per node, from the edges touching it; node IG per task.
     if n_t > 0 {
+        let nf = n as f64;
+        for (k, layer) in index.iter().enumerate() {
+            for (r, &node) in layer.iter().enumerate() {
+                graph[node].attribution = node_abs[k][r].iter().map(|v| v / nf).collect();
+                graph[node].attribution_signed = node_signed[k][r].iter().map(|v| v / nf).collect();
+            }
+        }
         for node in graph.node_indices().collect::<Vec<_>>() {
             let mut share = vec![0.0; n_t];
             for e in graph
@@ -337,6 +345,14 @@ pub fn build(
             graph[node].task_share = share;
         }
     }
+    let ig = (n_t > 0).then(|| IgSummary {
+        mode: match mode {
+            Mode::Exact => "exact".into(),
+            Mode::Riemann(k) => format!("riemann {k}"),
+        },
+        max_error,
+        max_delta,
+    });
     let comm = assign_communities(&mut graph, spec.seed)?;
     let activated_share = activated
         .iter()
@@ -347,6 +363,8 @@ pub fn build(
         spec: GraphSpec::clone(spec),
         tasks: tasks.tasks.iter().map(|t| t.name.clone()).collect(),
         widths,
+        examples: n,
+        ig,
         graph,
         modularity: comm.modularity,
         communities: comm.count,
@@ -355,4 +373,94 @@ pub fn build(
         intra,
         activated,
     })
+}
+
+/// One example's edge attributions per target, and per target its completeness
+/// `(|Σ − ΔT|, |ΔT|)`.
+type Attributed = (Vec<Vec<f64>>, Vec<(f64, f64)>);
+
+/// For each unit of a layer, the node (group) it belongs to.
+fn group_of(groups: &[Vec<usize>], d: usize) -> Vec<usize> {
+    let mut of = vec![0; d];
+    groups
+        .iter()
+        .enumerate()
+        .for_each(|(r, us)| us.iter().for_each(|&u| of[u] = r));
+    of
+}
+
+/// Per target: (|Σ of the layer's edge attributions − (T(a) − T(base))|, |T(a) − T(base)|).
+fn completeness(
+    model: &RuntimeModel,
+    l: usize,
+    (a, base): (&[f64], &[f64]),
+    targets: &[Target],
+    ea: &[Vec<f64>],
+) -> Vec<(f64, f64)> {
+    targets
+        .iter()
+        .zip(ea)
+        .map(|(t, e)| {
+            let delta: f64 = target_value(model, l, a, t).iter().sum::<f64>()
+                - target_value(model, l, base, t).iter().sum::<f64>();
+            ((e.iter().sum::<f64>() - delta).abs(), delta.abs())
+        })
+        .collect()
+}
+
+/// Normalised adjacent-layer gradient flow of one example into `h_{l+1}` (`d_out x d_in`),
+/// adding the intra-layer cosines of the downstream groups into `intra_sum`.
+fn gradient_flow(
+    model: &RuntimeModel,
+    l: usize,
+    a: &[f64],
+    group_of_out: &[usize],
+    ro: usize,
+    intra_sum: &mut [f64],
+) -> Vec<f64> {
+    let layer = &model.layers[l];
+    let (d_in, d_out) = (layer.d_in, layer.d_out);
+    let z = layer.pre_activation(a);
+    // Intra-layer edges: cosine between the gradients two downstream nodes send back to h_l.
+    let mut rows = vec![0.0; ro * d_in];
+    for j in 0..d_out {
+        let s = layer.activation.derivative_f64(z[j]);
+        let q = group_of_out[j];
+        rows[q * d_in..(q + 1) * d_in]
+            .iter_mut()
+            .zip(&layer.weight[j * d_in..(j + 1) * d_in])
+            .for_each(|(r, &w)| *r += s * w as f64);
+    }
+    let norms: Vec<f64> = rows
+        .chunks(d_in)
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
+    for q in 0..ro {
+        for q2 in q + 1..ro {
+            if norms[q] > 0.0 && norms[q2] > 0.0 {
+                let dot: f64 = rows[q * d_in..(q + 1) * d_in]
+                    .iter()
+                    .zip(&rows[q2 * d_in..(q2 + 1) * d_in])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                intra_sum[q * ro + q2] += dot / (norms[q] * norms[q2]);
+            }
+        }
+    }
+    let mut m = vec![0.0; d_out * d_in];
+    for j in 0..d_out {
+        let s = layer.activation.derivative_f64(z[j]);
+        let row: Vec<f64> = layer.weight[j * d_in..(j + 1) * d_in]
+            .iter()
+            .map(|&w| (s * w as f64).abs())
+            .collect();
+        let total: f64 = row.iter().sum();
+        if total > 0.0 {
+            m[j * d_in..(j + 1) * d_in]
+                .iter_mut()
+                .zip(&row)
+                .for_each(|(v, r)| *v = r / total);
+        }
+    }
+    m
 }

@@ -1,6 +1,13 @@
-//! Communities of a weighted graph by the Leiden algorithm (leiden-rs, modularity, fixed seed),
-//! with our own modularity function as the cross-check. Edges are taken as undirected; their
-//! weights must be non-negative. This module only partitions.
+//! Communities of a weighted graph by the Leiden algorithm (leiden-rs, modularity), with our own
+//! modularity function as the cross-check. Edges are taken as undirected; their weights must be
+//! non-negative. This module only partitions.
+//!
+//! Leiden's result depends on the numbering of the nodes and on its seed: the same network with
+//! its hidden units permuted gave other communities (ARI 0.03–0.13 against the original). So
+//! graphs get [`stable`] communities: the nodes are handed to Leiden in an order that does not
+//! depend on their numbering ([`canonical_order`]), and several seeds are combined by consensus
+//! clustering (Lancichinetti & Fortunato, "Consensus clustering in complex networks", Sci. Rep.
+//! 2012). leiden-rs offers neither, so the small loop is ours.
 
 use crate::{Error, Result};
 
@@ -39,13 +46,122 @@ pub fn modularity(n: usize, edges: &[(usize, usize, f64)], membership: &[usize])
         .sum()
 }
 
-/// Leiden communities of `n` nodes; zero-weight edges are ignored.
+/// Leiden runs combined by [`stable`].
+pub const CONSENSUS_RUNS: u64 = 8;
+/// Co-association below which a pair is dropped from the consensus graph.
+pub const CONSENSUS_THRESHOLD: f64 = 0.5;
+/// Consensus rounds at most (they stop as soon as every run agrees).
+const CONSENSUS_ROUNDS: usize = 10;
+
+/// The order in which nodes are handed to Leiden: by layer, then by weighted degree
+/// (descending), then by the largest weight at the node, so that renumbering the nodes of a
+/// layer — a network with its hidden units permuted — hands Leiden the same graph. Keys equal
+/// to 1e-9 of the largest (rounding of the same sums taken in another order) count as equal
+/// and keep the nodes' numbering. `layers` may be empty (every node in one layer). Returns the
+/// nodes in that order.
+pub fn canonical_order(n: usize, edges: &[(usize, usize, f64)], layers: &[usize]) -> Vec<usize> {
+    let (mut degree, mut top) = (vec![0.0f64; n], vec![0.0f64; n]);
+    for &(a, b, w) in edges {
+        for v in [a, b] {
+            degree[v] += w;
+            top[v] = top[v].max(w);
+        }
+    }
+    let scale = degree
+        .iter()
+        .chain(&top)
+        .fold(0.0f64, |m, &v| m.max(v))
+        .max(1e-300);
+    let key = |v: f64| -> i64 { -((v / scale) * 1e9).round() as i64 };
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&v| {
+        (
+            layers.get(v).copied().unwrap_or(0),
+            key(degree[v]),
+            key(top[v]),
+            v,
+        )
+    });
+    order
+}
+
+/// Communities that depend neither on how the nodes are numbered nor on one seed: the graph
+/// renumbered in [`canonical_order`], [`CONSENSUS_RUNS`] Leiden runs (seeds `seed`, `seed + 1`,
+/// …) at resolution `gamma`, combined by consensus clustering: while the runs disagree, every
+/// pair of nodes gets the share of runs that put it in one community, pairs under
+/// [`CONSENSUS_THRESHOLD`] are dropped, and Leiden runs again on that co-association graph.
+/// Communities are numbered in canonical order; the modularity is that of the original graph.
+pub fn stable(
+    n: usize,
+    edges: &[(usize, usize, f64)],
+    layers: &[usize],
+    seed: u64,
+    gamma: f64,
+) -> Result<Communities> {
+    let order = canonical_order(n, edges, layers);
+    let mut position = vec![0; n];
+    for (p, &v) in order.iter().enumerate() {
+        position[v] = p;
+    }
+    let mut graph: Vec<(usize, usize, f64)> = edges
+        .iter()
+        .map(|&(a, b, w)| (position[a], position[b], w))
+        .collect();
+    let mut agreed = Vec::new();
+    for _ in 0..CONSENSUS_ROUNDS {
+        let runs: Vec<Vec<usize>> = (0..CONSENSUS_RUNS)
+            .map(|k| Ok(leiden_at(n, &graph, seed.wrapping_add(k), gamma)?.membership))
+            .collect::<Result<_>>()?;
+        agreed = runs[0].clone();
+        if runs.iter().all(|r| *r == runs[0]) {
+            break;
+        }
+        let mut together: std::collections::HashMap<(usize, usize), f64> = Default::default();
+        for run in &runs {
+            let mut members: Vec<Vec<usize>> = Vec::new();
+            for (v, &c) in run.iter().enumerate() {
+                if members.len() <= c {
+                    members.resize(c + 1, Vec::new());
+                }
+                members[c].push(v);
+            }
+            for m in &members {
+                for (i, &a) in m.iter().enumerate() {
+                    for &b in &m[i + 1..] {
+                        *together.entry((a, b)).or_insert(0.0) += 1.0 / runs.len() as f64;
+                    }
+                }
+            }
+        }
+        let mut next: Vec<(usize, usize, f64)> = together
+            .into_iter()
+            .filter(|&(_, w)| w >= CONSENSUS_THRESHOLD)
+            .map(|((a, b), w)| (a, b, w))
+            .collect();
+        next.sort_by_key(|e| (e.0, e.1));
+        if next.is_empty() {
+            break;
+        }
+        graph = next;
+    }
+    // Back to the original numbering; communities numbered by first appearance in canonical
+    // order (`agreed` is indexed by position and already numbered that way).
+    let membership: Vec<usize> = (0..n).map(|v| agreed[position[v]]).collect();
+    Ok(Communities {
+        modularity: modularity(n, edges, &membership),
+        count: membership.iter().max().map_or(0, |m| m + 1),
+        membership,
+    })
+}
+
+/// Leiden communities of `n` nodes (one run, one seed, in the nodes' own numbering);
+/// zero-weight edges are ignored. Graphs use [`stable`] instead.
 pub fn leiden(n: usize, edges: &[(usize, usize, f64)], seed: u64) -> Result<Communities> {
     leiden_at(n, edges, seed, 1.0)
 }
 
 /// A partition with `k` communities among the nodes marked in `counted` (all if empty): the
-/// Leiden communities (resolution 1; raised through 10^0.1, 10^0.2, … up to 10 while they are
+/// [`stable`] communities (resolution 1; raised through 10^0.1, 10^0.2, … up to 10 while they are
 /// fewer than `k`), then merged greedily, each time the pair whose merge costs the least
 /// modularity (Newman's agglomeration, `ΔQ = W_ab / W − S_a S_b / 2W²`), until `k` remain;
 /// only communities holding a counted node are merged (the others are left as they are).
@@ -56,6 +172,7 @@ pub fn leiden(n: usize, edges: &[(usize, usize, f64)], seed: u64) -> Result<Comm
 pub fn leiden_with_count(
     n: usize,
     edges: &[(usize, usize, f64)],
+    layers: &[usize],
     seed: u64,
     k: usize,
     counted: &[bool],
@@ -74,13 +191,13 @@ pub fn leiden_with_count(
         v
     };
     let mut gamma = 1.0;
-    let mut c = leiden_at(n, edges, seed, gamma)?;
+    let mut c = stable(n, edges, layers, seed, gamma)?;
     for e in 1..=10 {
         if live(&c.membership).len() >= k {
             break;
         }
         gamma = 10f64.powf(e as f64 / 10.0);
-        c = leiden_at(n, edges, seed, gamma)?;
+        c = stable(n, edges, layers, seed, gamma)?;
     }
     let mut m = c.membership;
     let total: f64 = edges.iter().map(|e| e.2).sum();

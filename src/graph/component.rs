@@ -57,6 +57,8 @@ pub(crate) fn build_components(
                         units: vec![],
                         community: 0,
                         task_share: vec![],
+                        attribution: vec![],
+                        attribution_signed: vec![],
                     })
                 })
                 .collect()
@@ -113,6 +115,7 @@ pub(crate) fn build_components(
                         mean_abs: mean,
                         std: (sum_sq[e] / nf - mean * mean).max(0.0).sqrt(),
                         per_task: vec![],
+                        per_task_signed: vec![],
                     },
                 );
             }
@@ -123,6 +126,8 @@ pub(crate) fn build_components(
         spec: spec.clone(),
         tasks: tasks.tasks.iter().map(|t| t.name.clone()).collect(),
         widths,
+        examples: n,
+        ig: None,
         graph,
         modularity: comm.modularity,
         communities: comm.count,

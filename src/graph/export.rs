@@ -29,6 +29,10 @@ struct GraphFile {
     spec: GraphSpec,
     tasks: Vec<String>,
     widths: Vec<usize>,
+    #[serde(default)]
+    examples: usize,
+    #[serde(default)]
+    ig: Option<super::IgSummary>,
     modularity: f64,
     communities: usize,
     activated_share: f64,
@@ -66,6 +70,8 @@ pub fn write_json(g: &CircuitGraph, w: &mut dyn Write, top: Option<usize>) -> st
         spec: g.spec.clone(),
         tasks: g.tasks.clone(),
         widths: g.widths.clone(),
+        examples: g.examples,
+        ig: g.ig.clone(),
         modularity: g.modularity,
         communities: g.communities,
         activated_share: g.activated_share,
@@ -129,6 +135,8 @@ pub fn parse_json(text: &str, path: &Path) -> Result<CircuitGraph> {
         spec: file.spec,
         tasks: file.tasks,
         widths: file.widths,
+        examples: file.examples,
+        ig: file.ig,
         graph,
         modularity: file.modularity,
         communities: file.communities,

@@ -22,7 +22,7 @@ pub mod spec;
 pub mod tables;
 
 pub use build::build;
-pub use spec::{Baseline, EdgeKind, GraphSpec, NodeKind, TargetKind};
+pub use spec::{Baseline, EdgeKind, GraphSpec, NodeKind, TargetKind, AUTO_RIEMANN_STEPS};
 pub use tables::{summary, tables};
 
 use petgraph::graph::DiGraph;
@@ -39,6 +39,15 @@ pub struct Node {
     pub community: usize,
     /// For task targets: the share of the node's total |attribution| (in and out) per task.
     pub task_share: Vec<f64>,
+    /// For task targets, per task: the node's own Integrated Gradients (the signed sum of its
+    /// outgoing edges' attributions on each example, incoming for outputs), its mean |value|
+    /// over examples. Edges that cancel (a path that adds and another that subtracts) cancel
+    /// here, as they do in the network: an input that a task ignores scores about 0.
+    #[serde(default)]
+    pub attribution: Vec<f64>,
+    /// The same, mean of the signed value.
+    #[serde(default)]
+    pub attribution_signed: Vec<f64>,
 }
 
 /// An edge between consecutive layers, averaged over examples.
@@ -50,6 +59,21 @@ pub struct Edge {
     pub std: f64,
     /// Mean |attribution| per task (task targets only).
     pub per_task: Vec<f64>,
+    /// Mean signed attribution per task (task targets only).
+    #[serde(default)]
+    pub per_task_signed: Vec<f64>,
+}
+
+/// How the edges' Integrated Gradients were computed and how well they add up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IgSummary {
+    /// `exact` (piecewise-linear networks) or `riemann N` (N midpoint steps).
+    pub mode: String,
+    /// Completeness: the largest |Σ of a layer's edge attributions − (T(x) − T(baseline))|
+    /// over examples, layers and tasks.
+    pub max_error: f64,
+    /// The largest |T(x) − T(baseline)| it is measured against.
+    pub max_delta: f64,
 }
 
 /// An intra-layer edge (gradient-flow graphs): how alike the gradients are that two nodes of
@@ -79,6 +103,10 @@ pub struct CircuitGraph {
     pub spec: GraphSpec,
     pub tasks: Vec<String>,
     pub widths: Vec<usize>,
+    /// Examples the attributions are averaged over (at most `spec.examples`).
+    pub examples: usize,
+    /// IG edges with task targets: the mode and its completeness.
+    pub ig: Option<IgSummary>,
     pub graph: DiGraph<Node, Edge>,
     pub modularity: f64,
     pub communities: usize,
@@ -111,4 +139,20 @@ impl CircuitGraph {
             .count() as f64
             / n as f64
     }
+}
+
+/// Every edge as `(source, target, mean |value|)`: the weights communities are found on.
+pub fn weighted_edges(graph: &DiGraph<Node, Edge>) -> Vec<(usize, usize, f64)> {
+    graph
+        .edge_indices()
+        .map(|e| {
+            let (a, b) = graph.edge_endpoints(e).expect("edge exists");
+            (a.index(), b.index(), graph[e].mean_abs)
+        })
+        .collect()
+}
+
+/// Every node's layer, by node id.
+pub fn node_layers(graph: &DiGraph<Node, Edge>) -> Vec<usize> {
+    graph.node_weights().map(|n| n.layer).collect()
 }

@@ -72,6 +72,10 @@ crate::choices!(TargetKind {
     Task => "task": "each edge explains each task's outputs",
 });
 
+/// Midpoint steps of IG on smooth networks when none are asked for: a 128-step sum was within
+/// 1e-5 of a 4,096-step one on `products-gelu`'s edges (relative to the largest attribution).
+pub const AUTO_RIEMANN_STEPS: usize = 128;
+
 /// How a graph is built; checked once by [`GraphSpec::check`] before any work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GraphSpec {
@@ -79,7 +83,8 @@ pub struct GraphSpec {
     pub edges: EdgeKind,
     pub baseline: Baseline,
     pub target: TargetKind,
-    /// `0`: exact IG; `n > 0`: midpoint Riemann sum with `n` steps.
+    /// `0`: automatic (exact IG for piecewise-linear networks, [`AUTO_RIEMANN_STEPS`]
+    /// midpoints for smooth ones); `n > 0`: a midpoint Riemann sum with `n` steps.
     pub riemann_steps: usize,
     /// Examples averaged over (the first ones of the data set).
     pub examples: usize,
@@ -137,23 +142,19 @@ impl GraphSpec {
                 model.d_in()
             )));
         }
-        let smooth = model
-            .layers
-            .iter()
-            .any(|l| l.activation == crate::model::Activation::Gelu);
-        if self.edges == EdgeKind::Ig && self.riemann_steps == 0 && smooth {
-            invalid!(
-                "graph: exact IG needs a ReLU network; this one is smooth, pass --riemann-steps N"
-            );
-        }
         Ok(())
     }
 
-    pub(crate) fn mode(&self) -> Mode {
-        if self.riemann_steps == 0 {
+    /// How IG is computed on `model`: `riemann_steps` midpoints when given; otherwise exact
+    /// where the network is piecewise linear, and [`AUTO_RIEMANN_STEPS`] midpoints where it
+    /// is smooth (the graph records which, with its completeness error).
+    pub fn mode_for(&self, model: &RuntimeModel) -> Mode {
+        if self.riemann_steps > 0 {
+            Mode::Riemann(self.riemann_steps)
+        } else if model.is_piecewise_linear() {
             Mode::Exact
         } else {
-            Mode::Riemann(self.riemann_steps)
+            Mode::Riemann(AUTO_RIEMANN_STEPS)
         }
     }
 }

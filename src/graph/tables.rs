@@ -97,8 +97,15 @@ pub fn summary(g: &CircuitGraph, threshold: f64, top: usize) -> String {
         g.spec.edges,
         g.spec.baseline,
         g.spec.target,
-        g.spec.examples
+        g.examples
     );
+    if let Some(ig) = &g.ig {
+        let _ = writeln!(
+            s,
+            "IG: {}; completeness: every layer's edges sum to T(x) − T(baseline) within {:.1e} (largest |T(x) − T(baseline)| {:.3e})",
+            ig.mode, ig.max_error, ig.max_delta
+        );
+    }
     let _ = writeln!(s, "sparsity: {:.1}% of edges carry at least {threshold} x the strongest edge's mean |value| ({max:.4e})", 100.0 * g.share_above(threshold * max));
     let _ = writeln!(
         s,

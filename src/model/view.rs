@@ -70,6 +70,14 @@ impl RuntimeModel {
         w
     }
 
+    /// Whether every activation is piecewise linear (ReLU, identity): then Jacobians depend only
+    /// on activation patterns and Integrated Gradients can be computed exactly.
+    pub fn is_piecewise_linear(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|l| matches!(l.activation, Activation::Relu | Activation::Identity))
+    }
+
     /// Checks that consecutive layers fit and the buffers have the declared sizes.
     pub fn check(&self) -> Result<()> {
         for (k, l) in self.layers.iter().enumerate() {
@@ -138,6 +146,46 @@ impl RuntimeModel {
     /// The outputs for the batch `x` (`n x d_out`), computed in f64.
     pub fn forward(&self, x: &[f64]) -> Result<Vec<f64>> {
         Ok(self.trace(x)?.post.pop().unwrap_or_default())
+    }
+
+    /// The same function with the units of each hidden layer renumbered: `perms[k]` lists, for
+    /// each new unit of hidden layer `h_{k+1}`, the old unit it is (`perms.len()` = hidden
+    /// layers). Each layer's rows and the next layer's columns move together, so the outputs
+    /// are unchanged (up to the order of float sums).
+    pub fn permute_hidden(&self, perms: &[Vec<usize>]) -> Result<RuntimeModel> {
+        let hidden = self.layers.len().saturating_sub(1);
+        if perms.len() != hidden {
+            return Err(Error::Data(format!(
+                "{} permutations for {hidden} hidden layers",
+                perms.len()
+            )));
+        }
+        let mut out = self.clone();
+        for (k, perm) in perms.iter().enumerate() {
+            let d = self.layers[k].d_out;
+            let mut seen = vec![false; d];
+            if perm.len() != d
+                || perm
+                    .iter()
+                    .any(|&u| u >= d || std::mem::replace(&mut seen[u], true))
+            {
+                return Err(Error::Data(format!(
+                    "hidden layer {}: not a permutation of its {d} units",
+                    k + 1
+                )));
+            }
+            // This layer as permuted so far (its columns moved with the layer before).
+            let (this, next) = (out.layers[k].clone(), out.layers[k + 1].clone());
+            for (i, &u) in perm.iter().enumerate() {
+                out.layers[k].weight[i * this.d_in..(i + 1) * this.d_in]
+                    .copy_from_slice(&this.weight[u * this.d_in..(u + 1) * this.d_in]);
+                out.layers[k].bias[i] = this.bias[u];
+                for j in 0..next.d_out {
+                    out.layers[k + 1].weight[j * next.d_in + i] = next.weight[j * next.d_in + u];
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Like [`RuntimeModel::trace`] for f32 inputs (a [`crate::data::Dataset`]'s rows).

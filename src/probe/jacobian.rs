@@ -11,7 +11,7 @@
 //! activations use the same formulas with their analytic derivatives (no reuse possible).
 //! This is the one Jacobian routine: everything else in circuitscope calls it.
 
-use crate::model::{Activation, RuntimeModel, Trace};
+use crate::model::{RuntimeModel, Trace};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -67,13 +67,6 @@ pub fn derivatives(model: &RuntimeModel, trace: &Trace) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn is_piecewise_linear(model: &RuntimeModel) -> bool {
-    model
-        .layers
-        .iter()
-        .all(|l| matches!(l.activation, Activation::Relu | Activation::Identity))
-}
-
 /// Groups examples by their activation pattern over `layers` (sign of `z > 0`): returns each
 /// example's group and one representative example per group, in order of first appearance.
 pub fn group_by_pattern(trace: &Trace, layers: std::ops::Range<usize>) -> (Vec<usize>, Vec<usize>) {
@@ -117,7 +110,7 @@ pub fn output_jacobians(model: &RuntimeModel, trace: &Trace, reuse: Reuse) -> Ou
     let d_out = model.d_out();
     let derivs = derivatives(model, trace);
     let (index, reps): (Vec<usize>, Vec<usize>) =
-        if reuse == Reuse::Patterns && is_piecewise_linear(model) {
+        if reuse == Reuse::Patterns && model.is_piecewise_linear() {
             group_by_pattern(trace, 0..n_layers.saturating_sub(1))
         } else {
             ((0..trace.n).collect(), (0..trace.n).collect())
@@ -201,7 +194,7 @@ pub fn adjacent_jacobians(
         .iter()
         .map(|&z| l.activation.derivative_f64(z))
         .collect();
-    let (index, reps) = if reuse == Reuse::Patterns && is_piecewise_linear(model) {
+    let (index, reps) = if reuse == Reuse::Patterns && model.is_piecewise_linear() {
         group_by_pattern(trace, k..k + 1)
     } else {
         ((0..trace.n).collect(), (0..trace.n).collect())

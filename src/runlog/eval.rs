@@ -5,127 +5,40 @@
 use super::dir::RunDir;
 use super::events::Event;
 use super::load::LoadedRun;
-use super::log::segment;
+use super::log::{segment, EventLog};
 use crate::eval::ablation::Ablation;
 use crate::eval::report::structure_at;
-use crate::eval::{evaluate, sparkline, EvalReport, MIN_GAIN, STRUCTURE};
+use crate::eval::{evaluate, sparkline, EvalReport, Figures, FRACTIONS, STRUCTURE};
 use crate::graph::GraphSpec;
-use crate::params::Valid;
+use crate::params::{Choice, Valid};
 use crate::{invalid, Result};
 use polars::prelude::{Column, DataFrame};
 use std::path::Path;
 
-/// Evaluates the run's graph (per-task exact IG, `spec`) under `kind` ablation: writes the
-/// tables `eval_faithfulness` and `eval_interventions` and logs an `eval` segment.
+/// Evaluates the run's graph (`spec`) under `kind` ablation: writes the tables
+/// `eval_faithfulness` and `eval_interventions` and logs an `eval` segment. Its
+/// `faithfulness_point` and `intervention` events are exactly the curve's points and the
+/// points of the printed ρ; a model that has not learned its tasks logs neither.
 pub fn eval_run(root: &Path, spec: &Valid<GraphSpec>, kind: Ablation) -> Result<EvalReport> {
     let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
-    if info.preset.loss() != crate::model::Loss::Mse {
-        invalid!(
-            "eval: preset `{}` is a classifier; evaluation currently scores regression tasks (MSE)",
-            info.preset
-        );
-    }
     spec.fits(&model, &data.val)?;
     let config = serde_json::json!({ "ablation": kind, "graph": &**spec });
     segment(&run, "eval", Some(info.preset.name()), config, |log| {
         let blocks = info.preset.planted_blocks();
         let report = evaluate(&model, &data, spec, kind, blocks.as_deref())?;
-        let EvalReport {
-            faithfulness: f,
-            disentanglement: d,
-            interventions: iv,
-            spearman: rho,
-            planted_auc,
-            ..
-        } = &report;
-        let graph_name = format!("{:?}", spec.nodes).to_lowercase();
-        let ab = format!("{kind:?}").to_lowercase();
-        for p in f.points.iter().filter(|_| f.defined) {
-            log.emit(
-                None,
-                Event::FaithfulnessPoint {
-                    graph: graph_name.clone(),
-                    ablation: ab.clone(),
-                    edges_kept: p.kept,
-                    faithfulness: p.faithfulness,
-                },
-            )?;
-        }
-        for i in iv.iter() {
-            log.emit(
-                None,
-                Event::Intervention {
-                    target: i.target.clone(),
-                    task: i.task.clone(),
-                    predicted: i.predicted,
-                    observed: i.observed,
-                },
-            )?;
-        }
-        log.emit(
-            None,
-            Event::Note {
-                text: format!(
-                    "eval: CPR {}, CMD {}, ARI {:.4}, NMI {:.4}, purity {:.4} ({} communities), at the task count ARI {:.4} ({} communities), intervention Spearman {:.4}",
-                    if f.defined { format!("{:.4} (random edges {:.4})", f.cpr, f.chance_cpr) } else { format!("undefined (the model removes {:.1}% of its ablated self's loss)", 100.0 * f.gain) },
-                    if f.defined { format!("{:.4}", f.cmd) } else { "undefined".into() },
-                    d.ari, d.nmi, d.purity, d.communities, d.at_task_count.ari, d.at_task_count.communities, rho
-                ),
-            },
-        )?;
-        let err = |e: polars::prelude::PolarsError| crate::Error::Data(format!("eval table: {e}"));
-        let mut ft = DataFrame::new(vec![
-            Column::new(
-                "kept".into(),
-                f.points.iter().map(|p| p.kept).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "loss".into(),
-                f.points.iter().map(|p| p.loss).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "faithfulness".into(),
-                f.points.iter().map(|p| p.faithfulness).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "chance".into(),
-                f.points.iter().map(|p| p.chance).collect::<Vec<_>>(),
-            ),
-        ])
-        .map_err(err)?;
-        run.write_table("eval_faithfulness", &mut ft)?;
-        let mut it = DataFrame::new(vec![
-            Column::new(
-                "target".into(),
-                iv.iter().map(|i| i.target.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "task".into(),
-                iv.iter().map(|i| i.task.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "predicted".into(),
-                iv.iter().map(|i| i.predicted).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "observed".into(),
-                iv.iter().map(|i| i.observed).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "loss_ratio".into(),
-                iv.iter().map(|i| i.loss_ratio).collect::<Vec<_>>(),
-            ),
-        ])
-        .map_err(err)?;
-        run.write_table("eval_interventions", &mut it)?;
-        if let Some(a) = &planted_auc {
-            log.emit(
+        match &report.figures {
+            None => log.emit(
                 None,
                 Event::Note {
-                    text: format!("eval: planted-circuit ROC AUC per task {a:?}"),
+                    text: format!(
+                        "eval: every structure figure undefined (not learned: {})",
+                        report.learned.reason()
+                    ),
                 },
-            )?;
+            )?,
+            Some(fig) => log_figures(log, fig, spec, kind)?,
         }
+        write_tables(&run, report.figures.as_ref())?;
         // The final model's structure figures, tagged with its width: the width series.
         let step = run.latest_checkpoint()?.map_or(0, |(s, _)| s);
         log.emit(
@@ -133,11 +46,112 @@ pub fn eval_run(root: &Path, spec: &Valid<GraphSpec>, kind: Ablation) -> Result<
             Event::Emergence {
                 checkpoint_step: step,
                 width: info.arch.widths[1],
-                figures: finite_figures(&report.structure),
+                figures: finite_figures(&report.structure()),
             },
         )?;
         Ok(report)
     })
+}
+
+/// The curve's points, every intervention and a note with the headline figures.
+fn log_figures(log: &mut EventLog, fig: &Figures, spec: &GraphSpec, kind: Ablation) -> Result<()> {
+    let f = &fig.faithfulness;
+    for p in f.points.iter().filter(|_| f.defined) {
+        log.emit(
+            None,
+            Event::FaithfulnessPoint {
+                graph: spec.nodes.key().into(),
+                ablation: kind.key().into(),
+                edges_kept: p.kept,
+                faithfulness: p.faithfulness,
+            },
+        )?;
+    }
+    let iv = &fig.interventions;
+    for i in &iv.points {
+        log.emit(
+            None,
+            Event::Intervention {
+                target: i.target.clone(),
+                task: i.task.clone(),
+                predicted: i.predicted,
+                observed: i.observed,
+            },
+        )?;
+    }
+    let d = &fig.disentanglement;
+    let cpr = if f.defined {
+        format!("{:.4} (chance {:.4})", f.cpr, f.chance_cpr)
+    } else {
+        format!(
+            "undefined (the model removes {:.1}% of its ablated self's loss)",
+            100.0 * f.gain
+        )
+    };
+    let mut text = format!(
+        "eval: CPR {cpr}, ARI {:.4} (chance {:.4}), NMI {:.4} (chance {:.4}), purity {:.4} (chance {:.4}) ({} communities, stability {:.4}), at the task count ARI {:.4} ({} communities, stability {:.4}), intervention Spearman {:.4} (chance {:.4}) over {} points",
+        d.ari, d.chance[0].mean, d.nmi, d.chance[1].mean, d.purity, d.chance[2].mean,
+        d.communities, fig.stability.communities, d.at_task_count.ari,
+        d.at_task_count.communities, fig.stability.at_task_count, iv.rho, iv.chance.mean,
+        iv.points.len()
+    );
+    if let Some(a) = &fig.planted_auc {
+        text.push_str(&format!("; planted-circuit ROC AUC per task {a:?}"));
+    }
+    log.emit(None, Event::Note { text })
+}
+
+/// `eval_faithfulness` (kept, loss, faithfulness, chance; NaN where undefined) and
+/// `eval_interventions` (empty when the model has not learned).
+fn write_tables(run: &RunDir, fig: Option<&Figures>) -> Result<()> {
+    let err = |e: polars::prelude::PolarsError| crate::Error::Data(format!("eval table: {e}"));
+    let nan = vec![f64::NAN; FRACTIONS.len()];
+    let (kept, loss, faith, chance) = match fig {
+        Some(f) => {
+            let p = &f.faithfulness.points;
+            (
+                p.iter().map(|p| p.kept).collect::<Vec<_>>(),
+                p.iter().map(|p| p.loss).collect::<Vec<_>>(),
+                p.iter().map(|p| p.faithfulness).collect::<Vec<_>>(),
+                p.iter().map(|p| p.chance).collect::<Vec<_>>(),
+            )
+        }
+        None => (FRACTIONS.to_vec(), nan.clone(), nan.clone(), nan),
+    };
+    let mut ft = DataFrame::new(vec![
+        Column::new("kept".into(), kept),
+        Column::new("loss".into(), loss),
+        Column::new("faithfulness".into(), faith),
+        Column::new("chance".into(), chance),
+    ])
+    .map_err(err)?;
+    run.write_table("eval_faithfulness", &mut ft)?;
+    let iv: &[crate::eval::Intervention] = fig.map_or(&[], |f| &f.interventions.points);
+    let mut it = DataFrame::new(vec![
+        Column::new(
+            "target".into(),
+            iv.iter().map(|i| i.target.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "task".into(),
+            iv.iter().map(|i| i.task.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "predicted".into(),
+            iv.iter().map(|i| i.predicted).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "observed".into(),
+            iv.iter().map(|i| i.observed).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "loss_ratio".into(),
+            iv.iter().map(|i| i.loss_ratio).collect::<Vec<_>>(),
+        ),
+    ])
+    .map_err(err)?;
+    run.write_table("eval_interventions", &mut it)?;
+    Ok(())
 }
 
 /// Structure over training: for every checkpoint of a run (every `every`-th, and the last),
@@ -215,10 +229,9 @@ pub fn sparkline_of_run(run: &RunDir) -> Result<Option<String>> {
     };
     let (kept, faith) = (col("kept")?, col("faithfulness")?);
     if faith.iter().all(|f| f.is_nan()) {
-        return Ok(Some(format!(
-            "faithfulness: undefined (the model removes less than {:.0}% of its fully ablated self's loss)",
-            100.0 * MIN_GAIN
-        )));
+        return Ok(Some(
+            "faithfulness: undefined (the model has not learned its tasks, or removes too little of its fully ablated self's loss; `eval` says which)".into(),
+        ));
     }
     let at = |share: f64| {
         faith

@@ -121,6 +121,13 @@ impl TrainConfig {
         if !(self.l1.is_finite() && self.l1 >= 0.0) {
             param!(l1, "must be a finite number >= 0, got {}", self.l1);
         }
+        if self.data_dir.is_some() && !matches!(self.preset, Preset::Digits | Preset::Mnist) {
+            param!(
+                data_dir,
+                "is not read by preset `{}`: it generates its own data (only `digits`, a CSV file, and `mnist`, a folder of IDX files, read data)",
+                self.preset
+            );
+        }
         if self.preset == Preset::Mnist && self.data_dir.is_none() {
             param!(data_dir, "is needed by preset `mnist`: a folder with the MNIST IDX files (train-images-idx3-ubyte, ...)");
         }

@@ -972,3 +972,48 @@ fn a_full_standard_output_is_one_clear_error_not_a_panic() {
         assert!(!text(&out.stderr).contains("panicked"), "{args:?}");
     }
 }
+
+#[test]
+fn help_is_plain_text_with_defaults_and_every_preset() {
+    let subcommands: &[&[&str]] = &[
+        &[],
+        &["train"],
+        &["events"],
+        &["demo"],
+        &["probe"],
+        &["graph"],
+        &["inspect"],
+        &["eval"],
+        &["atypical"],
+        &["zoo"],
+        &["embed"],
+        &["watch"],
+        &["kernel", "install"],
+        &["bench", "peers"],
+        &["bench", "train"],
+        &["bench", "ig"],
+        &["bench", "jacobians"],
+    ];
+    for sub in subcommands {
+        let out = run(&[*sub, &["--help"][..]].concat());
+        assert!(out.status.success(), "{sub:?}");
+        let help = text(&out.stdout);
+        assert!(
+            !help.contains('`') && !help.contains("[`"),
+            "{sub:?}: rustdoc markup\n{help}"
+        );
+    }
+    let train = text(&run(&["train", "--help"]).stdout);
+    for p in circuitscope::model::Preset::ALL {
+        assert!(train.contains(p.name()), "train --help lacks preset {p}");
+    }
+    for flag in [
+        "Epochs [default: the preset's:",
+        "Examples per batch [default:",
+        "Learning rate [default:",
+    ] {
+        assert!(train.contains(flag), "{flag}\n{train}");
+    }
+    let embed = text(&run(&["embed", "--help"]).stdout);
+    assert!(embed.contains("[default: 2,4,8,16]"), "{embed}");
+}

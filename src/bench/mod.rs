@@ -4,6 +4,7 @@
 //! stage, and nothing here is part of the test command's timing: speed is measured here, never
 //! asserted in a test.
 
+pub mod evaluation;
 pub mod peak;
 pub mod peers;
 pub mod side;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchWhat {
     /// circuitscope against PyTorch, Captum and scikit-learn on five workloads (W1–W5),
-    /// interleaved at equal thread counts. Needs `bash benches/peers/setup.sh` first.
+    /// interleaved at equal thread counts. Needs "bash benches/peers/setup.sh" first.
     Peers {
         /// Where both sides' inputs and the results go.
         #[arg(long, default_value = "target/peers")]
@@ -39,7 +39,7 @@ pub enum BenchWhat {
         #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Fused))]
         engine: Engine,
     },
-    /// One workload of `bench peers` on this side, as one JSON line (run by `bench peers`).
+    /// One workload of "bench peers" on this side, as one JSON line (run by "bench peers").
     #[command(hide = true)]
     Side {
         #[arg(value_parser = choice::<Workload>())]
@@ -51,6 +51,16 @@ pub enum BenchWhat {
     },
     /// This CPU's peak FP32 rate per core (clock and FMA units measured).
     Peak,
+    /// The README's evaluation table: every model family trained with its defaults on each
+    /// seed and evaluated (mean ablation, neuron and ROI graphs), figures beside their chance.
+    Eval {
+        /// Training seeds per family (0, 1, ...).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Where the runs go (finished runs there are reused).
+        #[arg(long, default_value = "target/bench-eval")]
+        dir: PathBuf,
+    },
     /// Training throughput in examples/s (default: products64 at batch 256).
     Train {
         #[arg(long, value_parser = choice::<Preset>(), default_value = "products64")]
@@ -136,6 +146,10 @@ pub fn run(what: BenchWhat) -> Result<()> {
             engine,
         } => {
             println!("{}", side::side(workload, &dir, engine)?);
+            Ok(())
+        }
+        BenchWhat::Eval { seeds, dir } => {
+            print!("{}", circuitscope::bench::evaluation::table(&dir, seeds)?);
             Ok(())
         }
         BenchWhat::Peak => {

@@ -5,11 +5,11 @@ use circuitscope::params::Choice;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use std::marker::PhantomData;
 
-/// Parses one of `T`'s keys into a `T`.
+/// Parses one of T's keys into a T.
 #[derive(Clone)]
 pub struct ChoiceParser<T>(PhantomData<T>);
 
-/// The value parser of a flag taking a `T`.
+/// The value parser of a flag taking a T.
 pub fn choice<T: Choice + Send + Sync>() -> ChoiceParser<T> {
     ChoiceParser(PhantomData)
 }
@@ -39,7 +39,7 @@ impl<T: Choice + Send + Sync> TypedValueParser for ChoiceParser<T> {
     }
 }
 
-/// The key of a choice, for `default_value`.
+/// The key of a choice, for default_value.
 pub fn key<T: Choice>(c: T) -> &'static str {
     c.key()
 }

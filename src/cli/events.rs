@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub struct EventsArgs {
     /// The run directory (or an events.jsonl file).
     pub run: PathBuf,
-    /// Keep reading as the log grows; exit at `run_end`.
+    /// Keep reading as the log grows; exit at run_end.
     #[arg(long)]
     pub follow: bool,
     /// Start at this byte offset of events.jsonl.

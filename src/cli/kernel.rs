@@ -9,26 +9,26 @@ use circuitscope::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What `kernel install` does.
+/// What "kernel install" does.
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
-    /// The circuitscope source tree (holding `kernel/`).
+    /// The circuitscope source tree (holding kernel/).
     pub source: PathBuf,
-    /// Jupyter's data directory (kernelspecs go to `<dir>/kernels/circuitscope`).
+    /// Jupyter's data directory (kernelspecs go to <dir>/kernels/circuitscope).
     pub data_dir: PathBuf,
     /// evcxr's build directory, shared by every notebook.
     pub cache: PathBuf,
-    /// Run `cargo install evcxr_jupyter --locked` when it is missing.
+    /// Run "cargo install evcxr_jupyter --locked" when it is missing.
     pub install_evcxr: bool,
     /// Optimisation level of the notebook's builds ("0" builds fastest, "2" runs fastest).
     pub opt_level: String,
 }
 
-/// The kernelspec's name (`jupyter kernelspec list`, `--kernel circuitscope`).
+/// The kernelspec's name ("jupyter kernelspec list", "--kernel circuitscope").
 pub const KERNEL_NAME: &str = "circuitscope";
 
-/// Jupyter's user data directory: `$JUPYTER_DATA_DIR`, else `$XDG_DATA_HOME/jupyter`, else
-/// `~/.local/share/jupyter`.
+/// Jupyter's user data directory: $JUPYTER_DATA_DIR, else $XDG_DATA_HOME/jupyter, else
+/// ~/.local/share/jupyter.
 pub fn default_data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("JUPYTER_DATA_DIR") {
         return PathBuf::from(d);
@@ -39,12 +39,12 @@ pub fn default_data_dir() -> PathBuf {
     home().join(".local/share/jupyter")
 }
 
-/// The default shared build cache: `/var/tmp/circuitscope-evcxr-<user>`.
+/// The default shared build cache: /var/tmp/circuitscope-evcxr-<user>.
 ///
 /// Not under the home directory on purpose: evcxr links each cell against the toolchain's
-/// `libstd-*.so` through a relative RUNPATH, and rustc 1.95 computes that path one `..` too
-/// far when the build directory and `~/.rustup` share an ancestor below `/` (the cell then
-/// fails to load: "dlopen failed"). Under `/var/tmp` the extra `..` stops at `/` and is
+/// libstd-*.so through a relative RUNPATH, and rustc 1.95 computes that path one .. too
+/// far when the build directory and ~/.rustup share an ancestor below / (the cell then
+/// fails to load: "dlopen failed"). Under /var/tmp the extra .. stops at / and is
 /// harmless.
 pub fn default_cache() -> PathBuf {
     let user = std::env::var("USER")
@@ -59,7 +59,7 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// `evcxr_jupyter` on PATH or in cargo's bin directory.
+/// evcxr_jupyter on PATH or in cargo's bin directory.
 pub fn find_evcxr() -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
@@ -173,7 +173,7 @@ pub enum KernelWhat {
         /// evcxr's shared build directory (default: /var/tmp/circuitscope-evcxr-$USER).
         #[arg(long)]
         cache: Option<PathBuf>,
-        /// Fail instead of running `cargo install evcxr_jupyter --locked` when it is missing.
+        /// Fail instead of running "cargo install evcxr_jupyter --locked" when it is missing.
         #[arg(long)]
         no_install: bool,
         /// Optimisation level of notebook builds: 0 builds fastest, 2 runs fastest.

@@ -37,9 +37,9 @@ pub struct Cli {
 pub enum Command {
     /// Train a preset model into a run directory (or continue one with --resume).
     Train(train::TrainArgs),
-    /// Print a run's events as JSON lines; with --follow, keep reading until `run_end`.
+    /// Print a run's events as JSON lines; with --follow, keep reading until run_end.
     Events(events::EventsArgs),
-    /// The main job on built-in defaults: train `products` into runs/demo and summarise it.
+    /// The main job on built-in defaults: train products into runs/demo and summarise it.
     Demo(demo::DemoArgs),
     /// Probe a trained run: census, PCA, task subspaces, PLS, scaffold, weight SVD.
     Probe(probe::ProbeArgs),
@@ -53,7 +53,7 @@ pub enum Command {
     /// For a classifier run: how atypical each test input's activated subgraph is, and
     /// whether that flags FGSM adversarial inputs (AUROC).
     Atypical(atypical::AtypicalArgs),
-    /// Train a zoo of `poly` models (functions x seeds) in parallel; running it again resumes.
+    /// Train a zoo of poly models (functions x seeds) in parallel; running it again resumes.
     Zoo(zoo::ZooArgs),
     /// Train cloze-gradient embedders over a zoo's grid and judge them with a linear probe
     /// against weight-space, function-space and supervised baselines.
@@ -107,7 +107,7 @@ pub fn message(e: &Error) -> String {
     }
 }
 
-/// Runs `f` on a rayon pool of `threads` workers (all cores when `None`).
+/// Runs f on a rayon pool of threads workers (all cores when None).
 pub fn with_threads<T: Send>(
     threads: Option<usize>,
     f: impl FnOnce() -> Result<T> + Send,

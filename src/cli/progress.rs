@@ -3,7 +3,7 @@
 use circuitscope::runlog::train::Update;
 use std::io::IsTerminal;
 
-/// A bar of `total` items with `template`'s layout on a terminal; hidden (drawing nothing)
+/// A bar of total items with template's layout on a terminal; hidden (drawing nothing)
 /// when stderr is not one.
 pub fn bar(total: u64, template: &str) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {

@@ -10,7 +10,7 @@ use circuitscope::runlog::train::{self, TrainOutcome};
 use circuitscope::{Error, Result};
 use std::path::PathBuf;
 
-/// `the preset's: products 30, products64 20, …` for the help of a per-preset default.
+/// "the preset's: products 30, products64 20, …" for the help of a per-preset default.
 fn defaults_help(what: &str, f: fn(&TrainConfig) -> String) -> String {
     let mut seen: Vec<(String, Vec<&str>)> = Vec::new();
     for &p in &Preset::ALL {
@@ -49,7 +49,7 @@ pub struct TrainArgs {
     pub data_seed: Option<u64>,
     #[arg(long, help = defaults_help("Training examples of generated data sets", |c| c.n_train.to_string()))]
     pub n_train: Option<usize>,
-    /// Which poly1d family member a `poly` model learns (0-9) [default: 0].
+    /// Which poly1d family member a poly model learns (0-9) [default: 0].
     #[arg(long)]
     pub member: Option<usize>,
     /// mnist: folder with the MNIST IDX files; digits: a CSV file to use instead of the
@@ -59,7 +59,7 @@ pub struct TrainArgs {
     /// How the learning rate changes [default: cosine].
     #[arg(long, value_parser = choice::<Schedule>())]
     pub schedule: Option<Schedule>,
-    /// A `train_step` event every N steps [default: 20].
+    /// A train_step event every N steps [default: 20].
     #[arg(long)]
     pub log_every: Option<usize>,
     /// Also checkpoint every N steps (0: at epoch ends only) [default: 0].

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
-    /// A run directory (or zoo, or events.jsonl), or `[user@]host:RUN` for a remote run.
+    /// A run directory (or zoo, or events.jsonl), or [user@]host:RUN for a remote run.
     pub run: String,
     /// The ssh command for a remote run, split on whitespace.
     #[arg(long, default_value = "ssh")]

@@ -39,7 +39,7 @@ pub struct ZooArgs {
     /// Which code trains the models.
     #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
     pub engine: Engine,
-    /// Train only this slice `i/n` of the models (for job arrays); merge with --merge.
+    /// Train only this slice i/n of the models (for job arrays); merge with --merge.
     #[arg(long)]
     pub shard: Option<String>,
     /// Worker threads (default: all cores).

@@ -291,8 +291,8 @@ pub fn summary(r: &EvalReport) -> String {
         ));
     }
     s.push_str(&format!(
-        "  stability: the mean adjusted Rand index between the communities found with 3 Leiden seeds and with the hidden units permuted\nmodularity {} (chance: each layer pair's weights shuffled)\n",
-        with_chance(r.graph.modularity, fig.modularity_chance.mean)
+        "  stability: the mean adjusted Rand index between the communities found with 3 Leiden seeds and with the hidden units permuted\nmodularity {:.4} (chance {:.4}: each layer pair's weights shuffled)\n",
+        r.graph.modularity, fig.modularity_chance.mean
     ));
     let iv = &fig.interventions;
     s.push_str(&format!(
@@ -350,7 +350,8 @@ pub const STRUCTURE: [&str; 7] = [
 ];
 
 /// A model's structure figures: CPR, faithfulness at 10% of edges, ARI, NMI, modularity,
-/// communities, and the number of distinct input gradients (from the census).
+/// communities among the nodes that carry attribution (dead units' one-node communities are
+/// not counted), and the number of distinct input gradients (from the census).
 pub fn structure_figures(
     f: &Faithfulness,
     d: &Disentanglement,
@@ -368,7 +369,7 @@ pub fn structure_figures(
         d.ari,
         d.nmi,
         g.modularity,
-        g.communities as f64,
+        d.communities as f64,
         input_gradients as f64,
     ]
 }

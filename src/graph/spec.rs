@@ -72,8 +72,9 @@ crate::choices!(TargetKind {
     Task => "task": "each edge explains each task's outputs",
 });
 
-/// Midpoint steps of IG on smooth networks when none are asked for: a 128-step sum was within
-/// 1e-5 of a 4,096-step one on `products-gelu`'s edges (relative to the largest attribution).
+/// Midpoint steps of IG on smooth networks when none are asked for: on `products-gelu` (100
+/// examples) a 128-step sum's per-task edge means were within 6e-7 of a 4,096-step sum's,
+/// relative to the largest, and its completeness error 9e-7 against a largest ΔT of 0.95.
 pub const AUTO_RIEMANN_STEPS: usize = 128;
 
 /// How a graph is built; checked once by [`GraphSpec::check`] before any work.

@@ -3,6 +3,7 @@
 use super::{export, CircuitGraph, Node};
 use crate::{Error, Result};
 use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
 
 /// Nodes and (the `top` strongest) edges as polars tables.
 pub fn tables(
@@ -112,10 +113,24 @@ pub fn summary(g: &CircuitGraph, threshold: f64, top: usize) -> String {
         "activated subgraph: an example uses {:.1}% of the edges on average",
         100.0 * g.activated_share
     );
+    // Communities whose every node has no edge carrying anything: dead units, alone.
+    let mut live = vec![false; g.communities];
+    for e in g.graph.edge_references().filter(|e| e.weight().mean_abs > 0.0) {
+        for n in [e.source(), e.target()] {
+            live[g.graph[n].community] = true;
+        }
+    }
+    let dead = live.iter().filter(|&&l| !l).count();
     let _ = writeln!(
         s,
-        "communities: {} (modularity {:.4})",
-        g.communities, g.modularity
+        "communities: {}{} (modularity {:.4})",
+        g.communities,
+        if dead > 0 {
+            format!(", of which {dead} hold only nodes without attribution (dead units)")
+        } else {
+            String::new()
+        },
+        g.modularity
     );
     for c in &g.clustering {
         let _ = writeln!(

@@ -205,15 +205,19 @@ graph_svg(&g, Some(300))
 Keep the strongest k% of edges, ablate the rest *in the real forward pass* (mean ablation), and
 score how much of the network's behaviour is left: 0 is as bad as ablating everything, 1 is the
 full model. The second curve is chance: random edge sets of the same size. Beside it, ARI between
-the graph's communities and the task each node mostly serves, for Leiden's communities and for
-those merged down to as many as there are tasks.
+the graph's communities and the task each node mostly serves (with its chance: the labels
+shuffled), for Leiden's communities and for those merged down to as many as there are tasks,
+and how stable the communities are over seeds and a renumbering of the hidden units. Every
+figure is only given for a model that learned its tasks on held-out data.
 """),
     code("""
 use circuitscope::eval::ablation::Ablation;
 use circuitscope::runlog::eval::eval_run;
 let ev = eval_run(&root, &spec, Ablation::Mean).unwrap();
-let (f, d) = (ev.faithfulness.clone(), ev.disentanglement.clone());
-println!("CPR {:.3} (random edges {:.3}), CMD {:.3}; communities vs tasks: ARI {:.3}, NMI {:.3}; merged to {}: ARI {:.3}", f.cpr, f.chance_cpr, f.cmd, d.ari, d.nmi, d.at_task_count.communities, d.at_task_count.ari);
+println!("{}", ev.learned.reason());
+let fig = ev.figures.clone().expect("the model learned its tasks");
+let (f, d) = (fig.faithfulness, fig.disentanglement);
+println!("CPR {:.3} (chance {:.3}), CMD {:.3}; communities vs tasks: ARI {:.3} (chance {:.3}), stability {:.3}; merged to {}: ARI {:.3}", f.cpr, f.chance_cpr, f.cmd, d.ari, d.chance[0].mean, fig.stability.communities, d.at_task_count.communities, d.at_task_count.ari);
 curve_svg(
     "faithfulness vs sparsity (mean ablation)",
     "share of edges kept",

@@ -17,8 +17,9 @@ pub enum Error {
     /// A file exists but its content is not what it should be.
     #[error("{path}: {problem}")]
     BadFile { path: PathBuf, problem: String },
-    /// A checkpoint holds a model of another shape than the preset asks for.
-    #[error("{path}: checkpoint does not match preset `{preset}`: {problem}")]
+    /// A checkpoint holds a model of another shape than the run asks for (`preset` describes
+    /// what was expected: a preset or a spec model).
+    #[error("{path}: checkpoint does not match {preset}: {problem}")]
     ShapeMismatch {
         path: PathBuf,
         preset: String,

@@ -44,13 +44,9 @@ fn worst_relative(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[test]
-fn fused_loss_outputs_and_gradients_equal_dfdx_on_every_relu_preset() {
-    let relu: Vec<Preset> = Preset::ALL
-        .into_iter()
-        .filter(|&p| p != Preset::ProductsGelu)
-        .collect();
-    assert_eq!(relu.len(), Preset::ALL.len() - 1);
-    for preset in relu {
+fn fused_loss_outputs_and_gradients_equal_dfdx_on_every_preset() {
+    // GELU (dfdx's tanh form) included: the fused engine computes it in f64.
+    for preset in Preset::ALL {
         for seed in [3u64, 11] {
             // 37 rows: not a multiple of any block size.
             let (x, y) = batch(preset, 37, seed);
@@ -180,22 +176,49 @@ fn fused_fit_params_matches_dfdx_on_a_poly_model() {
 }
 
 #[test]
-fn fused_engine_refuses_gelu_networks_before_any_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("r");
-    let cfg = TrainConfig {
-        engine: Engine::Fused,
-        ..TrainConfig::defaults(Preset::ProductsGelu)
-    };
-    let msg =
-        "the fused engine trains ReLU presets only; products-gelu uses Gelu: use --engine dfdx";
-    assert_eq!(cfg.check().unwrap_err().to_string(), msg);
-    assert!(!root.exists());
-    assert_eq!(
-        net::build_with(Preset::ProductsGelu, 0, Engine::Fused)
-            .err()
-            .unwrap()
-            .to_string(),
-        msg
-    );
+fn the_fused_engine_serves_every_spec_activation_and_its_gradients_match_finite_differences() {
+    use circuitscope::model::fused::FusedNet;
+    use circuitscope::model::net::Net;
+    use circuitscope::model::Activation;
+    let acts = [
+        Activation::Relu,
+        Activation::LeakyRelu { slope: 0.1 },
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::GeluErf,
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Softplus,
+        Activation::Identity,
+    ];
+    let widths = [3, 7, 5, 2];
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for act in acts {
+        let n_params: usize = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+        let params: Vec<f32> = (0..n_params).map(|_| rng.gen_range(-0.8..0.8)).collect();
+        let mut net =
+            FusedNet::with_activations(&widths, &[act, act, Activation::Identity], params.clone())
+                .unwrap();
+        let x: Vec<f32> = (0..4 * 3).map(|_| rng.gen_range(-2.0..2.0)).collect();
+        let y: Vec<f32> = (0..4 * 2).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let b = Batch { x: &x, y: &y, n: 4 };
+        let (_, _, grad) = net.loss_and_grad(b, Loss::Mse);
+        // Central differences of the f32 loss, in f64 steps of 1e-2 (f32's rounding bounds
+        // how small a step can be).
+        for (i, g) in grad.iter().enumerate().step_by(7) {
+            let loss_at = |d: f32| {
+                let mut p = params.clone();
+                p[i] += d;
+                let mut m =
+                    FusedNet::with_activations(&widths, &[act, act, Activation::Identity], p)
+                        .unwrap();
+                m.loss_and_grad(b, Loss::Mse).0 as f64
+            };
+            let fd = (loss_at(1e-2) - loss_at(-1e-2)) / 2e-2;
+            assert!(
+                (fd - *g as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+                "{act:?} parameter {i}: gradient {g}, finite difference {fd}"
+            );
+        }
+    }
 }

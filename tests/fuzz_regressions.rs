@@ -4,7 +4,7 @@
 //!
 //! Fuzzing itself (README, "Bad input"): `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O -s none <target> -- -max_total_time=600`.
 
-use circuitscope::model::checkpoint::Checkpoint;
+use circuitscope::model::checkpoint::{Checkpoint, Layout};
 use circuitscope::model::Preset;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,7 @@ fn event_lines() {
 fn checkpoints() {
     replay("checkpoint", |d| {
         let p = Path::new("fuzz.safetensors");
-        let _ = Checkpoint::from_bytes(d, p, Some(Preset::Products));
+        let _ = Checkpoint::from_bytes(d, p, Some(&Layout::Preset(Preset::Products)));
         Checkpoint::from_bytes(d, p, None).is_ok()
     });
 }

@@ -2,7 +2,7 @@
 //! ends on the same weights as an uninterrupted one.
 
 use circuitscope::model::adam::AdamState;
-use circuitscope::model::checkpoint::{Checkpoint, Progress};
+use circuitscope::model::checkpoint::{Checkpoint, Layout, Progress};
 use circuitscope::model::net::Engine;
 use circuitscope::model::train::TrainConfig;
 use circuitscope::model::view::widen;
@@ -65,7 +65,7 @@ fn runtime_view_forward_equals_dfdx_on_trained_weights() {
             &mut |_| {},
         )
         .unwrap();
-        let c = read_checkpoint(&o.run.model(), Some(preset)).unwrap();
+        let c = read_checkpoint(&o.run.model(), Some(&Layout::Preset(preset))).unwrap();
         assert_view_matches_dfdx(preset, Some(&c.params));
     }
 }
@@ -127,7 +127,7 @@ fn checkpoint_round_trip_is_bit_exact() {
     let mut shuffle_rng = ChaCha8Rng::seed_from_u64(4);
     let _: u64 = shuffle_rng.gen();
     let c = Checkpoint {
-        preset: Preset::Products,
+        layout: Layout::Preset(Preset::Products),
         params,
         adam: Some(AdamState { m, v: vv, t: 1234 }),
         progress: Some(Progress {
@@ -139,7 +139,7 @@ fn checkpoint_round_trip_is_bit_exact() {
     };
     let path = dir.path().join("c.safetensors");
     save_checkpoint(&path, &c).unwrap();
-    let back = read_checkpoint(&path, Some(Preset::Products)).unwrap();
+    let back = read_checkpoint(&path, Some(&Layout::Preset(Preset::Products))).unwrap();
     let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&back.params), bits(&c.params));
     let (a, b) = (back.adam.as_ref().unwrap(), c.adam.as_ref().unwrap());
@@ -176,14 +176,14 @@ fn checkpoint_errors_name_the_file_and_problem() {
     save_checkpoint(
         &wide,
         &Checkpoint {
-            preset: Preset::Products64,
+            layout: Layout::Preset(Preset::Products64),
             params: vec![0.0; arch.n_params()],
             adam: None,
             progress: None,
         },
     )
     .unwrap();
-    let err = read_checkpoint(&wide, Some(Preset::Products))
+    let err = read_checkpoint(&wide, Some(&Layout::Preset(Preset::Products)))
         .unwrap_err()
         .to_string();
     assert_eq!(

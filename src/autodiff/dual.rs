@@ -35,6 +35,10 @@ impl Dual {
         let t = self.v.tanh();
         Dual::new(t, (1.0 - t * t) * self.d)
     }
+    pub fn erf(self) -> Dual {
+        let d = std::f64::consts::FRAC_2_SQRT_PI * (-self.v * self.v).exp();
+        Dual::new(libm::erf(self.v), self.d * d)
+    }
     pub fn relu(self) -> Dual {
         if self.v > 0.0 {
             self

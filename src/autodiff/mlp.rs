@@ -68,12 +68,20 @@ pub fn scalar_mlp_with<'t>(
                     match l.activation {
                         Activation::Identity => z,
                         Activation::Relu => z.relu(),
+                        Activation::LeakyRelu { slope } => z.relu() - (-z).relu() * slope,
+                        Activation::Tanh => z.tanh(),
+                        Activation::Sigmoid => (z * 0.5).tanh() * 0.5 + 0.5,
+                        Activation::GeluErf => {
+                            z * 0.5 * ((z * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0)
+                        }
                         Activation::Gelu => {
                             // 0.5·z·(1 + tanh(√(2/π)·(z + 0.044715·z³)))
                             let inner =
                                 (z + z.powi(3) * 0.044715) * (2.0 / std::f64::consts::PI).sqrt();
                             z * 0.5 * (inner.tanh() + 1.0)
                         }
+                        Activation::Silu => z * ((z * 0.5).tanh() * 0.5 + 0.5),
+                        Activation::Softplus => z.softplus(),
                     }
                 })
                 .collect();

@@ -47,6 +47,7 @@ pub enum Op {
     Log,
     Tanh,
     Relu,
+    Erf,
 }
 
 impl Op {
@@ -66,6 +67,7 @@ impl Op {
             Op::Log => "log".into(),
             Op::Tanh => "tanh".into(),
             Op::Relu => "relu".into(),
+            Op::Erf => "erf".into(),
         }
     }
 }
@@ -171,6 +173,7 @@ impl Tape {
             Op::Log => vec![1.0 / p(0)],
             Op::Tanh => vec![1.0 - n.value * n.value],
             Op::Relu => vec![if p(0) > 0.0 { 1.0 } else { 0.0 }],
+            Op::Erf => vec![std::f64::consts::FRAC_2_SQRT_PI * (-p(0) * p(0)).exp()],
         }
     }
 
@@ -218,6 +221,7 @@ impl Tape {
                 Op::Log => a(0).ln(),
                 Op::Tanh => a(0).tanh(),
                 Op::Relu => a(0).relu(),
+                Op::Erf => a(0).erf(),
             };
             operations += n.parents.len();
             duals.push(d);
@@ -398,6 +402,10 @@ impl<'t> Var<'t> {
     }
     pub fn relu(self) -> Var<'t> {
         self.unary(Op::Relu, self.value().max(0.0))
+    }
+    /// The error function, `(2/√π) ∫₀ˣ e^{−t²} dt` (for GELU).
+    pub fn erf(self) -> Var<'t> {
+        self.unary(Op::Erf, libm::erf(self.value()))
     }
     /// softplus(x) = log(1 + eˣ), decomposed into elementary operations as the note does.
     pub fn softplus(self) -> Var<'t> {

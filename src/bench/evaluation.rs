@@ -101,7 +101,7 @@ fn report(dir: &Path, family: Family, seed: u64, nodes: NodeKind) -> Result<(Eva
         ..Default::default()
     }
     .check()?;
-    let blocks = l.info.preset.planted_blocks();
+    let blocks = l.planted_blocks();
     let r = evaluate(&l.model, &l.data, &spec, Ablation::Mean, blocks.as_deref())?;
     Ok((r.clone(), r.learned.score))
 }

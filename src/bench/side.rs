@@ -7,7 +7,7 @@ use crate::data::poly1d;
 use crate::data::products::ProductsConfig;
 use crate::embed::zoo::{ZooConfig, ZooSpec};
 use crate::graph::ig::{edge_attributions, Mode, Target};
-use crate::model::checkpoint::Checkpoint;
+use crate::model::checkpoint::{Checkpoint, Layout};
 use crate::model::net::{self, Engine};
 use crate::model::train::{fit_params, TrainConfig};
 use crate::model::{Preset, RuntimeModel};
@@ -148,7 +148,7 @@ pub fn prepare(dir: &Path) -> Result<()> {
     save_checkpoint(
         &dir.join("products64_init.safetensors"),
         &Checkpoint {
-            preset: Preset::Products64,
+            layout: Layout::Preset(Preset::Products64),
             params: net::build(Preset::Products64, cfg.seed).params(),
             adam: None,
             progress: None,
@@ -171,7 +171,7 @@ pub fn prepare(dir: &Path) -> Result<()> {
             ("ig_x", vec![IG_EXAMPLES, 4], Array::F32(&ig_x)),
         ],
     )?;
-    let model = read_checkpoint(&trained, Some(Preset::Products64))?.view()?;
+    let model = read_checkpoint(&trained, Some(&Layout::Preset(Preset::Products64)))?.view()?;
     let ig = exact_ig(&model, &ig_x)?;
     let shapes: Vec<Vec<usize>> = IG_PAIRS
         .iter()
@@ -226,7 +226,7 @@ pub fn side(w: Workload, dir: &Path, engine: Engine) -> Result<Value> {
     let trained = || {
         read_checkpoint(
             &dir.join("products64.safetensors"),
-            Some(Preset::Products64),
+            Some(&Layout::Preset(Preset::Products64)),
         )?
         .view()
     };

@@ -11,6 +11,7 @@ mod embed;
 mod eval;
 mod events;
 mod graph;
+mod import;
 mod inspect;
 mod kernel;
 mod probe;
@@ -35,8 +36,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train a preset model into a run directory (or continue one with --resume).
+    /// Train a preset or a spec's architecture into a run directory (or continue one with
+    /// --resume).
     Train(train::TrainArgs),
+    /// Import a PyTorch-trained MLP (safetensors and a model spec) and its data as a run.
+    Import(import::ImportArgs),
     /// Print a run's events as JSON lines; with --follow, keep reading until run_end.
     Events(events::EventsArgs),
     /// The main job on built-in defaults: train products into runs/demo and summarise it.
@@ -76,6 +80,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train::run(a),
+        Command::Import(a) => import::run(a),
         Command::Events(a) => events::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Probe(a) => probe::run(a),

@@ -6,6 +6,7 @@ use circuitscope::model::net::Engine;
 use circuitscope::model::train::{Schedule, TrainConfig};
 use circuitscope::model::Preset;
 use circuitscope::params::Valid;
+use circuitscope::runlog::spec_train::{train_spec, SpecTrainOptions};
 use circuitscope::runlog::train::{self, TrainOutcome};
 use circuitscope::{Error, Result};
 use std::path::PathBuf;
@@ -32,6 +33,15 @@ pub struct TrainArgs {
     /// The model preset.
     #[arg(long, value_parser = choice::<Preset>())]
     pub preset: Option<Preset>,
+    /// Instead of a preset: a model spec's training form (JSON; README "Your own model").
+    #[arg(long, value_name = "SPEC.json", conflicts_with = "preset")]
+    pub spec: Option<PathBuf>,
+    /// With --spec: a separate validation file (default: a seeded share of --data).
+    #[arg(long, value_name = "FILE", requires = "spec")]
+    pub val_data: Option<PathBuf>,
+    /// With --spec and --data: the share of rows held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
     /// The run directory to create (or, with --resume, to continue).
     #[arg(long)]
     pub out: PathBuf,
@@ -53,7 +63,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub member: Option<usize>,
     /// mnist: folder with the MNIST IDX files; digits: a CSV file to use instead of the
-    /// built-in set.
+    /// built-in set; --spec: the CSV or Parquet file with the spec's columns.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// How the learning rate changes [default: cosine].
@@ -81,7 +91,7 @@ impl TrainArgs {
     pub fn config(&self) -> Result<Valid<TrainConfig>> {
         let preset = self
             .preset
-            .ok_or_else(|| Error::Invalid("train needs --preset (or --resume)".into()))?;
+            .ok_or_else(|| Error::Invalid("train needs --preset or --spec (or --resume)".into()))?;
         let mut c = TrainConfig::defaults(preset);
         macro_rules! set {
             ($($f:ident <- $v:expr),*) => { $( if let Some(v) = $v { c.$f = v; } )* };
@@ -100,6 +110,8 @@ impl TrainArgs {
     fn sets_options(&self) -> bool {
         [
             self.preset.is_some(),
+            self.spec.is_some(),
+            self.val_data.is_some(),
             self.epochs.is_some(),
             self.batch.is_some(),
             self.lr.is_some(),
@@ -129,8 +141,43 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         train::resume(&a.out, &mut |u| observer.update(u))?
     } else {
-        let cfg = a.config()?;
-        train::train(&a.out, &cfg, &mut |u| observer.update(u))?
+        match &a.spec {
+            Some(path) => {
+                let o = SpecTrainOptions {
+                    spec: std::fs::read_to_string(path)
+                        .map_err(|e| Error::io(path, "cannot read", e))?,
+                    data: a.data.clone(),
+                    val_data: a.val_data.clone(),
+                    val_fraction: a.val_fraction,
+                    split_seed: a.seed.unwrap_or(0),
+                    epochs: a.epochs,
+                    batch: a.batch,
+                    lr: a.lr,
+                    seed: a.seed,
+                    schedule: a.schedule,
+                    log_every: a.log_every,
+                    checkpoint_every: a.checkpoint_every,
+                    l1: a.l1,
+                };
+                for (given, flag) in [
+                    (a.data_seed.is_some(), "--data-seed"),
+                    (a.n_train.is_some(), "--n-train"),
+                    (a.member.is_some(), "--member"),
+                    (a.engine.is_some(), "--engine"),
+                ] {
+                    if given {
+                        return Err(Error::Invalid(format!(
+                            "{flag} is for presets; a spec sets its data and trains on the fused engine"
+                        )));
+                    }
+                }
+                train_spec(&a.out, &o, &mut |u| observer.update(u))?
+            }
+            None => {
+                let cfg = a.config()?;
+                train::train(&a.out, &cfg, &mut |u| observer.update(u))?
+            }
+        }
     };
     observer.finish();
     print_outcome(&outcome);

@@ -10,6 +10,7 @@ pub mod digits;
 pub mod idx;
 pub mod poly1d;
 pub mod products;
+pub mod table;
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

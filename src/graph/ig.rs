@@ -13,7 +13,7 @@
 //! is affine in α) and sums the pieces. [`Mode::Riemann`] uses `n` midpoints, for smooth
 //! activations. Everything is f64. This module computes attributions; it builds no graph.
 
-use crate::model::{Activation, RuntimeModel};
+use crate::model::RuntimeModel;
 use crate::{Error, Result};
 
 /// How the path integral is computed.
@@ -129,7 +129,7 @@ pub fn path_integrals(
     let smooth = model
         .layers
         .iter()
-        .any(|x| !matches!(x.activation, Activation::Relu | Activation::Identity));
+        .any(|x| !x.activation.is_piecewise_linear());
     let add_grads_at = |alpha: f64, weight: f64, totals: &mut [Vec<f64>]| {
         let zs = forward_from(model, l, &point(base, delta, alpha));
         for (t, total) in targets.iter().zip(totals.iter_mut()) {

@@ -115,7 +115,11 @@ pub fn summary(g: &CircuitGraph, threshold: f64, top: usize) -> String {
     );
     // Communities whose every node has no edge carrying anything: dead units, alone.
     let mut live = vec![false; g.communities];
-    for e in g.graph.edge_references().filter(|e| e.weight().mean_abs > 0.0) {
+    for e in g
+        .graph
+        .edge_references()
+        .filter(|e| e.weight().mean_abs > 0.0)
+    {
         for n in [e.source(), e.target()] {
             live[g.graph[n].community] = true;
         }

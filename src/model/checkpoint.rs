@@ -1,23 +1,115 @@
 //! Checkpoints as safetensors files that PyTorch can read too.
 //!
-//! Tensors: `layers.{k}.weight` (`out x in`) and `layers.{k}.bias` for every layer, plus, in a
-//! training checkpoint, Adam's moments as `adam.m.…` and `adam.v.…`. The metadata holds the
-//! format tag, preset, architecture and, for training checkpoints, the step, epoch, position
-//! in the epoch, Adam's step count and the shuffling RNG's state at the start of the epoch.
-//! Everything needed for a bit-exact resume is in the one file. Loading never trusts the
-//! bytes: every tensor's presence, shape and dtype is checked against the preset. This module
-//! encodes and decodes; the run layer reads and writes the files.
+//! Tensors: each layer's weight (`out x in`) and bias under its [`Layout`]'s names —
+//! `layers.{k}.weight` and `layers.{k}.bias` for presets and trained specs, the spec's own
+//! names for imported models — plus, in a training checkpoint, Adam's moments as `adam.m.…`
+//! and `adam.v.…`. The metadata holds the format tag, the layout and, for training
+//! checkpoints, the step, epoch, position in the epoch, Adam's step count and the shuffling
+//! RNG's state at the start of the epoch. Everything needed for a bit-exact resume is in the
+//! one file. Loading never trusts the bytes: every tensor's presence, shape and dtype is
+//! checked against the expected layout. This module encodes and decodes; the run layer reads
+//! and writes the files.
 
 use super::adam::AdamState;
-use super::{Preset, RuntimeModel};
+use super::{Activation, Layer, Preset, RuntimeModel};
 use crate::{Error, Result};
 use rand_chacha::ChaCha8Rng;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
 const FORMAT: &str = "circuitscope";
 const VERSION: &str = "1";
+
+/// How a model's flat parameters (each layer's weight, then its bias) are named and shaped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// A preset's compile-time architecture.
+    Preset(Preset),
+    /// A model with runtime shapes: its widths, each layer's activation, and each layer's
+    /// tensor names (no bias name: the layer has none, and its bias is held at zero).
+    Spec {
+        widths: Vec<usize>,
+        activations: Vec<Activation>,
+        names: Vec<(String, Option<String>)>,
+    },
+}
+
+impl Layout {
+    /// Every width, inputs to outputs.
+    pub fn widths(&self) -> Vec<usize> {
+        match self {
+            Layout::Preset(p) => p.arch().widths,
+            Layout::Spec { widths, .. } => widths.clone(),
+        }
+    }
+
+    /// Each layer's activation.
+    pub fn activations(&self) -> Vec<Activation> {
+        match self {
+            Layout::Preset(p) => p.arch().activations(),
+            Layout::Spec { activations, .. } => activations.clone(),
+        }
+    }
+
+    /// Each layer's (weight, bias) tensor names.
+    pub fn names(&self) -> Vec<(String, Option<String>)> {
+        match self {
+            Layout::Preset(p) => (0..p.arch().widths.len() - 1)
+                .map(|k| {
+                    (
+                        format!("layers.{k}.weight"),
+                        Some(format!("layers.{k}.bias")),
+                    )
+                })
+                .collect(),
+            Layout::Spec { names, .. } => names.clone(),
+        }
+    }
+
+    /// Parameters in the flat order: every layer's weight and bias.
+    pub fn n_params(&self) -> usize {
+        self.widths().windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+    }
+
+    /// What the layout is, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Layout::Preset(p) => format!("preset `{p}`"),
+            Layout::Spec { widths, .. } => format!("a spec model of widths {widths:?}"),
+        }
+    }
+
+    /// `(name, shape, range in the flat vector)` of every stored tensor, names prefixed.
+    fn tensors(&self, prefix: &str) -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        let mut off = 0;
+        for (w, (wn, bn)) in self.widths().windows(2).zip(self.names()) {
+            out.push((
+                format!("{prefix}{wn}"),
+                vec![w[1], w[0]],
+                off..off + w[0] * w[1],
+            ));
+            off += w[0] * w[1];
+            if let Some(bn) = bn {
+                out.push((format!("{prefix}{bn}"), vec![w[1]], off..off + w[1]));
+            }
+            off += w[1];
+        }
+        out
+    }
+
+    /// The layout of a runtime model: its widths, activations and the given tensor names.
+    pub fn of(model: &RuntimeModel, names: Vec<(String, Option<String>)>) -> Layout {
+        Layout::Spec {
+            widths: model.widths(),
+            activations: model.layers.iter().map(|l| l.activation).collect(),
+            names,
+        }
+    }
+}
 
 /// Where training stood when a checkpoint was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,52 +127,72 @@ pub struct Progress {
 /// A model's parameters, with the optimiser state and progress when saved during training.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
-    pub preset: Preset,
+    pub layout: Layout,
     pub params: Vec<f32>,
     pub adam: Option<AdamState>,
     pub progress: Option<Progress>,
 }
 
 impl Checkpoint {
+    /// The checkpoint of a runtime model stored under `names`.
+    pub fn of(model: &RuntimeModel, names: Vec<(String, Option<String>)>) -> Checkpoint {
+        Checkpoint {
+            layout: Layout::of(model, names),
+            params: super::Arch::flatten(model),
+            adam: None,
+            progress: None,
+        }
+    }
+
     /// The runtime view of the stored model.
     pub fn view(&self) -> Result<RuntimeModel> {
-        self.preset.arch().view(&self.params)
+        match &self.layout {
+            Layout::Preset(p) => p.arch().view(&self.params),
+            Layout::Spec {
+                widths,
+                activations,
+                ..
+            } => {
+                if self.params.len() != self.layout.n_params() {
+                    return Err(Error::Data(format!(
+                        "{} parameters for widths {widths:?}",
+                        self.params.len()
+                    )));
+                }
+                let mut off = 0;
+                let layers = widths
+                    .windows(2)
+                    .zip(activations)
+                    .map(|(w, &activation)| {
+                        let weight = self.params[off..off + w[0] * w[1]].to_vec();
+                        off += w[0] * w[1];
+                        let bias = self.params[off..off + w[1]].to_vec();
+                        off += w[1];
+                        Layer {
+                            d_in: w[0],
+                            d_out: w[1],
+                            weight,
+                            bias,
+                            activation,
+                        }
+                    })
+                    .collect();
+                Ok(RuntimeModel { layers })
+            }
+        }
     }
 
     /// The checkpoint as safetensors bytes; `path` only names it in errors.
     pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
-        let arch = self.preset.arch();
         let mut named: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
-        // (name, shape, range in the flat vector) of every tensor of one flat parameter set.
-        let layout =
-            |prefix: &str, flat: &[f32]| -> Vec<(String, Vec<usize>, std::ops::Range<usize>)> {
-                let mut out = Vec::new();
-                let mut off = 0;
-                for (k, w) in arch.widths.windows(2).enumerate() {
-                    out.push((
-                        format!("{prefix}layers.{k}.weight"),
-                        vec![w[1], w[0]],
-                        off..off + w[0] * w[1],
-                    ));
-                    off += w[0] * w[1];
-                    out.push((
-                        format!("{prefix}layers.{k}.bias"),
-                        vec![w[1]],
-                        off..off + w[1],
-                    ));
-                    off += w[1];
-                }
-                assert_eq!(off, flat.len(), "flat length matches the architecture");
-                out
-            };
-        for (name, shape, r) in layout("", &self.params) {
+        for (name, shape, r) in self.layout.tensors("") {
             named.push((name, shape, &self.params[r]));
         }
         if let Some(adam) = &self.adam {
-            for (name, shape, r) in layout("adam.m.", &adam.m) {
+            for (name, shape, r) in self.layout.tensors("adam.m.") {
                 named.push((name, shape, &adam.m[r]));
             }
-            for (name, shape, r) in layout("adam.v.", &adam.v) {
+            for (name, shape, r) in self.layout.tensors("adam.v.") {
                 named.push((name, shape, &adam.v[r]));
             }
         }
@@ -100,11 +212,21 @@ impl Checkpoint {
         let mut meta = HashMap::new();
         meta.insert("format".into(), FORMAT.into());
         meta.insert("version".into(), VERSION.into());
-        meta.insert("preset".into(), self.preset.name().into());
-        meta.insert(
-            "arch".into(),
-            serde_json::to_string(&arch).expect("arch serialises"),
-        );
+        match &self.layout {
+            Layout::Preset(p) => {
+                meta.insert("preset".into(), p.name().into());
+                meta.insert(
+                    "arch".into(),
+                    serde_json::to_string(&p.arch()).expect("arch serialises"),
+                );
+            }
+            spec => {
+                meta.insert(
+                    "layout".into(),
+                    serde_json::to_string(spec).expect("layout serialises"),
+                );
+            }
+        }
         if let Some(adam) = &self.adam {
             meta.insert("adam_t".into(), adam.t.to_string());
         }
@@ -122,8 +244,8 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint from its bytes; `path` only names it in errors. With `expect`, the
-    /// stored shapes must be that preset's.
-    pub fn from_bytes(bytes: &[u8], path: &Path, expect: Option<Preset>) -> Result<Checkpoint> {
+    /// stored tensors must have that layout's names and shapes.
+    pub fn from_bytes(bytes: &[u8], path: &Path, expect: Option<&Layout>) -> Result<Checkpoint> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| {
             Error::bad_file(
                 path,
@@ -155,38 +277,52 @@ impl Checkpoint {
                 ),
             ));
         }
-        let stored =
-            Preset::from_name(get("preset")?).map_err(|e| Error::bad_file(path, e.to_string()))?;
-        let preset = expect.unwrap_or(stored);
-        let arch = preset.arch();
+        let stored = match (meta.get("preset"), meta.get("layout")) {
+            (Some(p), _) => Layout::Preset(
+                Preset::from_name(p).map_err(|e| Error::bad_file(path, e.to_string()))?,
+            ),
+            (None, Some(l)) => serde_json::from_str(l).map_err(|e| {
+                Error::bad_file(path, format!("metadata `layout` is not a layout: {e}"))
+            })?,
+            (None, None) => {
+                return Err(Error::bad_file(
+                    path,
+                    "checkpoint metadata lacks `preset` (or `layout`)",
+                ))
+            }
+        };
+        let layout = expect.cloned().unwrap_or_else(|| stored.clone());
+        let mismatch = |problem: String| Error::ShapeMismatch {
+            path: path.into(),
+            preset: layout.describe(),
+            problem: format!(
+                "{problem} (stored {})",
+                match &stored {
+                    Layout::Preset(p) => format!("preset: {p}"),
+                    other => other.describe(),
+                }
+            ),
+        };
         let read_flat = |prefix: &str| -> Result<Vec<f32>> {
-            let mut flat = Vec::with_capacity(arch.n_params());
-            for (k, w) in arch.widths.windows(2).enumerate() {
-                for (part, shape) in [("weight", vec![w[1], w[0]]), ("bias", vec![w[1]])] {
-                    let name = format!("{prefix}layers.{k}.{part}");
-                    let t = st.tensor(&name).map_err(|_| Error::ShapeMismatch {
-                        path: path.into(),
-                        preset: preset.name().into(),
-                        problem: format!("tensor `{name}` is missing (stored preset: {stored})"),
-                    })?;
-                    if t.shape() != shape.as_slice() {
-                        return Err(Error::ShapeMismatch {
-                            path: path.into(),
-                            preset: preset.name().into(),
-                            problem: format!("tensor `{name}` has shape {:?}, expected {shape:?} (stored preset: {stored})", t.shape()),
-                        });
-                    }
-                    if t.dtype() != Dtype::F32 {
-                        return Err(Error::bad_file(
-                            path,
-                            format!("tensor `{name}` is {:?}, expected F32", t.dtype()),
-                        ));
-                    }
-                    flat.extend(
-                        t.data()
-                            .chunks_exact(4)
-                            .map(|c| f32::from_le_bytes(c.try_into().unwrap())),
-                    );
+            let mut flat = vec![0.0f32; layout.n_params()];
+            for (name, shape, r) in layout.tensors(prefix) {
+                let t = st
+                    .tensor(&name)
+                    .map_err(|_| mismatch(format!("tensor `{name}` is missing")))?;
+                if t.shape() != shape.as_slice() {
+                    return Err(mismatch(format!(
+                        "tensor `{name}` has shape {:?}, expected {shape:?}",
+                        t.shape()
+                    )));
+                }
+                if t.dtype() != Dtype::F32 {
+                    return Err(Error::bad_file(
+                        path,
+                        format!("tensor `{name}` is {:?}, expected F32", t.dtype()),
+                    ));
+                }
+                for (v, c) in flat[r].iter_mut().zip(t.data().chunks_exact(4)) {
+                    *v = f32::from_le_bytes(c.try_into().unwrap());
                 }
             }
             Ok(flat)
@@ -228,7 +364,7 @@ impl Checkpoint {
             }
         };
         Ok(Checkpoint {
-            preset,
+            layout,
             params,
             adam,
             progress,

@@ -1,16 +1,17 @@
-//! The fused training engine: forward, loss and backward of a ReLU MLP on flat parameters in
-//! dfdx's layout, with faer's small-matrix products and the elementwise work (bias, ReLU, its
-//! mask, the loss gradient) done in place on reused buffers. dfdx builds a tape of boxed
+//! The fused training engine: forward, loss and backward of an MLP on flat parameters in dfdx's
+//! layout (each layer's weight `out x in`, then its bias), with faer's small-matrix products and
+//! the elementwise work (bias, activation, its derivative, the loss gradient) done in place on
+//! reused buffers. Any activation per layer: ReLU keeps its mask-on-the-output path; other
+//! activations keep their pre-activations for the backward pass. dfdx builds a tape of boxed
 //! operations and allocates every tensor on every step; on these tiny layers that overhead is
 //! most of the time (BENCHMARKS.md, "What bounds the misses"), so `--engine fused` trains the
 //! same networks 2–3x faster (BENCHMARKS.md).
 //!
 //! It computes the same function and the same gradient as dfdx (tests/fused.rs checks loss,
 //! outputs and gradients against dfdx on every preset it serves); only the order of float sums
-//! differs, so weights agree to rounding, not bit for bit. It must never serve a network
-//! dfdx would build differently: ReLU hidden layers and linear outputs only, and dfdx's
-//! definitions of the losses (MSE as the mean over all outputs; cross-entropy as the mean over
-//! rows of `-Σ y · log_softmax`).
+//! differs, so weights agree to rounding, not bit for bit. Smooth activations are computed in
+//! f64 and rounded to f32. The losses are dfdx's definitions (MSE as the mean over all outputs;
+//! cross-entropy as the mean over rows of `-Σ y · log_softmax`).
 
 use super::net::{Batch, Net};
 use super::{simd, Activation, Arch, Loss};
@@ -18,9 +19,13 @@ use crate::{invalid, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
-/// A ReLU MLP trained by the fused engine, with its scratch buffers.
+/// An MLP trained by the fused engine, with its scratch buffers.
 pub struct FusedNet {
     widths: Vec<usize>,
+    /// Each layer's activation (the last is the outputs', usually the identity).
+    activations: Vec<Activation>,
+    /// Pre-activations of every layer whose activation is not ReLU or the identity.
+    pre: Vec<Vec<f32>>,
     params: Vec<f32>,
     /// Offsets of each layer's weight (`out x in`, row-major) and bias in `params`.
     offsets: Vec<(usize, usize)>,
@@ -33,31 +38,42 @@ pub struct FusedNet {
 impl FusedNet {
     /// A network of `arch` holding `params` (dfdx's order: each layer's weight, then its bias).
     pub fn new(arch: &Arch, params: Vec<f32>) -> Result<FusedNet> {
-        if arch.hidden != Activation::Relu {
+        FusedNet::with_activations(&arch.widths, &arch.activations(), params)
+    }
+
+    /// A network of layers `widths[k] → widths[k+1]` with `activations[k]`, holding `params`.
+    pub fn with_activations(
+        widths: &[usize],
+        activations: &[Activation],
+        params: Vec<f32>,
+    ) -> Result<FusedNet> {
+        if widths.len() < 2 || activations.len() != widths.len() - 1 {
             invalid!(
-                "the fused engine trains ReLU networks only; this one uses {:?} (use --engine dfdx)",
-                arch.hidden
+                "{} activations for the {} layers of {widths:?}",
+                activations.len(),
+                widths.len().saturating_sub(1)
             );
         }
-        if params.len() != arch.n_params() {
+        let n: usize = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+        if params.len() != n {
             invalid!(
-                "{} parameters given, the architecture {:?} has {}",
-                params.len(),
-                arch.widths,
-                arch.n_params()
+                "{} parameters given, the architecture {widths:?} has {n}",
+                params.len()
             );
         }
         let mut offsets = Vec::new();
         let mut off = 0;
-        for w in arch.widths.windows(2) {
+        for w in widths.windows(2) {
             offsets.push((off, off + w[0] * w[1]));
             off += w[0] * w[1] + w[1];
         }
         Ok(FusedNet {
-            widths: arch.widths.clone(),
+            widths: widths.to_vec(),
+            activations: activations.to_vec(),
+            pre: vec![Vec::new(); widths.len() - 1],
             params,
             offsets,
-            acts: vec![Vec::new(); arch.widths.len() - 1],
+            acts: vec![Vec::new(); widths.len() - 1],
             delta: Vec::new(),
             back: Vec::new(),
         })
@@ -66,11 +82,11 @@ impl FusedNet {
     /// Runs the forward pass on `n` rows of `x`, keeping every layer's output in `self.acts`.
     fn forward_keep(&mut self, x: &[f32], n: usize) {
         forward_into(
-            &self.widths,
+            (&self.widths, &self.activations),
             &self.offsets,
             &self.params,
             (x, n),
-            &mut self.acts,
+            (&mut self.acts, &mut self.pre),
         );
     }
 
@@ -142,7 +158,7 @@ impl FusedNet {
             if k == 0 {
                 break;
             }
-            // The input's gradient (n x d_in) = delta · W, then ReLU's mask.
+            // The input's gradient (n x d_in) = delta · W, then the activation's derivative.
             self.back.resize(n * d_in, 0.0);
             matmul(
                 MatMut::from_row_major_slice_mut(&mut self.back, n, d_in),
@@ -153,14 +169,22 @@ impl FusedNet {
                 Par::Seq,
             );
             let back = &mut self.back;
-            simd(
-                #[inline(always)]
-                || {
-                    for (b, &a) in back.iter_mut().zip(input) {
-                        *b = if a > 0.0 { *b } else { 0.0 };
+            match self.activations[k - 1] {
+                Activation::Relu => simd(
+                    #[inline(always)]
+                    || {
+                        for (b, &a) in back.iter_mut().zip(input) {
+                            *b = if a > 0.0 { *b } else { 0.0 };
+                        }
+                    },
+                ),
+                Activation::Identity => {}
+                act => {
+                    for (b, &z) in back.iter_mut().zip(&self.pre[k - 1]) {
+                        *b = (*b as f64 * act.derivative_f64(z as f64)) as f32;
                     }
-                },
-            );
+                }
+            }
             std::mem::swap(&mut self.delta, &mut self.back);
         }
     }
@@ -178,7 +202,14 @@ impl Net for FusedNet {
 
     fn forward(&self, x: &[f32], n: usize) -> Vec<f32> {
         let mut acts = vec![Vec::new(); self.widths.len() - 1];
-        forward_into(&self.widths, &self.offsets, &self.params, (x, n), &mut acts);
+        let mut pre = vec![Vec::new(); self.widths.len() - 1];
+        forward_into(
+            (&self.widths, &self.activations),
+            &self.offsets,
+            &self.params,
+            (x, n),
+            (&mut acts, &mut pre),
+        );
         acts.pop().expect("layers")
     }
 
@@ -192,17 +223,17 @@ impl Net for FusedNet {
     }
 }
 
-/// The forward pass on `n` rows of `x`: every layer's output (after ReLU for hidden layers)
-/// into `acts[k]`, resized as needed.
+/// The forward pass on `n` rows of `x`: every layer's output (after its activation) into
+/// `acts[k]`, and the pre-activations of layers with smooth (or leaky) activations into
+/// `pre[k]`, resized as needed.
 fn forward_into(
-    widths: &[usize],
+    (widths, activations): (&[usize], &[Activation]),
     offsets: &[(usize, usize)],
     params: &[f32],
     (x, n): (&[f32], usize),
-    acts: &mut [Vec<f32>],
+    (acts, pre): (&mut [Vec<f32>], &mut [Vec<f32>]),
 ) {
-    let last = widths.len() - 2;
-    for k in 0..=last {
+    for k in 0..widths.len() - 1 {
         let (d_in, d_out) = (widths[k], widths[k + 1]);
         let (wo, bo) = offsets[k];
         let (w, b) = (&params[wo..bo], &params[bo..bo + d_out]);
@@ -222,14 +253,21 @@ fn forward_into(
             1.0f32,
             Par::Seq,
         );
-        if k < last {
-            simd(
+        match activations[k] {
+            Activation::Identity => {}
+            Activation::Relu => simd(
                 #[inline(always)]
                 || {
                     out.iter_mut()
                         .for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 })
                 },
-            );
+            ),
+            act => {
+                pre[k].clear();
+                pre[k].extend_from_slice(out);
+                out.iter_mut()
+                    .for_each(|v| *v = act.apply_f64(*v as f64) as f32);
+            }
         }
     }
 }

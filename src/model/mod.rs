@@ -8,7 +8,10 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod fused;
+pub mod import;
 pub mod net;
+pub mod spec;
+pub mod spec_data;
 pub mod train;
 pub mod view;
 
@@ -18,32 +21,135 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// A layer's elementwise activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     Identity,
     Relu,
-    /// dfdx's `FastGeLU`, the tanh approximation (PyTorch's `GELU(approximate='tanh')`).
-    /// `AccurateGeLU` is not offered: in dfdx 0.13.0 its backward pass computes
+    /// `x` for `x > 0`, `slope · x` otherwise (PyTorch's `LeakyReLU(negative_slope)`).
+    LeakyRelu {
+        slope: f64,
+    },
+    Tanh,
+    Sigmoid,
+    /// GELU as PyTorch's `GELU()` computes it: `x · Φ(x)`, with the error function.
+    GeluErf,
+    /// The tanh approximation of GELU: dfdx's `FastGeLU`, PyTorch's `GELU(approximate='tanh')`.
+    /// Named `gelu` in run files written before other GELUs existed (the `products-gelu`
+    /// preset). dfdx's `AccurateGeLU` is not used: in dfdx 0.13.0 its backward pass computes
     /// `x·exp(-x²/2)/√π` for the second term where the derivative is `x·exp(-x²/2)/√(2π)`.
+    #[serde(rename = "gelu")]
     Gelu,
+    /// `x · σ(x)` (PyTorch's `SiLU`).
+    Silu,
+    /// `ln(1 + eˣ)`, and `x` above 20, as PyTorch's `Softplus()` (beta 1, threshold 20).
+    Softplus,
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
 
 impl Activation {
-    /// The activation in f64 (GELU: the tanh form, the same expression as dfdx's kernel).
+    /// The names a model spec uses: `relu`, `leaky_relu`, `identity`, `tanh`, `sigmoid`,
+    /// `gelu` (erf), `gelu_tanh`, `silu`, `softplus`.
+    pub const SPEC_NAMES: [&'static str; 9] = [
+        "relu",
+        "leaky_relu",
+        "identity",
+        "tanh",
+        "sigmoid",
+        "gelu",
+        "gelu_tanh",
+        "silu",
+        "softplus",
+    ];
+
+    /// The activation a spec names; `slope` only (and always) with `leaky_relu`.
+    pub fn from_spec(name: &str, slope: Option<f64>) -> std::result::Result<Activation, String> {
+        let a = match name {
+            "relu" => Activation::Relu,
+            "leaky_relu" => match slope {
+                Some(s) if s.is_finite() => return Ok(Activation::LeakyRelu { slope: s }),
+                Some(s) => return Err(format!("leaky_relu slope {s} is not finite")),
+                None => return Err("leaky_relu needs a `slope`".into()),
+            },
+            "identity" => Activation::Identity,
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            "gelu" => Activation::GeluErf,
+            "gelu_tanh" => Activation::Gelu,
+            "silu" => Activation::Silu,
+            "softplus" => Activation::Softplus,
+            other => {
+                return Err(format!(
+                    "unknown activation `{other}`; known: {}",
+                    Activation::SPEC_NAMES.join(", ")
+                ))
+            }
+        };
+        if slope.is_some() {
+            return Err(format!("`slope` is only for leaky_relu, not {name}"));
+        }
+        Ok(a)
+    }
+
+    /// The spec's name of this activation, and its slope.
+    pub fn spec_name(self) -> (&'static str, Option<f64>) {
+        match self {
+            Activation::Identity => ("identity", None),
+            Activation::Relu => ("relu", None),
+            Activation::LeakyRelu { slope } => ("leaky_relu", Some(slope)),
+            Activation::Tanh => ("tanh", None),
+            Activation::Sigmoid => ("sigmoid", None),
+            Activation::GeluErf => ("gelu", None),
+            Activation::Gelu => ("gelu_tanh", None),
+            Activation::Silu => ("silu", None),
+            Activation::Softplus => ("softplus", None),
+        }
+    }
+
+    /// Whether the activation is piecewise linear (its derivative depends only on the sign).
+    pub fn is_piecewise_linear(self) -> bool {
+        matches!(
+            self,
+            Activation::Identity | Activation::Relu | Activation::LeakyRelu { .. }
+        )
+    }
+
+    /// The activation in f64.
     pub fn apply_f64(self, x: f64) -> f64 {
         match self {
             Activation::Identity => x,
             Activation::Relu => x.max(0.0),
+            Activation::LeakyRelu { slope } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    slope * x
+                }
+            }
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::GeluErf => 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2)),
             Activation::Gelu => {
                 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x.powi(3))).tanh())
+            }
+            Activation::Silu => x * sigmoid(x),
+            Activation::Softplus => {
+                if x > 20.0 {
+                    x
+                } else {
+                    x.exp().ln_1p()
+                }
             }
         }
     }
 
-    /// The derivative (for ReLU, 0 at 0, as dfdx does).
+    /// The derivative (for ReLU and leaky ReLU at 0, the left one, as dfdx and PyTorch take).
     pub fn derivative_f64(self, x: f64) -> f64 {
         match self {
             Activation::Identity => 1.0,
@@ -54,10 +160,37 @@ impl Activation {
                     0.0
                 }
             }
+            Activation::LeakyRelu { slope } => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
+            Activation::Tanh => 1.0 - x.tanh().powi(2),
+            Activation::Sigmoid => {
+                let s = sigmoid(x);
+                s * (1.0 - s)
+            }
+            Activation::GeluErf => {
+                0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
+                    + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp()
+            }
             Activation::Gelu => {
                 let t = (SQRT_2_OVER_PI * (x + 0.044715 * x.powi(3))).tanh();
                 0.5 * (1.0 + t)
                     + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
+            }
+            Activation::Silu => {
+                let s = sigmoid(x);
+                s * (1.0 + x * (1.0 - s))
+            }
+            Activation::Softplus => {
+                if x > 20.0 {
+                    1.0
+                } else {
+                    sigmoid(x)
+                }
             }
         }
     }
@@ -74,7 +207,7 @@ pub enum Loss {
 }
 
 /// A network's shape: widths from input to output, the hidden activation (outputs are linear).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arch {
     pub widths: Vec<usize>,
     pub hidden: Activation,
@@ -84,6 +217,20 @@ impl Arch {
     /// Parameter count: weights and biases of every layer.
     pub fn n_params(&self) -> usize {
         self.widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+    }
+
+    /// Each layer's activation: the hidden one, and the identity for the outputs.
+    pub fn activations(&self) -> Vec<Activation> {
+        let layers = self.widths.len().saturating_sub(1);
+        (0..layers)
+            .map(|k| {
+                if k + 1 == layers {
+                    Activation::Identity
+                } else {
+                    self.hidden
+                }
+            })
+            .collect()
     }
 
     /// Splits flat parameters (each layer's weight `out x in`, then its bias, in order: the

@@ -4,8 +4,8 @@
 //! `model` may depend on these compile-time types: analysis reads the runtime view.
 
 use super::fused::FusedNet;
-use super::{Activation, Loss, Preset};
-use crate::{Error, Result};
+use super::{Loss, Preset};
+use crate::Result;
 use dfdx::nn::builders::{FastGeLU, Linear, ReLU};
 use dfdx::nn::{BuildOnDevice, DeviceBuildExt, Module, ModuleMut, TensorCollection, ZeroGrads};
 use dfdx::prelude::{
@@ -72,7 +72,7 @@ pub enum Engine {
     #[default]
     Dfdx,
     /// [`FusedNet`]: the same function and gradient with faer's small matrix products on
-    /// reused buffers; ReLU presets only.
+    /// reused buffers.
     Fused,
 }
 
@@ -83,23 +83,11 @@ impl Engine {
             Engine::Fused => "fused",
         }
     }
-
-    /// Whether this engine can train `preset`.
-    pub fn check(self, preset: Preset) -> Result<()> {
-        if self == Engine::Fused && preset.arch().hidden != Activation::Relu {
-            return Err(Error::Invalid(format!(
-                "the fused engine trains ReLU presets only; {preset} uses {:?}: use --engine dfdx",
-                preset.arch().hidden
-            )));
-        }
-        Ok(())
-    }
 }
 
 /// Builds a preset's network for `engine`, initialised by dfdx from `seed` (both engines start
 /// from the same weights).
 pub fn build_with(preset: Preset, seed: u64, engine: Engine) -> Result<Box<dyn Net>> {
-    engine.check(preset)?;
     let net = build(preset, seed);
     match engine {
         Engine::Dfdx => Ok(net),
@@ -266,5 +254,5 @@ visitor!(
 
 crate::choices!(Engine {
     Dfdx => "dfdx": "dfdx's modules and tape (the reference)",
-    Fused => "fused": "the same function and gradient on faer's small products (ReLU presets; faster)",
+    Fused => "fused": "the same function and gradient on faer's small products (faster)",
 });

@@ -75,7 +75,7 @@ impl RuntimeModel {
     pub fn is_piecewise_linear(&self) -> bool {
         self.layers
             .iter()
-            .all(|l| matches!(l.activation, Activation::Relu | Activation::Identity))
+            .all(|l| l.activation.is_piecewise_linear())
     }
 
     /// Checks that consecutive layers fit and the buffers have the declared sizes.

@@ -17,7 +17,7 @@
 //! `cosine` (greedy leader clustering) and nothing is ambiguous.
 
 use super::jacobian::OutputJacobians;
-use crate::model::{Activation, RuntimeModel, Trace};
+use crate::model::{RuntimeModel, Trace};
 use std::collections::{HashMap, HashSet};
 
 /// Census settings.
@@ -143,7 +143,7 @@ pub fn census(
     let smooth = model
         .layers
         .iter()
-        .any(|l| !matches!(l.activation, Activation::Relu | Activation::Identity));
+        .any(|l| !l.activation.is_piecewise_linear());
     let d_out = model.d_out();
     (0..n_layers)
         .map(|k| {

@@ -13,17 +13,21 @@ use std::path::Path;
 /// `tables/eval_atypical.parquet` and logs an `atypical` segment.
 pub fn atypical_run(root: &Path, epsilon: f64) -> Result<AtypicalReport> {
     check_epsilon(epsilon)?;
-    let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
+    let loaded = LoadedRun::open(root)?;
+    let (run, model, data) = (&loaded.run, &loaded.model, &loaded.data);
     if data.val.labels.is_none() {
-        crate::invalid!("atypical: preset `{}` is not a classifier; FGSM needs class labels (use digits or mnist)", info.preset);
+        match &loaded.kind {
+            super::load::RunKind::Preset(info) => crate::invalid!("atypical: preset `{}` is not a classifier; FGSM needs class labels (use digits or mnist)", info.preset),
+            super::load::RunKind::Spec(_) => crate::invalid!("atypical: the model is not a classifier (its spec has no cross_entropy task); FGSM needs class labels"),
+        }
     }
     segment(
-        &run,
+        run,
         "atypical",
-        Some(info.preset.name()),
+        Some(loaded.name()),
         serde_json::json!({ "epsilon": epsilon }),
         |log| {
-            let report = atypical(&model, &data.train, &data.val, epsilon)?;
+            let report = atypical(model, &data.train, &data.val, epsilon)?;
             let labels = data.val.labels.as_deref().unwrap_or_default();
             let mut df = DataFrame::new(vec![
                 Column::new(

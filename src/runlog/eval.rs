@@ -20,12 +20,13 @@ use std::path::Path;
 /// `faithfulness_point` and `intervention` events are exactly the curve's points and the
 /// points of the printed ρ; a model that has not learned its tasks logs neither.
 pub fn eval_run(root: &Path, spec: &Valid<GraphSpec>, kind: Ablation) -> Result<EvalReport> {
-    let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
-    spec.fits(&model, &data.val)?;
+    let loaded = LoadedRun::open(root)?;
+    let (run, model, data) = (&loaded.run, &loaded.model, &loaded.data);
+    spec.fits(model, &data.val)?;
     let config = serde_json::json!({ "ablation": kind, "graph": &**spec });
-    segment(&run, "eval", Some(info.preset.name()), config, |log| {
-        let blocks = info.preset.planted_blocks();
-        let report = evaluate(&model, &data, spec, kind, blocks.as_deref())?;
+    segment(run, "eval", Some(loaded.name()), config, |log| {
+        let blocks = loaded.planted_blocks();
+        let report = evaluate(model, data, spec, kind, blocks.as_deref())?;
         match &report.figures {
             None => log.emit(
                 None,
@@ -38,14 +39,14 @@ pub fn eval_run(root: &Path, spec: &Valid<GraphSpec>, kind: Ablation) -> Result<
             )?,
             Some(fig) => log_figures(log, fig, spec, kind)?,
         }
-        write_tables(&run, report.figures.as_ref())?;
+        write_tables(run, report.figures.as_ref())?;
         // The final model's structure figures, tagged with its width: the width series.
         let step = run.latest_checkpoint()?.map_or(0, |(s, _)| s);
         log.emit(
             Some(step),
             Event::Emergence {
                 checkpoint_step: step,
-                width: info.arch.widths[1],
+                width: loaded.width(),
                 figures: finite_figures(&report.structure()),
             },
         )?;
@@ -164,7 +165,7 @@ pub fn emergence_run(
     every: usize,
 ) -> Result<DataFrame> {
     let loaded = LoadedRun::open(root)?;
-    let (run, info, data) = (&loaded.run, &loaded.info, &loaded.data);
+    let (run, data) = (&loaded.run, &loaded.data);
     let steps = run.checkpoint_steps()?;
     if steps.is_empty() {
         invalid!("{}: no checkpoints to follow", run.checkpoints().display());
@@ -177,11 +178,11 @@ pub fn emergence_run(
         .filter(|(i, _)| i % every == 0 || *i == last)
         .map(|(_, s)| s)
         .collect();
-    let width = info.arch.widths.get(1).copied().unwrap_or(0);
+    let width = loaded.width();
     segment(
         run,
         "emergence",
-        Some(info.preset.name()),
+        Some(loaded.name()),
         serde_json::json!({ "ablation": kind, "every": every }),
         |log| {
             let mut rows: Vec<(u64, [f64; 7])> = Vec::new();

@@ -62,15 +62,16 @@ pub fn graph_edges_event(g: &CircuitGraph) -> Event {
 /// tables `graph_nodes` and `graph_edges`, and logs a `graph` segment (`clustering_summary` per
 /// ROI layer, `graph_summary`).
 pub fn graph_run(root: &Path, spec: &Valid<GraphSpec>, top: Option<usize>) -> Result<CircuitGraph> {
-    let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
-    spec.fits(&model, &data.val)?;
+    let loaded = LoadedRun::open(root)?;
+    let (run, model, data) = (&loaded.run, &loaded.model, &loaded.data);
+    spec.fits(model, &data.val)?;
     segment(
-        &run,
+        run,
         "graph",
-        Some(info.preset.name()),
+        Some(loaded.name()),
         serde_json::to_value(&**spec).expect("serialises"),
         |log| {
-            let g = build(&model, &data.val, &data.tasks, spec)?;
+            let g = build(model, &data.val, &data.tasks, spec)?;
             write_graph_files(&g, &root.join("graph"), top)?;
             let (mut nodes, mut edges) = tables(&g, top)?;
             run.write_table("graph_nodes", &mut nodes)?;

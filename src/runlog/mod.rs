@@ -21,11 +21,14 @@ pub mod eval;
 pub mod events;
 pub mod follow;
 pub mod graph;
+pub mod import;
 pub mod info;
 pub mod load;
 pub mod log;
 pub mod preset;
 pub mod probe;
+pub mod spec;
+pub mod spec_train;
 pub mod train;
 pub mod zoo;
 

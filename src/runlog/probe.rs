@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 /// `tables/probe_*.parquet` and appends a `probe` segment (`run_start` … `probe_summary` …
 /// `run_end`) to its event log.
 pub fn probe_run(root: &Path, cfg: &Valid<ProbeConfig>) -> Result<ProbeReport> {
-    let (run, info, model, data) = LoadedRun::open(root)?.into_parts();
+    let loaded = LoadedRun::open(root)?;
+    let (run, model, data) = (&loaded.run, &loaded.model, &loaded.data);
     let mut splits = vec![("mixed".to_string(), &data.val)];
     splits.extend(
         data.per_task
@@ -22,13 +23,13 @@ pub fn probe_run(root: &Path, cfg: &Valid<ProbeConfig>) -> Result<ProbeReport> {
             .map(|(t, ds)| (format!("task{t}"), ds)),
     );
     segment(
-        &run,
+        run,
         "probe",
-        Some(info.preset.name()),
+        Some(loaded.name()),
         serde_json::json!({ "pcs": cfg.pcs }),
         |log| {
-            let mut report = probe(&model, &splits, &data.tasks, cfg)?;
-            write_report(&run, &mut report)?;
+            let mut report = probe(model, &splits, &data.tasks, cfg)?;
+            write_report(run, &mut report)?;
             for s in &report.summaries {
                 log.emit(
                     None,

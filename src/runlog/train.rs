@@ -12,9 +12,11 @@ use super::load::{read_checkpoint, save_checkpoint};
 use super::log::EventLog;
 use super::preset::preset_data;
 use crate::data::TaskData;
-use crate::model::checkpoint::Checkpoint;
+use crate::model::checkpoint::{Checkpoint, Layout};
+use crate::model::net::{self, Net};
 use crate::model::train::{
-    one_thread, EpochReport, StepReport, TaskMetrics, TrainConfig, TrainSink, Trained, Trainer,
+    one_thread, EpochReport, Plan, StepReport, TaskMetrics, TrainConfig, TrainSink, Trained,
+    Trainer,
 };
 use crate::model::{Preset, RuntimeModel};
 use crate::params::Valid;
@@ -65,12 +67,30 @@ pub fn train(
             config: serde_json::to_value(&**cfg).expect("serialises"),
         },
     )?;
-    finish(run, cfg, &data, None, log, Logged::default(), observe)
+    let (preset, seed, engine) = (cfg.preset, cfg.seed, cfg.engine);
+    let build = move || net::build_with(preset, seed, engine);
+    finish(
+        run,
+        &TrainConfig::plan(cfg),
+        &data,
+        build,
+        None,
+        log,
+        Logged::default(),
+        observe,
+    )
 }
 
 /// Continues the run at `root` from its newest checkpoint with its stored configuration.
 pub fn resume(root: &Path, observe: &mut (dyn FnMut(Update) + Send)) -> Result<TrainOutcome> {
     let run = RunDir::open(root)?;
+    let text = std::fs::read_to_string(run.run_json())
+        .map_err(|e| Error::io(run.run_json(), "cannot read", e))?;
+    if text.contains(super::spec::SPEC_RUN_FORMAT) {
+        if let Ok(info) = serde_json::from_str::<super::spec::SpecInfo>(&text) {
+            return super::spec_train::resume_spec(run, info, observe);
+        }
+    }
     let cfg = RunInfo::read(&run)?.config.check()?;
     let logged = Logged::read(&run.events())?;
     if logged.completed {
@@ -81,7 +101,7 @@ pub fn resume(root: &Path, observe: &mut (dyn FnMut(Update) + Send)) -> Result<T
     }
     let data = preset_data(&cfg)?;
     let checkpoint = match run.latest_checkpoint()? {
-        Some((_, path)) => Some(read_checkpoint(&path, Some(cfg.preset))?),
+        Some((_, path)) => Some(read_checkpoint(&path, Some(&Layout::Preset(cfg.preset)))?),
         None => None,
     };
     let mut log = EventLog::open(&run.events())?;
@@ -90,32 +110,45 @@ pub fn resume(root: &Path, observe: &mut (dyn FnMut(Update) + Send)) -> Result<T
         .and_then(|c| c.progress.as_ref())
         .map_or(0, |p| p.step);
     log.emit(Some(from), Event::Resumed { from_step: from })?;
-    finish(run, &cfg, &data, checkpoint, log, logged, observe)
+    let (preset, seed, engine) = (cfg.preset, cfg.seed, cfg.engine);
+    let build = move || net::build_with(preset, seed, engine);
+    finish(
+        run,
+        &TrainConfig::plan(&cfg),
+        &data,
+        build,
+        checkpoint,
+        log,
+        logged,
+        observe,
+    )
 }
 
 /// Runs the trainer on one thread with the run's sink, then writes the final model, the
 /// history table and `run_end`.
-fn finish(
+/// `build` makes the network on the training thread (dfdx's are not `Send`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish(
     run: RunDir,
-    cfg: &Valid<TrainConfig>,
+    plan: &Plan,
     data: &TaskData,
+    build: impl FnOnce() -> Result<Box<dyn Net>> + Send,
     from: Option<Checkpoint>,
     log: EventLog,
     logged: Logged,
     observe: &mut (dyn FnMut(Update) + Send),
 ) -> Result<TrainOutcome> {
-    let preset = cfg.preset;
     let mut sink = RunSink {
         run: &run,
         log,
         logged,
         observe,
     };
-    let trained: Trained = one_thread(|| Trainer::new(cfg, data, from)?.run(&mut sink))?;
+    let trained: Trained = one_thread(|| Trainer::new(plan, data, build()?, from)?.run(&mut sink))?;
     save_checkpoint(
         &run.model(),
         &Checkpoint {
-            preset,
+            layout: plan.layout.clone(),
             params: trained.params,
             adam: None,
             progress: None,
@@ -140,15 +173,15 @@ fn finish(
 
 /// What an existing log already records, so a resumed run writes nothing twice.
 #[derive(Debug, Default)]
-struct Logged {
+pub(crate) struct Logged {
     last_step: Option<u64>,
     last_eval_epoch: Option<usize>,
     last_checkpoint_step: Option<u64>,
-    completed: bool,
+    pub(crate) completed: bool,
 }
 
 impl Logged {
-    fn read(path: &Path) -> Result<Logged> {
+    pub(crate) fn read(path: &Path) -> Result<Logged> {
         let mut l = Logged::default();
         if !path.exists() {
             return Ok(l);
@@ -293,7 +326,7 @@ pub fn train_default_view(preset: Preset) -> Result<RuntimeModel> {
     let model = TrainConfig::defaults(preset)
         .check()
         .and_then(|cfg| train(&dir, &cfg, &mut |_| {}))
-        .and_then(|o| read_checkpoint(&o.run.model(), Some(preset))?.view());
+        .and_then(|o| read_checkpoint(&o.run.model(), Some(&Layout::Preset(preset)))?.view());
     let _ = std::fs::remove_dir_all(&dir);
     model
 }

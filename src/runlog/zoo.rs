@@ -12,7 +12,7 @@ use crate::embed::zoo::{
     describe, manifest_table, train_model, ModelRecord, Shard, ZooConfig, ZooSpec, R2_BAR,
     ZOO_FORMAT,
 };
-use crate::model::checkpoint::Checkpoint;
+use crate::model::checkpoint::{Checkpoint, Layout};
 use crate::model::{Preset, RuntimeModel};
 use crate::params::Valid;
 use crate::{invalid, Error, Result};
@@ -176,7 +176,7 @@ impl Zoo {
                 ),
             ));
         }
-        read_checkpoint(&path, Some(Preset::Poly))?.view()
+        read_checkpoint(&path, Some(&Layout::Preset(Preset::Poly)))?.view()
     }
 
     /// Every model's record, in slot order; an error names the first missing or unreadable
@@ -304,7 +304,7 @@ pub fn train_zoo(
         save_checkpoint(
             &zoo.model_path(f, s),
             &Checkpoint {
-                preset: Preset::Poly,
+                layout: Layout::Preset(Preset::Poly),
                 params,
                 adam: None,
                 progress: None,

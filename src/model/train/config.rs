@@ -117,7 +117,6 @@ impl TrainConfig {
         if self.log_every == 0 {
             param!(log_every, "must be at least 1");
         }
-        self.engine.check(self.preset)?;
         if !(self.l1.is_finite() && self.l1 >= 0.0) {
             param!(l1, "must be a finite number >= 0, got {}", self.l1);
         }

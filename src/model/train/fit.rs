@@ -42,7 +42,6 @@ pub fn fit_params(
             arch.widths
         );
     }
-    engine.check(preset)?;
     super::one_thread(|| {
         let loss_kind = preset.loss();
         let mut net = net::build_with(preset, seed, engine)?;

@@ -11,7 +11,7 @@ pub mod trainer;
 pub use config::{Schedule, TrainConfig, POLY_MEMBERS};
 pub use fit::fit_params;
 pub use metrics::{evaluate, metrics, TaskMetrics};
-pub use trainer::{EpochReport, StepReport, TrainSink, Trained, Trainer};
+pub use trainer::{EpochReport, Plan, StepReport, TrainSink, Trained, Trainer};
 
 /// Runs `f` on a pool of one thread. dfdx splits every matmul across the current rayon pool;
 /// for these small layers the split costs more than it saves (products64 at batch 256 trains

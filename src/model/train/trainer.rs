@@ -8,12 +8,13 @@
 //! [`TrainSink`] and returns the final parameters; it never touches a file or writes an event
 //! (the run layer's sink does).
 
-use super::config::TrainConfig;
+use super::config::{Schedule, TrainConfig};
 use super::metrics::{batch_task_losses, evaluate, TaskMetrics};
 use crate::data::TaskData;
 use crate::model::adam::{AdamConfig, AdamState};
-use crate::model::checkpoint::{Checkpoint, Progress};
-use crate::model::net::{self, Batch, Net};
+use crate::model::checkpoint::{Checkpoint, Layout, Progress};
+use crate::model::net::{Batch, Net};
+use crate::model::Loss;
 use crate::params::Valid;
 use crate::{Error, Result};
 use rand::seq::SliceRandom;
@@ -74,9 +75,54 @@ pub struct Trained {
     pub resumed_from: Option<u64>,
 }
 
-/// A preset's network, its optimiser and where training stands.
+/// What a [`Trainer`] trains: the network's layout and loss, the optimiser's settings, and the
+/// weights held at exactly zero (planted presets). Made from a preset's checked
+/// [`TrainConfig`] ([`TrainConfig::plan`]) or from a model spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub layout: Layout,
+    pub loss: Loss,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub schedule: Schedule,
+    /// Seeds the shuffling (and, for a fresh network, its caller's initial weights).
+    pub seed: u64,
+    pub log_every: usize,
+    pub checkpoint_every: usize,
+    pub l1: f64,
+    /// `false` for every parameter held at zero.
+    pub held: Option<Vec<bool>>,
+}
+
+impl Plan {
+    fn lr_at(&self, step: u64, total: u64) -> f64 {
+        self.schedule.lr_at(self.lr, step, total)
+    }
+}
+
+impl TrainConfig {
+    /// The plan of a checked preset configuration.
+    pub fn plan(cfg: &Valid<TrainConfig>) -> Plan {
+        Plan {
+            layout: Layout::Preset(cfg.preset),
+            loss: cfg.preset.loss(),
+            epochs: cfg.epochs,
+            batch: cfg.batch,
+            lr: cfg.lr,
+            schedule: cfg.schedule,
+            seed: cfg.seed,
+            log_every: cfg.log_every,
+            checkpoint_every: cfg.checkpoint_every,
+            l1: cfg.l1,
+            held: cfg.preset.planted_mask(),
+        }
+    }
+}
+
+/// A network, its optimiser and where training stands.
 pub struct Trainer<'a> {
-    cfg: &'a Valid<TrainConfig>,
+    cfg: &'a Plan,
     data: &'a TaskData,
     net: Box<dyn Net>,
     params: Vec<f32>,
@@ -93,13 +139,14 @@ pub struct Trainer<'a> {
 }
 
 impl<'a> Trainer<'a> {
-    /// A trainer at the start of training, or at `from` (a training checkpoint) when resuming.
+    /// A trainer of `net` at the start of training (from `net`'s own weights), or at `from`
+    /// (a training checkpoint) when resuming.
     pub fn new(
-        cfg: &'a Valid<TrainConfig>,
+        cfg: &'a Plan,
         data: &'a TaskData,
+        mut net: Box<dyn Net>,
         from: Option<Checkpoint>,
     ) -> Result<Trainer<'a>> {
-        let mut net = net::build_with(cfg.preset, cfg.seed, cfg.engine)?;
         let (mut params, adam, step, epoch, skip, rng) = match from {
             Some(c) => {
                 let p = c
@@ -112,20 +159,19 @@ impl<'a> Trainer<'a> {
             }
             None => (
                 net.params(),
-                AdamState::new(cfg.preset.arch().n_params()),
+                AdamState::new(cfg.layout.n_params()),
                 0,
                 0,
                 0,
                 ChaCha8Rng::seed_from_u64(cfg.seed),
             ),
         };
-        let planted = cfg.preset.planted_mask();
+        let planted = cfg.held.clone();
         hold(&planted, &mut params);
         net.set_params(&params);
         let weights = (cfg.l1 > 0.0).then(|| {
-            cfg.preset
-                .arch()
-                .widths
+            cfg.layout
+                .widths()
                 .windows(2)
                 .flat_map(|w| {
                     std::iter::repeat_n(true, w[0] * w[1]).chain(std::iter::repeat_n(false, w[1]))
@@ -151,7 +197,7 @@ impl<'a> Trainer<'a> {
     /// Trains to the last epoch, reporting to `sink`.
     pub fn run(mut self, sink: &mut dyn TrainSink) -> Result<Trained> {
         let (cfg, data) = (self.cfg, self.data);
-        let loss_kind = cfg.preset.loss();
+        let loss_kind = cfg.loss;
         let adam_cfg = AdamConfig::default();
         let train = &data.train;
         let n = train.n;
@@ -235,7 +281,7 @@ impl<'a> Trainer<'a> {
                         })?;
                     }
                     let checkpoint = Checkpoint {
-                        preset: cfg.preset,
+                        layout: cfg.layout.clone(),
                         params: self.params.clone(),
                         adam: Some(self.adam.clone()),
                         progress: Some(Progress {

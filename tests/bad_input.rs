@@ -45,6 +45,31 @@ const CASES: &[(&str, &str, &str)] = &[
     ("peer side not installed", "bench peers --python DIR/none/python --dir DIR/p", "the peer side is not installed (DIR/none/python is missing): run `bash benches/peers/setup.sh` first (about 3.5 GB of downloads)"),
     ("zero benchmark threads", "bench peers --threads 0 --dir DIR/p", "--threads, --repeats and --w2-loop-models must be at least 1"),
     ("unknown node kind", "graph RUN --nodes blob", "invalid value 'blob' for '--nodes <NODES>'"),
+    ("a missing tensor", "import --weights FIX/mlp3.safetensors --spec DIR/missing.json --data FIX/mlp3.csv --out DIR/i", "FIX/mlp3.safetensors: tensor `9.weight` is missing (the file has 0.bias, 0.weight, 2.bias, 2.weight, 4.bias, 4.weight)"),
+    ("shapes that do not chain", "import --weights FIX/mlp3.safetensors --spec DIR/chain.json --data FIX/mlp3.csv --out DIR/i", "FIX/mlp3.safetensors: shapes do not chain: layer 2's weight `2.weight` is [16, 16] and takes 16 inputs, but layer 1 gives 3"),
+    ("outputs unlike PyTorch's", "import --weights FIX/mlp3.safetensors --spec FIX/mlp3.spec.json --data FIX/mlp3.csv --expect DIR/expect.csv --out DIR/i", "DIR/expect.csv: the imported model does not compute what PyTorch computed: output_1, row 3 (line 4): 0.5550056672802806 here, 0.56500567 expected (|Δ| 1.000e-2, 1.10e-2 of the column's largest |y|, above 1e-5); a transposed or misnamed tensor, or a wrong activation?"),
+    ("a transposed square matrix", "import --weights DIR/transposed.safetensors --spec FIX/mlp3.spec.json --data FIX/mlp3.csv --expect FIX/mlp3.expect.csv --out DIR/i", "FIX/mlp3.expect.csv: the imported model does not compute what PyTorch computed: output_0, row 468 (line 469): -0.7398234931540014 here, 0.562481999 expected (|Δ| 1.302e0, 1.49e0 of the column's largest |y|, above 1e-5); a transposed or misnamed tensor, or a wrong activation?"),
+    ("NaN weights", "import --weights DIR/nan.safetensors --spec FIX/mlp3.spec.json --data FIX/mlp3.csv --out DIR/i", "DIR/nan.safetensors: tensor `2.weight` holds NaN at index 17"),
+    ("infinite weights", "import --weights DIR/inf.safetensors --spec FIX/mlp3.spec.json --data FIX/mlp3.csv --out DIR/i", "DIR/inf.safetensors: tensor `4.bias` holds inf at index 1"),
+    ("integer weights", "import --weights DIR/int.safetensors --spec FIX/mlp3.spec.json --data FIX/mlp3.csv --out DIR/i", "DIR/int.safetensors: tensor `0.bias` is I32; weights must be F32, F64, F16 or BF16"),
+    ("not a safetensors file", "import --weights DIR/notes.txt --spec FIX/mlp3.spec.json --data FIX/mlp3.csv --out DIR/i", "DIR/notes.txt: not a safetensors file (corrupt or truncated): HeaderTooLarge"),
+    ("an unknown activation", "import --weights FIX/mlp3.safetensors --spec DIR/activation.json --data FIX/mlp3.csv --out DIR/i", "DIR/activation.json: layer 0: unknown activation `swish`; known: relu, leaky_relu, identity, tanh, sigmoid, gelu, gelu_tanh, silu, softplus"),
+    ("an unknown spec field", "import --weights FIX/mlp3.safetensors --spec DIR/field.json --data FIX/mlp3.csv --out DIR/i", "DIR/field.json: not a model spec: unknown field `dropout`, expected one of `format`, `version`, `inputs`, `layers`, `hidden`, `activation`, `slope`, `tasks`, `synthetic`, `epochs`, `batch`, `lr`, `seed` at line 1 column 10"),
+    ("a spec that is not JSON", "import --weights FIX/mlp3.safetensors --spec DIR/notes.txt --data FIX/mlp3.csv --out DIR/i", "DIR/notes.txt: not a model spec: expected value at line 1 column 1"),
+    ("a training spec to import", "import --weights FIX/mlp3.safetensors --spec DIR/train.json --data FIX/mlp3.csv --out DIR/i", "import needs the import form of a spec (`layers` naming each layer's tensors); `hidden` describes a model to train (`train --spec`)"),
+    ("a column the data lacks", "import --weights FIX/mlp3.safetensors --spec DIR/column.json --data FIX/mlp3.csv --out DIR/i", "FIX/mlp3.csv: no column `y_zz` (columns: a, b, c, d, e, f, y_ab, y_cd, y_ef)"),
+    ("a short row", "import --weights FIX/mlp3.safetensors --spec FIX/mlp3.spec.json --data DIR/short.csv --out DIR/i", "DIR/short.csv: line 4: 8 fields, the header has 9"),
+    ("a long row", "import --weights FIX/mlp3.safetensors --spec FIX/mlp3.spec.json --data DIR/long.csv --out DIR/i", "DIR/long.csv: line 3: 10 fields, the header has 9"),
+    ("a word in the data", "import --weights FIX/mlp3.safetensors --spec FIX/mlp3.spec.json --data DIR/word.csv --out DIR/i", "DIR/word.csv: column `c`, row 2 (line 3): `abc` is not a number"),
+    ("NaN in the data", "import --weights FIX/mlp3.safetensors --spec FIX/mlp3.spec.json --data DIR/nan-data.csv --out DIR/i", "DIR/nan-data.csv: column `a`, row 3 (line 4): NaN is not finite"),
+    ("an empty data file", "import --weights FIX/mlp3.safetensors --spec FIX/mlp3.spec.json --data DIR/empty.csv --out DIR/i", "DIR/empty.csv: the file is empty"),
+    ("a header and no rows", "import --weights FIX/mlp3.safetensors --spec FIX/mlp3.spec.json --data DIR/header.csv --out DIR/i", "DIR/header.csv: the file has no rows"),
+    ("a class label out of range", "import --weights FIX/digits10.safetensors --spec FIX/digits10.spec.json --data DIR/label.csv --out DIR/i", "DIR/label.csv: column `label`, row 4 (line 5): class label 12 is out of range: the model has 10 classes (0..9)"),
+    ("a fractional class label", "import --weights FIX/digits10.safetensors --spec FIX/digits10.spec.json --data DIR/half-label.csv --out DIR/i", "DIR/half-label.csv: column `label`, row 2 (line 3): 2.5 is not a class label (an integer 0..9)"),
+    ("a Sequential without activations", "import --weights FIX/mlp3.safetensors --data FIX/mlp3.csv --out DIR/i", "import needs --spec, or for a plain nn.Sequential --activations, --inputs and --tasks (or --classify)"),
+    ("too few activations", "import --weights FIX/mlp3.safetensors --data FIX/mlp3.csv --out DIR/i --activations tanh,identity --inputs a,b,c,d,e,f --tasks y_ab,y_cd,y_ef", "--activations names 2 activations, but the state dict holds 3 Linear layers (0.weight, 2.weight, 4.weight): give one per layer, the last usually `identity`"),
+    ("an expression of no input", "train --spec DIR/expr.json --out DIR/t", "DIR/expr.json: task `t`: expression `a*q` uses `q`, which is not an input (a)"),
+    ("an import spec to train", "train --spec FIX/mlp3.spec.json --data FIX/mlp3.csv --out DIR/t", "train --spec needs the training form of a spec (`hidden` and `activation`); `layers` describes a model to import"),
 ];
 
 fn circuitscope(args: &[String]) -> std::process::Output {
@@ -98,6 +123,220 @@ fn fixtures(dir: &Path) {
         .collect();
     std::fs::write(dir.join("nan.csv"), nan.join(",") + "\n").unwrap();
     std::fs::write(dir.join("notes.txt"), "a note, not a log\n").unwrap();
+    spec_fixtures(dir);
+}
+
+/// The PyTorch fixtures' directory.
+fn fix() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pytorch")
+}
+
+/// A safetensors file of `(name, dtype, shape, little-endian bytes)` tensors.
+fn safetensors(tensors: &[(String, &str, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+    let (mut header, mut data) = (serde_json::Map::new(), Vec::new());
+    for (name, dtype, shape, bytes) in tensors {
+        let offsets = [data.len(), data.len() + bytes.len()];
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": offsets}),
+        );
+        data.extend_from_slice(bytes);
+    }
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(data);
+    out
+}
+
+/// mlp3's tensors (read back from the fixture through the library) as f32 values.
+fn mlp3_tensors() -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let path = fix().join("mlp3.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let sd = circuitscope::model::import::read_state_dict(&bytes, &path).unwrap();
+    [
+        "0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias",
+    ]
+    .iter()
+    .map(|n| {
+        let (shape, values) = &sd.tensors[*n];
+        (
+            n.to_string(),
+            shape.clone(),
+            values.iter().map(|&v| v as f32).collect(),
+        )
+    })
+    .collect()
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Rewrites one tensor's values, or replaces it with `(dtype, bytes)`.
+type TensorEdit<'a> = &'a dyn Fn(&str, &mut Vec<f32>) -> Option<(&'static str, Vec<u8>)>;
+
+/// Broken copies of the PyTorch fixtures: specs, weights and data with one thing wrong each.
+fn spec_fixtures(dir: &Path) {
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fix().join("mlp3.spec.json")).unwrap())
+            .unwrap();
+    let write_spec = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut s = spec.clone();
+        edit(&mut s);
+        std::fs::write(dir.join(name), serde_json::to_string(&s).unwrap()).unwrap();
+    };
+    write_spec("missing.json", &|s| {
+        s["layers"][0]["weight"] = "9.weight".into()
+    });
+    write_spec("chain.json", &|s| {
+        let l = s["layers"].as_array_mut().unwrap();
+        l.swap(1, 2);
+    });
+    write_spec("activation.json", &|s| {
+        s["layers"][0]["activation"] = "swish".into()
+    });
+    write_spec("column.json", &|s| s["tasks"][0]["target"] = "y_zz".into());
+    // `dropout` first, so the error's column does not depend on the rest of the spec.
+    std::fs::write(
+        dir.join("field.json"),
+        format!(
+            "{{\"dropout\": 0.1, {}",
+            &serde_json::to_string(&spec).unwrap()[1..]
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("train.json"),
+        r#"{"format": "circuitscope-spec", "version": 1, "inputs": ["a", "b"], "hidden": [8], "activation": "relu", "tasks": [{"name": "ab", "target": "y_ab"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("expr.json"),
+        r#"{"format": "circuitscope-spec", "version": 1, "inputs": ["a"], "hidden": [4], "activation": "relu", "tasks": [{"name": "t", "expr": "a*q"}], "synthetic": {"n_train": 10, "n_val": 10}}"#,
+    )
+    .unwrap();
+
+    let tensors = mlp3_tensors();
+    let write_weights = |name: &str, edit: TensorEdit| {
+        let list: Vec<(String, &str, Vec<usize>, Vec<u8>)> = tensors
+            .iter()
+            .map(|(n, shape, v)| {
+                let mut v = v.clone();
+                match edit(n, &mut v) {
+                    Some((dtype, bytes)) => (n.clone(), dtype, shape.clone(), bytes),
+                    None => (n.clone(), "F32", shape.clone(), f32_bytes(&v)),
+                }
+            })
+            .collect();
+        std::fs::write(dir.join(name), safetensors(&list)).unwrap();
+    };
+    write_weights("nan.safetensors", &|n, v| {
+        if n == "2.weight" {
+            v[17] = f32::NAN;
+        }
+        None
+    });
+    write_weights("inf.safetensors", &|n, v| {
+        if n == "4.bias" {
+            v[1] = f32::INFINITY;
+        }
+        None
+    });
+    write_weights("int.safetensors", &|n, v| {
+        (n == "0.bias").then(|| {
+            (
+                "I32",
+                v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
+            )
+        })
+    });
+    // The square middle layer transposed: every shape still chains; only --expect sees it.
+    write_weights("transposed.safetensors", &|n, v| {
+        if n == "2.weight" {
+            let w = v.clone();
+            for r in 0..16 {
+                for c in 0..16 {
+                    v[r * 16 + c] = w[c * 16 + r];
+                }
+            }
+        }
+        None
+    });
+
+    let text = std::fs::read_to_string(fix().join("mlp3.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().take(40).collect();
+    let write_data = |name: &str, edit: &dyn Fn(usize, &str) -> String| {
+        let body: Vec<String> = lines.iter().enumerate().map(|(i, l)| edit(i, l)).collect();
+        std::fs::write(dir.join(name), body.join("\n") + "\n").unwrap();
+    };
+    // Line numbers count the header as line 1.
+    write_data("short.csv", &|i, l| {
+        if i == 3 {
+            l.rsplit_once(',').unwrap().0.to_string()
+        } else {
+            l.to_string()
+        }
+    });
+    write_data("long.csv", &|i, l| {
+        if i == 2 {
+            format!("{l},0.5")
+        } else {
+            l.to_string()
+        }
+    });
+    write_data("word.csv", &|i, l| {
+        if i == 2 {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f[2] = "abc";
+            f.join(",")
+        } else {
+            l.to_string()
+        }
+    });
+    write_data("nan-data.csv", &|i, l| {
+        if i == 3 {
+            format!("nan{}", &l[l.find(',').unwrap()..])
+        } else {
+            l.to_string()
+        }
+    });
+    std::fs::write(dir.join("empty.csv"), "").unwrap();
+    std::fs::write(dir.join("header.csv"), format!("{}\n", lines[0])).unwrap();
+    // --expect with one output off by 0.01 in row 3.
+    let expect = std::fs::read_to_string(fix().join("mlp3.expect.csv")).unwrap();
+    let expect: Vec<String> = expect
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<String> = l.split(',').map(String::from).collect();
+            if i == 3 {
+                let k = f.len() - 2; // output_1
+                f[k] = format!("{}", f[k].parse::<f64>().unwrap() + 0.01);
+            }
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(dir.join("expect.csv"), expect.join("\n") + "\n").unwrap();
+    // Classifier data with a label of 12 in row 4 and of 2.5 in row 2.
+    let labels = |bad_row: usize, bad: &str| -> String {
+        let mut s = (0..8)
+            .map(|i| format!("x{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+            + ",label\n";
+        for r in 1..=20 {
+            let label = if r == bad_row {
+                bad.to_string()
+            } else {
+                (r % 10).to_string()
+            };
+            s += &format!("{},{label}\n", ["0.5"; 8].join(","));
+        }
+        s
+    };
+    std::fs::write(dir.join("label.csv"), labels(4, "12")).unwrap();
+    std::fs::write(dir.join("half-label.csv"), labels(2, "2.5")).unwrap();
 }
 
 #[test]
@@ -109,6 +348,7 @@ fn every_bad_input_gives_one_clear_error_and_writes_nothing() {
     let log_len = std::fs::metadata(run.join("events.jsonl")).unwrap().len();
     let name = |p: &str| dir.join(p).to_string_lossy().into_owned();
     let (run_s, zoo_s, dir_s) = (name("run"), name("zoo"), dir.to_string_lossy().into_owned());
+    let fix_s = fix().to_string_lossy().into_owned();
     let listing = |d: &Path| -> Vec<String> {
         let mut v: Vec<String> = walk(d);
         v.sort();
@@ -123,6 +363,7 @@ fn every_bad_input_gives_one_clear_error_and_writes_nothing() {
                 a.replace("RUN", &run_s)
                     .replace("ZOO", &zoo_s)
                     .replace("DIR", &dir_s)
+                    .replace("FIX", &fix_s)
             })
             .collect();
         let out = circuitscope(&args);
@@ -136,13 +377,14 @@ fn every_bad_input_gives_one_clear_error_and_writes_nothing() {
             .replace(&run_s, "RUN")
             .replace(&zoo_s, "ZOO")
             .replace(&dir_s, "DIR")
+            .replace(&fix_s, "FIX")
             .replace(&format!("({log_len} bytes)"), "(LEN bytes)");
         let ok = (code == Some(1) || code == Some(2))
             && !err.contains("panicked")
             && err.lines().filter(|l| l.starts_with("error:")).count() == 1
             && first == *want;
         if !ok {
-            failures.push(format!("{what}: `{cmd}` exited {code:?}: {err}"));
+            failures.push(format!("{what}: `{cmd}` exited {code:?}: {first}\n{err}"));
         }
         assert_eq!(listing(dir), before, "{what}: `{cmd}` wrote files");
     }

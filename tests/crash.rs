@@ -76,8 +76,7 @@ fn models(dir: &Path) -> Vec<(String, Vec<u32>)> {
 
 #[test]
 fn a_train_killed_again_and_again_resumes_to_the_uninterrupted_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let train = |out: &Path| -> Vec<String> {
+    killed_and_resumed(&|out: &Path| -> Vec<String> {
         [
             "train",
             "--preset",
@@ -96,7 +95,34 @@ fn a_train_killed_again_and_again_resumes_to_the_uninterrupted_result() {
         .iter()
         .map(|s| s.to_string())
         .collect()
-    };
+    });
+}
+
+#[test]
+fn a_spec_train_killed_again_and_again_resumes_to_the_uninterrupted_result() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/small3.json");
+    killed_and_resumed(&|out: &Path| -> Vec<String> {
+        [
+            "train",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--checkpoint-every",
+            "20",
+            "--log-every",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    });
+}
+
+/// Kills the training that `train` describes at random moments, resumes it, and checks that it
+/// ends with the weights and a log like an uninterrupted run's.
+fn killed_and_resumed(train: &dyn Fn(&Path) -> Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
     let clean = dir.path().join("clean");
     let args = train(&clean);
     let whole = finish(&args.iter().map(String::as_str).collect::<Vec<_>>());

@@ -80,3 +80,30 @@ fn csv_files() {
             .is_ok()
     });
 }
+
+#[test]
+fn model_specs() {
+    replay("spec", |d| {
+        circuitscope::model::spec::ModelSpec::parse(&String::from_utf8_lossy(d))
+            .and_then(|s| s.check())
+            .is_ok()
+    });
+}
+
+#[test]
+fn safetensors_imports() {
+    use circuitscope::model::import::{build_model, read_state_dict, sequential_layers};
+    use circuitscope::model::Activation;
+    replay("safetensors_import", |d| {
+        let p = Path::new("fuzz.safetensors");
+        let Ok(sd) = read_state_dict(d, p) else {
+            return false;
+        };
+        let Ok(names) = sequential_layers(&sd, p) else {
+            return false;
+        };
+        let acts = vec![Activation::Relu; names.len()];
+        let d_in = sd.tensors[&names[0].0].0.last().copied().unwrap_or(0);
+        build_model(&sd, &names, &acts, d_in, p).is_ok()
+    });
+}

@@ -529,7 +529,8 @@ fn graph_options_are_checked_before_work() {
     )
     .unwrap();
     let ig = auto.ig.as_ref().unwrap();
-    assert_eq!(ig.mode, "riemann 128");
+    // Smooth GELU adds up at the first step count: no example needed more.
+    assert_eq!(ig.mode, "riemann 128 (automatic)");
     assert!(
         ig.max_delta > 0.0 && ig.max_error < 1e-3 * ig.max_delta,
         "{ig:?}"

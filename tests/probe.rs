@@ -643,3 +643,93 @@ fn gelu_census_groups_gradients_by_cosine() {
     // The last hidden layer's gradient is the output weight matrix: one, whatever the input.
     assert_eq!(strict[3].gradients_combined, 1);
 }
+
+/// A random `5 → 7 → 6 → 3` network whose hidden layers use `act` (the last `act2`).
+fn random_net(act: Activation, act2: Activation, seed: u64) -> RuntimeModel {
+    let w = |d_in: usize, d_out: usize, s: u64| -> Vec<f32> {
+        inputs(d_in, d_out, seed * 10 + s)
+            .iter()
+            .map(|&v| (v * 1.5) as f32)
+            .collect()
+    };
+    let layer = |d_in, d_out, s, activation| Layer {
+        d_in,
+        d_out,
+        weight: w(d_in, d_out, s),
+        bias: inputs(1, d_out, seed * 10 + s + 5)
+            .iter()
+            .map(|&v| (v * 0.3) as f32)
+            .collect(),
+        activation,
+    };
+    RuntimeModel {
+        layers: vec![
+            layer(5, 7, 1, act),
+            layer(7, 6, 2, act2),
+            layer(6, 3, 3, Activation::Identity),
+        ],
+    }
+}
+
+#[test]
+fn jacobians_equal_central_finite_differences_for_every_spec_activation() {
+    let acts: Vec<Activation> = Activation::SPEC_NAMES
+        .iter()
+        .map(|n| Activation::from_spec(n, (*n == "leaky_relu").then_some(0.1)).unwrap())
+        .collect();
+    assert_eq!(acts.len(), 9);
+    // Each activation alone, and each after tanh (a network that mixes kinks and curves).
+    let nets = acts.iter().flat_map(|&a| {
+        [(a, a), (Activation::Tanh, a)]
+            .into_iter()
+            .enumerate()
+            .map(move |(s, (a1, a2))| (format!("{a1:?}/{a2:?}"), random_net(a1, a2, s as u64 + 3)))
+    });
+    for (name, model) in nets {
+        let n = 25;
+        let x = inputs(5, n, 11);
+        let trace = model.trace(&x).unwrap();
+        let jac = output_jacobians(&model, &trace, Reuse::Patterns);
+        let h = 1e-6;
+        let (mut checked, mut skipped) = (0, 0);
+        for k in 0..model.layers.len() {
+            let dk = model.layers[k].d_in;
+            for i in 0..n {
+                let hk: Vec<f64> = if k == 0 {
+                    x[i * dk..(i + 1) * dk].to_vec()
+                } else {
+                    trace.post[k - 1][i * dk..(i + 1) * dk].to_vec()
+                };
+                let (_, pattern) = run_from(&model, k, &hk);
+                let mut fd = vec![0.0; model.d_out() * dk];
+                let mut stable = true;
+                for j in 0..dk {
+                    let (mut up, mut down) = (hk.clone(), hk.clone());
+                    up[j] += h;
+                    down[j] -= h;
+                    let ((yu, pu), (yd, pd)) =
+                        (run_from(&model, k, &up), run_from(&model, k, &down));
+                    // A kink between the two points makes the difference meaningless.
+                    stable &= pu == pattern && pd == pattern;
+                    for o in 0..model.d_out() {
+                        fd[o * dk + j] = (yu[o] - yd[o]) / (2.0 * h);
+                    }
+                }
+                if !stable {
+                    skipped += 1;
+                    continue;
+                }
+                let err = rel_err(jac.per_layer[k].of(i), &fd);
+                assert!(
+                    err <= 1e-6,
+                    "{name} layer {k} example {i}: relative error {err:e}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 60 && skipped * 10 <= checked,
+            "{name}: checked {checked}, skipped {skipped}"
+        );
+    }
+}

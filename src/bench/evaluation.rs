@@ -8,33 +8,71 @@ use crate::eval::{evaluate, EvalReport};
 use crate::graph::{GraphSpec, NodeKind};
 use crate::model::train::TrainConfig;
 use crate::model::Preset;
+use crate::runlog::spec::SpecText;
+use crate::runlog::spec_train::{train_spec, SpecTrainOptions};
 use crate::runlog::{train, LoadedRun};
 use crate::Result;
 use std::fmt::Write;
 use std::path::Path;
 
-/// One model family of the table: a preset, optionally with an L1 penalty.
+/// What a family trains: a preset, or a spec (its file name and text, built in).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Source {
+    Preset(Preset),
+    Spec {
+        name: &'static str,
+        file: &'static str,
+        text: &'static str,
+    },
+}
+
+/// The three-task spec of README "Your own model" (`(a*b, c*d, e*f)`, 6 → 32³ → 3, ReLU).
+pub const PRODUCTS3: Source = Source::Spec {
+    name: "products3",
+    file: "examples/specs/products3.json",
+    text: include_str!("../../examples/specs/products3.json"),
+};
+
+/// One model family of the table: a preset or a spec, optionally with an L1 penalty.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Family {
-    pub preset: Preset,
+    pub source: Source,
     pub l1: f64,
 }
 
 impl Family {
     fn name(&self) -> String {
+        let base = match self.source {
+            Source::Preset(p) => p.to_string(),
+            Source::Spec { file, .. } => format!("--spec {file}"),
+        };
         if self.l1 > 0.0 {
-            format!("`{} --l1 {:e}`", self.preset, self.l1)
+            format!("`{base} --l1 {:e}`", self.l1)
         } else {
-            format!("`{}`", self.preset)
+            format!("`{base}`")
+        }
+    }
+
+    fn dir_name(&self) -> String {
+        match self.source {
+            Source::Preset(p) => p.to_string(),
+            Source::Spec { name, .. } => format!("spec-{name}"),
         }
     }
 }
 
 /// The families of the README's table.
 pub fn families() -> Vec<Family> {
-    let f = |preset, l1| Family { preset, l1 };
+    let f = |preset, l1| Family {
+        source: Source::Preset(preset),
+        l1,
+    };
     vec![
         f(Preset::Products, 0.0),
+        Family {
+            source: PRODUCTS3,
+            l1: 0.0,
+        },
         f(Preset::ProductsPlanted, 0.0),
         f(Preset::Products, 1e-4),
         f(Preset::Products, 3e-4),
@@ -83,17 +121,34 @@ fn cell(values: &[(f64, f64)], digits: usize) -> String {
 
 /// Trains `family` on `seed` in `dir` (reusing a finished run there) and evaluates it.
 fn report(dir: &Path, family: Family, seed: u64, nodes: NodeKind) -> Result<(EvalReport, f64)> {
-    let root = dir.join(format!("{}-l1-{}-{seed}", family.preset, family.l1));
+    let root = dir.join(format!("{}-l1-{}-{seed}", family.dir_name(), family.l1));
     if !root.join("model.safetensors").exists() {
         let _ = std::fs::remove_dir_all(&root);
-        let cfg = TrainConfig {
-            seed,
-            l1: family.l1,
-            log_every: 1000,
-            ..TrainConfig::defaults(family.preset)
+        match family.source {
+            Source::Preset(preset) => {
+                let cfg = TrainConfig {
+                    seed,
+                    l1: family.l1,
+                    log_every: 1000,
+                    ..TrainConfig::defaults(preset)
+                }
+                .check()?;
+                train::train(&root, &cfg, &mut |_| {})?;
+            }
+            Source::Spec { file, text, .. } => {
+                let o = SpecTrainOptions {
+                    spec: SpecText {
+                        origin: file.into(),
+                        text: text.into(),
+                    },
+                    seed: Some(seed),
+                    l1: Some(family.l1),
+                    log_every: Some(1000),
+                    ..Default::default()
+                };
+                train_spec(&root, &o, &mut |_| {})?;
+            }
         }
-        .check()?;
-        train::train(&root, &cfg, &mut |_| {})?;
     }
     let l = LoadedRun::open(&root)?;
     let spec = GraphSpec {

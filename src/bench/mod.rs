@@ -1,6 +1,7 @@
 //! Measuring speed (BENCHMARKS.md): circuitscope against PyTorch, Captum and scikit-learn
 //! ([`peers`], our side in [`side`]), this CPU's peak FP32 rate ([`peak`]) and the timing
-//! helpers `circuitscope bench` and `benches/` share ([`timing`]). Nothing here is used by a
+//! helpers `circuitscope bench` and `benches/` share ([`timing`]), users' models imported and
+//! spec architectures trained ([`spec`]). Nothing here is used by a
 //! stage, and nothing here is part of the test command's timing: speed is measured here, never
 //! asserted in a test.
 
@@ -8,4 +9,5 @@ pub mod evaluation;
 pub mod peak;
 pub mod peers;
 pub mod side;
+pub mod spec;
 pub mod timing;

@@ -3,7 +3,7 @@
 
 use super::choice::{choice, key};
 use circuitscope::bench::peers::{self, Workload};
-use circuitscope::bench::{peak, side, timing};
+use circuitscope::bench::{peak, side, spec, timing};
 use circuitscope::model::net::Engine;
 use circuitscope::model::Preset;
 use circuitscope::params::Choice;
@@ -73,6 +73,27 @@ pub enum BenchWhat {
         repeats: usize,
         #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
         engine: Engine,
+    },
+    /// Importing a PyTorch-saved 784→512→512→10 nn.Sequential: the weights alone, and the whole
+    /// import with a data file.
+    Import {
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Rows of the data file (784 inputs and a label each).
+        #[arg(long, default_value_t = 200)]
+        rows: usize,
+    },
+    /// Training a spec architecture against the preset of the same shape (fused engine, default
+    /// products64 at its batch of 256), interleaved.
+    SpecTrain {
+        #[arg(long, value_parser = choice::<Preset>(), default_value = "products64")]
+        preset: Preset,
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
     },
     /// IG on the hidden-layer edges of products64 (1,000 examples, zero baseline): exact vs a
     /// Riemann sum.
@@ -163,6 +184,22 @@ pub fn run(what: BenchWhat) -> Result<()> {
             repeats,
             engine,
         } => bench_train(preset, batch, epochs, repeats, engine),
+        BenchWhat::Import { repeats, rows } => {
+            println!("bench import: {}", spec::import_speed(repeats, rows)?);
+            Ok(())
+        }
+        BenchWhat::SpecTrain {
+            preset,
+            batch,
+            epochs,
+            repeats,
+        } => {
+            println!(
+                "bench spec-train: {}",
+                spec::spec_vs_preset(preset, batch, epochs, repeats)?
+            );
+            Ok(())
+        }
         BenchWhat::Ig {
             preset,
             examples,

@@ -25,7 +25,9 @@ pub struct GraphArgs {
     /// Examples of the validation split averaged over.
     #[arg(long, default_value_t = 500)]
     pub examples: usize,
-    /// 0: exact IG (ReLU); N: midpoint Riemann sum with N steps (any activation).
+    /// 0: exact IG on piecewise-linear networks, automatic midpoint steps on smooth ones
+    /// (128, doubled per example until complete within 1e-4); N: a midpoint Riemann sum with N
+    /// steps (any activation).
     #[arg(long, default_value_t = 0)]
     pub riemann_steps: usize,
     /// Keep at most this many of the strongest edges in the exported files.

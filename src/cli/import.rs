@@ -1,6 +1,7 @@
 //! `circuitscope import`: a PyTorch-trained MLP and its data into a spec run.
 
 use circuitscope::runlog::import::{import_run, ImportOptions, Sequential};
+use circuitscope::runlog::spec::SpecText;
 use circuitscope::{Error, Result};
 use std::path::PathBuf;
 
@@ -49,7 +50,7 @@ pub struct ImportArgs {
 
 pub fn run(a: ImportArgs) -> Result<()> {
     let spec = match &a.spec {
-        Some(p) => Ok(std::fs::read_to_string(p).map_err(|e| Error::io(p, "cannot read", e))?),
+        Some(p) => Ok(SpecText::read(p)?),
         None => {
             if a.activations.is_empty() {
                 return Err(Error::Invalid(
@@ -64,6 +65,7 @@ pub fn run(a: ImportArgs) -> Result<()> {
             })
         }
     };
+    let weights = a.weights.clone();
     let r = import_run(&ImportOptions {
         weights: a.weights,
         spec,
@@ -75,8 +77,8 @@ pub fn run(a: ImportArgs) -> Result<()> {
         out: a.out,
     })?;
     println!(
-        "imported {} into {}: widths {:?}, activations {}, {} weights",
-        r.run.model().display(),
+        "imported {} into {} (model.safetensors): widths {:?}, activations {}, {} weights",
+        weights.display(),
         r.run.root.display(),
         r.widths,
         r.activations.join(", "),

@@ -117,6 +117,9 @@ pub fn print_probe(r: &ProbeReport, run: &Path) -> Result<()> {
             "top_gradient_pc_ratio",
         ],
     )?;
+    for note in &r.notes {
+        println!("\nnote: {note}");
+    }
     println!("\ntables: {}", run.join("tables/probe_*.parquet").display());
     Ok(())
 }

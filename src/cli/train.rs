@@ -6,6 +6,7 @@ use circuitscope::model::net::Engine;
 use circuitscope::model::train::{Schedule, TrainConfig};
 use circuitscope::model::Preset;
 use circuitscope::params::Valid;
+use circuitscope::runlog::spec::SpecText;
 use circuitscope::runlog::spec_train::{train_spec, SpecTrainOptions};
 use circuitscope::runlog::train::{self, TrainOutcome};
 use circuitscope::{Error, Result};
@@ -144,8 +145,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         match &a.spec {
             Some(path) => {
                 let o = SpecTrainOptions {
-                    spec: std::fs::read_to_string(path)
-                        .map_err(|e| Error::io(path, "cannot read", e))?,
+                    spec: SpecText::read(path)?,
                     data: a.data.clone(),
                     val_data: a.val_data.clone(),
                     val_fraction: a.val_fraction,

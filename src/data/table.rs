@@ -15,6 +15,8 @@ pub struct Table {
     /// Every column's name, in the file's order.
     pub names: Vec<String>,
     df: DataFrame,
+    /// Each row's 0-based row in the file (rows taken by [`Table::rows_at`] keep theirs).
+    origin: Vec<usize>,
 }
 
 impl Table {
@@ -47,6 +49,7 @@ impl Table {
                 if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
                     return Err(Error::bad_file(path, "the file is empty"));
                 }
+                check_fields(path)?;
                 CsvReadOptions::default()
                     .with_has_header(true)
                     .try_into_reader_with_file_path(Some(path.to_path_buf()))
@@ -77,6 +80,7 @@ impl Table {
                 .iter()
                 .map(|n| n.to_string())
                 .collect(),
+            origin: (0..df.height()).collect(),
             df,
         })
     }
@@ -94,6 +98,7 @@ impl Table {
             path: path.to_path_buf(),
             rows: df.height(),
             names: columns.iter().map(|c| c.0.clone()).collect(),
+            origin: (0..df.height()).collect(),
             df,
         })
     }
@@ -119,7 +124,7 @@ impl Table {
                 Some(v) => {
                     return Err(Error::bad_file(
                         &self.path,
-                        format!("column `{name}`, row {}: {v} is not finite", row + 1),
+                        format!("column `{name}`, {}: {v} is not finite", self.row_name(row)),
                     ))
                 }
                 None => {
@@ -127,8 +132,8 @@ impl Table {
                     return Err(Error::bad_file(
                         &self.path,
                         format!(
-                            "column `{name}`, row {}: `{}` is not a number",
-                            row + 1,
+                            "column `{name}`, {}: `{}` is not a number",
+                            self.row_name(row),
                             raw.trim_matches('"')
                         ),
                     ));
@@ -136,6 +141,21 @@ impl Table {
             }
         }
         Ok(out)
+    }
+
+    /// Row `row` (0-based) as a reader finds it: `row 5 (line 6)` in a CSV file with its header
+    /// line, `row 5` elsewhere.
+    pub fn row_name(&self, row: usize) -> String {
+        let csv = self
+            .path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let row = self.origin[row];
+        if csv {
+            format!("row {} (line {})", row + 1, row + 2)
+        } else {
+            format!("row {}", row + 1)
+        }
     }
 
     /// The rows at `idx` (in that order) as a new table.
@@ -149,8 +169,41 @@ impl Table {
             path: self.path.clone(),
             rows: df.height(),
             names: self.names.clone(),
+            origin: idx.iter().map(|&i| self.origin[i]).collect(),
             df,
         })
+    }
+}
+
+/// Every line of a CSV file has as many fields as its header (polars would fill a short row
+/// with nulls and report a long one without its line).
+fn check_fields(path: &Path) -> Result<()> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| Error::bad_file(path, format!("not a CSV file: {e}")))?;
+    let expected = reader
+        .headers()
+        .map_err(|e| Error::bad_file(path, format!("not a CSV file: {e}")))?
+        .len();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) if record.len() == expected => {}
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line());
+                return Err(Error::bad_file(
+                    path,
+                    format!(
+                        "line {line}: {} fields, the header has {expected}",
+                        record.len()
+                    ),
+                ));
+            }
+            Err(e) => return Err(Error::bad_file(path, format!("not a CSV file: {e}"))),
+        }
     }
 }
 

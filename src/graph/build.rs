@@ -2,6 +2,7 @@
 //! averaged over examples, node task shares, Leiden communities.
 
 use super::ig::{edge_attributions_multi, target_value, Mode, Target};
+use super::spec::{AUTO_RIEMANN_MAX_STEPS, AUTO_RIEMANN_TOL};
 use super::{
     community, roi, Baseline, CircuitGraph, Edge, EdgeKind, GraphSpec, IgSummary, IntraEdge,
     LayerClustering, Node, NodeKind, TargetKind,
@@ -133,6 +134,9 @@ pub fn build(
         }
     };
     let mode = spec.mode_for(model);
+    // Automatic Riemann sums double their steps, per example, until every target adds up.
+    let adaptive = spec.riemann_steps == 0 && matches!(mode, Mode::Riemann(_));
+    let mut steps_used = (usize::MAX, 0usize);
     let mut perm: Vec<usize> = (0..n).collect();
     perm.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(spec.seed));
 
@@ -211,17 +215,36 @@ pub fn build(
                             .map(|r| {
                                 let a = &hs[l][r * d_in..(r + 1) * d_in];
                                 let (b, targets) = (base(r), targets_of(r));
-                                let ea = edge_attributions_multi(model, l, a, &b, &targets, mode)?;
-                                let complete = if n_t > 0 {
-                                    completeness(model, l, (a, &b), &targets, &ea)
-                                } else {
-                                    vec![]
-                                };
-                                Ok((ea, complete))
+                                let mut mode = mode;
+                                loop {
+                                    let ea =
+                                        edge_attributions_multi(model, l, a, &b, &targets, mode)?;
+                                    let complete = if n_t > 0 {
+                                        completeness(model, l, (a, &b), &targets, &ea)
+                                    } else {
+                                        vec![]
+                                    };
+                                    match mode {
+                                        Mode::Riemann(k)
+                                            if adaptive
+                                                && k < AUTO_RIEMANN_MAX_STEPS
+                                                && complete.iter().any(|&(err, delta)| {
+                                                    err > AUTO_RIEMANN_TOL * delta.max(1e-3)
+                                                }) =>
+                                        {
+                                            mode = Mode::Riemann(2 * k)
+                                        }
+                                        _ => return Ok((ea, complete, mode)),
+                                    }
+                                }
                             })
                             .collect::<Result<_>>()?;
                     }
-                    let (ea, complete) = std::mem::take(&mut chunk[i % IG_CHUNK]);
+                    let (ea, complete, used) =
+                        std::mem::replace(&mut chunk[i % IG_CHUNK], (vec![], vec![], mode));
+                    if let Mode::Riemann(k) = used {
+                        steps_used = (steps_used.0.min(k), steps_used.1.max(k));
+                    }
                     for (err, delta) in complete {
                         max_error = max_error.max(err);
                         max_delta = max_delta.max(delta);
@@ -348,6 +371,15 @@ pub fn build(
     let ig = (n_t > 0).then(|| IgSummary {
         mode: match mode {
             Mode::Exact => "exact".into(),
+            Mode::Riemann(_) if adaptive => {
+                let (lo, hi) = steps_used;
+                let range = if lo == hi {
+                    format!("{lo}")
+                } else {
+                    format!("{lo}-{hi}")
+                };
+                format!("riemann {range} (automatic)")
+            }
             Mode::Riemann(k) => format!("riemann {k}"),
         },
         max_error,
@@ -375,9 +407,9 @@ pub fn build(
     })
 }
 
-/// One example's edge attributions per target, and per target its completeness
-/// `(|Σ − ΔT|, |ΔT|)`.
-type Attributed = (Vec<Vec<f64>>, Vec<(f64, f64)>);
+/// One example's edge attributions per target, per target its completeness `(|Σ − ΔT|, |ΔT|)`,
+/// and the IG mode it used.
+type Attributed = (Vec<Vec<f64>>, Vec<(f64, f64)>, Mode);
 
 /// For each unit of a layer, the node (group) it belongs to.
 fn group_of(groups: &[Vec<usize>], d: usize) -> Vec<usize> {

@@ -77,6 +77,15 @@ crate::choices!(TargetKind {
 /// relative to the largest, and its completeness error 9e-7 against a largest ΔT of 0.95.
 pub const AUTO_RIEMANN_STEPS: usize = 128;
 
+/// The most midpoint steps automatic IG doubles to. Kinks (ReLU-like units behind smooth
+/// layers) make the midpoint error fall only as 1/steps, so a mixed network may stop here
+/// with its completeness error reported as it is.
+pub const AUTO_RIEMANN_MAX_STEPS: usize = 2048;
+
+/// Automatic IG doubles an example's steps while some target's completeness error exceeds
+/// this share of its |T(x) − T(baseline)| (floored at 1e-3).
+pub const AUTO_RIEMANN_TOL: f64 = 1e-4;
+
 /// How a graph is built; checked once by [`GraphSpec::check`] before any work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GraphSpec {

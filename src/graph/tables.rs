@@ -1,5 +1,6 @@
 //! A graph as polars tables (nodes, the strongest edges) and as a few lines for a terminal.
 
+use super::spec::{AUTO_RIEMANN_MAX_STEPS, AUTO_RIEMANN_STEPS, AUTO_RIEMANN_TOL};
 use super::{export, CircuitGraph, Node};
 use crate::{Error, Result};
 use petgraph::graph::NodeIndex;
@@ -101,9 +102,16 @@ pub fn summary(g: &CircuitGraph, threshold: f64, top: usize) -> String {
         g.examples
     );
     if let Some(ig) = &g.ig {
+        let how = if ig.mode.ends_with("(automatic)") {
+            format!(
+                ": midpoint steps doubled per example from {AUTO_RIEMANN_STEPS} until each target's sum is within {AUTO_RIEMANN_TOL:e} of its |T(x) − T(baseline)|, at most {AUTO_RIEMANN_MAX_STEPS}"
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "IG: {}; completeness: every layer's edges sum to T(x) − T(baseline) within {:.1e} (largest |T(x) − T(baseline)| {:.3e})",
+            "IG: {}{how}; completeness: every layer's edges sum to T(x) − T(baseline) within {:.1e} (largest |T(x) − T(baseline)| {:.3e})",
             ig.mode, ig.max_error, ig.max_delta
         );
     }

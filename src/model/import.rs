@@ -217,7 +217,13 @@ pub fn build_model(
 /// Compares `model`'s outputs on `x` (`n x d_in`) with `expected` (one column per output,
 /// `output_0`, `output_1`, …). Refuses, naming the largest difference, when for any column
 /// max |Δ| / max |y| exceeds [`EXPECT_TOLERANCE`]; returns the worst relative difference.
-pub fn check_expected(model: &RuntimeModel, x: &[f64], expected: &[Vec<f64>]) -> Result<f64> {
+/// `row_name` names a 0-based row in errors as its file does (`row 3 (line 4)`).
+pub fn check_expected(
+    model: &RuntimeModel,
+    x: &[f64],
+    expected: &[Vec<f64>],
+    row_name: &dyn Fn(usize) -> String,
+) -> Result<f64> {
     let out = model.forward(x)?;
     let d = model.d_out();
     if expected.len() != d {
@@ -242,8 +248,8 @@ pub fn check_expected(model: &RuntimeModel, x: &[f64], expected: &[Vec<f64>]) ->
         let rel = diff / scale;
         if rel > EXPECT_TOLERANCE {
             return Err(Error::Data(format!(
-                "the imported model does not compute what PyTorch computed: output_{o}, row {}: {} here, {} expected (|Δ| {diff:.3e}, {rel:.2e} of the column's largest |y|, above {EXPECT_TOLERANCE:e}); a transposed or misnamed tensor, or a wrong activation?",
-                row + 1,
+                "the imported model does not compute what PyTorch computed: output_{o}, {}: {} here, {} expected (|Δ| {diff:.3e}, {rel:.2e} of the column's largest |y|, above {EXPECT_TOLERANCE:e}); a transposed or misnamed tensor, or a wrong activation?",
+                row_name(row),
                 out[row * d + o],
                 col[row]
             )));

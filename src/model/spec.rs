@@ -92,15 +92,27 @@ pub struct TaskSpec {
     pub uses: Option<Vec<String>>,
 }
 
-/// Synthetic data of the training form: inputs uniform in `[low, high]`.
+/// Synthetic data of the training form: inputs uniform in `[low, high]` (default `[-1, 1]`,
+/// seed 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Synthetic {
     pub n_train: usize,
     pub n_val: usize,
+    #[serde(default = "minus_one")]
     pub low: f64,
+    #[serde(default = "one")]
     pub high: f64,
+    #[serde(default)]
     pub seed: u64,
+}
+
+fn minus_one() -> f64 {
+    -1.0
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// What a checked spec resolves to.

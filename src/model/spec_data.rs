@@ -44,15 +44,21 @@ pub fn dataset(
                 .iter()
                 .enumerate()
                 .map(|(row, &v)| {
-                    if v.fract() != 0.0 || v < 0.0 || v >= d_out as f64 {
+                    let column = spec.tasks[0].target.as_deref().unwrap_or("?");
+                    let problem = if v.fract() != 0.0 {
+                        format!("{v} is not a class label (an integer 0..{})", d_out - 1)
+                    } else if v < 0.0 || v >= d_out as f64 {
+                        format!(
+                            "class label {v} is out of range: the model has {d_out} classes (0..{})",
+                            d_out - 1
+                        )
+                    } else {
+                        String::new()
+                    };
+                    if !problem.is_empty() {
                         Err(Error::bad_file(
                             &table.path,
-                            format!(
-                                "column `{}`, row {}: class label {v} is out of range: the model has {d_out} classes (0..{})",
-                                spec.tasks[0].target.as_deref().unwrap_or("?"),
-                                row + 1,
-                                d_out - 1
-                            ),
+                            format!("column `{column}`, {}: {problem}", table.row_name(row)),
                         ))
                     } else {
                         Ok(v as usize)

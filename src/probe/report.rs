@@ -72,6 +72,29 @@ pub struct ProbeReport {
     /// Per layer, the first split's census, PCA spectrum and task angles as named figures
     /// (the run layer logs each as a `probe_summary` event).
     pub summaries: Vec<Summary>,
+    /// How to read the tables (e.g. the census's meaning for smooth activations), one line each.
+    pub notes: Vec<String>,
+}
+
+/// What the census counts on a network with smooth activations, where no two examples share
+/// a gradient exactly; `None` for piecewise-linear networks (exact regions).
+fn census_note(model: &RuntimeModel, cfg: &CensusConfig) -> Option<String> {
+    let smooth: Vec<String> = model
+        .layers
+        .iter()
+        .filter(|l| !l.activation.is_piecewise_linear())
+        .map(|l| l.activation.spec_name().0.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    (!smooth.is_empty()).then(|| {
+        format!(
+            "census: smooth activations ({}), so gradients are counted distinct up to a cosine of {} \
+             and patterns are the signs of pre-activations, not linear regions",
+            smooth.join(", "),
+            cfg.cosine
+        )
+    })
 }
 
 /// One probe's figures for one layer, e.g. `census:mixed` at layer 2.
@@ -411,6 +434,7 @@ pub fn probe(
         components: comp_t.frame()?,
         scaffold: scaf.frame()?,
         summaries,
+        notes: census_note(model, &cfg.census).into_iter().collect(),
     })
 }
 

@@ -6,7 +6,7 @@
 use super::dir::{write_atomic, RunDir};
 use super::events::Event;
 use super::log::segment;
-use super::spec::{complete_outputs, write_val, DataSource, SpecInfo, SPEC_RUN_FORMAT};
+use super::spec::{complete_outputs, write_val, DataSource, SpecInfo, SpecText, SPEC_RUN_FORMAT};
 use crate::data::table::Table;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::import::{build_model, check_expected, read_state_dict, sequential_layers};
@@ -31,8 +31,8 @@ pub struct Sequential {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportOptions {
     pub weights: PathBuf,
-    /// The spec's JSON text (from `--spec`), or a plain `nn.Sequential` described by flags.
-    pub spec: std::result::Result<String, Sequential>,
+    /// The spec (from `--spec`), or a plain `nn.Sequential` described by flags.
+    pub spec: std::result::Result<SpecText, Sequential>,
     pub data: PathBuf,
     pub val_data: Option<PathBuf>,
     pub val_fraction: f64,
@@ -58,18 +58,18 @@ pub struct ImportReport {
 fn sequential_spec(s: &Sequential, names: Vec<(String, Option<String>)>) -> Result<ModelSpec> {
     if s.activations.len() != names.len() {
         invalid!(
-            "the state dict holds {} Linear layers ({}) but {} activations were given",
+            "--activations names {} activations, but the state dict holds {} Linear layers ({}): give one per layer, the last usually `identity`",
+            s.activations.len(),
             names.len(),
             names
                 .iter()
                 .map(|n| n.0.as_str())
                 .collect::<Vec<_>>()
-                .join(", "),
-            s.activations.len()
+                .join(", ")
         );
     }
     if s.inputs.is_empty() {
-        invalid!("a model without a spec needs its input columns named");
+        invalid!("--inputs: a model without a spec needs its input columns named, in the model's input order");
     }
     let layers = names
         .into_iter()
@@ -137,7 +137,7 @@ pub fn import_run(o: &ImportOptions) -> Result<ImportReport> {
     let bytes = std::fs::read(&o.weights).map_err(|e| Error::io(&o.weights, "cannot read", e))?;
     let sd = read_state_dict(&bytes, &o.weights)?;
     let spec = match &o.spec {
-        Ok(text) => ModelSpec::parse(text)?,
+        Ok(text) => text.parse()?,
         Err(seq) => sequential_spec(seq, sequential_layers(&sd, &o.weights)?)?,
     };
     let (spec, mut r) = spec.check()?;
@@ -181,10 +181,14 @@ pub fn import_run(o: &ImportOptions) -> Result<ImportReport> {
             let expected = (0..d_out)
                 .map(|k| table.column(&format!("output_{k}")))
                 .collect::<Result<Vec<_>>>()?;
-            Some(check_expected(&model, &x, &expected).map_err(|e| match e {
-                Error::Data(m) => Error::bad_file(path, m),
-                other => other,
-            })?)
+            Some(
+                check_expected(&model, &x, &expected, &|r| table.row_name(r)).map_err(
+                    |e| match e {
+                        Error::Data(m) => Error::bad_file(path, m),
+                        other => other,
+                    },
+                )?,
+            )
         }
     };
     let run = RunDir::create(&o.out)?;

@@ -29,6 +29,12 @@ pub fn probe_run(root: &Path, cfg: &Valid<ProbeConfig>) -> Result<ProbeReport> {
         serde_json::json!({ "pcs": cfg.pcs }),
         |log| {
             let mut report = probe(model, &splits, &data.tasks, cfg)?;
+            if data.per_task.is_empty() {
+                report.notes.push(
+                    "no per-task splits: every probe ran on the validation (mixed) split only"
+                        .into(),
+                );
+            }
             write_report(run, &mut report)?;
             for s in &report.summaries {
                 log.emit(

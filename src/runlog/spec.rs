@@ -121,6 +121,50 @@ fn as_stored(spec: &ModelSpec) -> ModelSpec {
     s
 }
 
+/// A spec's JSON text and the file it came from, which its errors name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SpecText {
+    pub origin: PathBuf,
+    pub text: String,
+}
+
+impl SpecText {
+    /// Reads a spec file.
+    pub fn read(path: &Path) -> Result<SpecText> {
+        Ok(SpecText {
+            origin: path.to_path_buf(),
+            text: std::fs::read_to_string(path).map_err(|e| Error::io(path, "cannot read", e))?,
+        })
+    }
+
+    /// Parses and validates the spec; every error names the file (`SPEC.json: layer 0: unknown
+    /// activation ...`).
+    pub fn parse(&self) -> Result<ModelSpec> {
+        self.checked(self.parse_unchecked()?)
+    }
+
+    /// Parses the spec without validating it (the caller completes it, then [`Self::checked`]).
+    pub fn parse_unchecked(&self) -> Result<ModelSpec> {
+        ModelSpec::parse(&self.text).map_err(|e| self.in_file(e))
+    }
+
+    /// Validates `spec` (read from this file), naming the file in errors.
+    pub fn checked(&self, spec: ModelSpec) -> Result<ModelSpec> {
+        spec.clone().check().map_err(|e| self.in_file(e))?;
+        Ok(spec)
+    }
+
+    fn in_file(&self, e: Error) -> Error {
+        match e {
+            Error::Data(m) | Error::Invalid(m) => Error::bad_file(
+                &self.origin,
+                m.strip_prefix("spec: ").unwrap_or(&m).to_string(),
+            ),
+            other => other,
+        }
+    }
+}
+
 /// Writes `data/val.csv`.
 pub fn write_val(run: &RunDir, spec: &ModelSpec, r: &Resolved, val: &Dataset) -> Result<()> {
     write_atomic(

@@ -8,9 +8,10 @@ use super::events::Event;
 use super::load::read_checkpoint;
 use super::log::EventLog;
 use super::spec::{
-    train_rows, val_rows, write_val, DataSource, SpecInfo, Training, SPEC_RUN_FORMAT,
+    train_rows, val_rows, write_val, DataSource, SpecInfo, SpecText, Training, SPEC_RUN_FORMAT,
 };
 use super::train::{finish, Logged, TrainOutcome, Update};
+use crate::data::table::Table;
 use crate::data::TaskData;
 use crate::model::checkpoint::Layout;
 use crate::model::fused::FusedNet;
@@ -27,7 +28,7 @@ use std::path::{Path, PathBuf};
 /// settings that override the spec's.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SpecTrainOptions {
-    pub spec: String,
+    pub spec: SpecText,
     pub data: Option<PathBuf>,
     pub val_data: Option<PathBuf>,
     pub val_fraction: f64,
@@ -144,13 +145,45 @@ pub fn initial_params(widths: &[usize], seed: u64) -> Vec<f32> {
     p
 }
 
+/// A training-form classifier without `outputs` gets one per class: as many as the largest
+/// label in the data (training and validation files) plus one. The completed spec is what
+/// `run.json` stores, so a resume needs no data scan.
+fn count_classes(spec: &mut ModelSpec, file: &Path, val: Option<&Path>) -> Result<()> {
+    let [task] = spec.tasks.as_mut_slice() else {
+        return Ok(());
+    };
+    if spec.hidden.is_none()
+        || task.outputs.is_some()
+        || task.loss.as_deref() != Some("cross_entropy")
+    {
+        return Ok(());
+    }
+    let Some(column) = task.target.clone() else {
+        return Ok(());
+    };
+    let mut largest = 0.0f64;
+    for f in std::iter::once(file).chain(val) {
+        let values = Table::read(f)?.column(&column)?;
+        largest = values.iter().fold(largest, |m, &v| m.max(v));
+    }
+    // Labels that are not non-negative integers are refused later, naming their row.
+    if largest.fract() == 0.0 && (0.0..=65_536.0).contains(&largest) {
+        task.outputs = Some((0..=largest as usize).collect());
+    }
+    Ok(())
+}
+
 /// Trains the spec of `o` into a new spec run at `out`.
 pub fn train_spec(
     out: &Path,
     o: &SpecTrainOptions,
     observe: &mut (dyn FnMut(Update) + Send),
 ) -> Result<TrainOutcome> {
-    let spec = ModelSpec::parse(&o.spec)?;
+    let mut spec = o.spec.parse_unchecked()?;
+    if let Some(file) = &o.data {
+        count_classes(&mut spec, file, o.val_data.as_deref())?;
+    }
+    let spec = o.spec.checked(spec)?;
     let defaults = spec.training();
     let training = Training {
         epochs: o.epochs.unwrap_or(defaults.epochs),

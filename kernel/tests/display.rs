@@ -210,3 +210,69 @@ fn the_prelude_names_every_display_function() {
     let _: p::Html = p::TableExt::html(&df);
     let _ = p::Series::new("s", vec![]);
 }
+
+/// What a notebook does with a run a user brought: an imported PyTorch model and a spec
+/// trained by circuitscope load, graph, probe and draw as a preset's do.
+#[test]
+fn spec_runs_display_as_preset_runs_do() {
+    use circuitscope::runlog::import::{import_run, ImportOptions};
+    use circuitscope::runlog::spec::SpecText;
+    use circuitscope::runlog::spec_train::{train_spec, SpecTrainOptions};
+    use circuitscope::runlog::LoadedRun;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fix = root.join("fixtures/pytorch");
+    // Its own directory: the other tests remove theirs while this one runs.
+    let dir = std::env::temp_dir().join(format!("circuitscope-kernel-spec-{}", std::process::id()));
+    let imported = dir.join("mlp3");
+    import_run(&ImportOptions {
+        weights: fix.join("mlp3.safetensors"),
+        spec: Ok(SpecText::read(&fix.join("mlp3.spec.json")).unwrap()),
+        data: fix.join("mlp3.csv"),
+        val_data: None,
+        val_fraction: 0.2,
+        split_seed: 0,
+        expect: None,
+        out: imported.clone(),
+    })
+    .unwrap();
+    let trained = dir.join("small3");
+    train_spec(
+        &trained,
+        &SpecTrainOptions {
+            spec: SpecText::read(&root.join("tests/specs/small3.json")).unwrap(),
+            epochs: Some(2),
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    for run in [&imported, &trained] {
+        let l = LoadedRun::open(run).unwrap();
+        let spec = GraphSpec {
+            examples: 30,
+            ..GraphSpec::default()
+        }
+        .check()
+        .unwrap();
+        let g = build(&l.model, &l.data.val, &l.data.tasks, &spec).unwrap();
+        let doc_text = graph_svg(&g, Some(20)).0;
+        let doc = parse(&doc_text);
+        assert_eq!(count(&doc, "circle"), g.graph.node_count());
+        let c = communities_table(&g);
+        for task in ["ab", "cd", "ef"] {
+            assert!(
+                c.get_column_names().iter().any(|n| n.contains(task)),
+                "{:?}",
+                c.get_column_names()
+            );
+        }
+    }
+    // The trained spec has training curves; the import has none, and says so.
+    let svg = training_svg(&circuitscope::runlog::RunDir { root: trained }).unwrap();
+    assert!(texts(&parse(&svg.0)).iter().any(|t| t == "ab validation"));
+    let e = training_svg(&circuitscope::runlog::RunDir { root: imported })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no training events"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the notebooks (01-04) from the cells below: edit here, run `python3 notebooks/build.py`.
+"""Writes the notebooks (01-05) from the cells below: edit here, run `python3 notebooks/build.py`.
 
 Only the standard library is needed; outputs are left empty (tests/notebooks.py executes them).
 """
@@ -360,6 +360,100 @@ let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
 let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
 let drops = community_class_accuracy(&model, &g, &data.val, &base).unwrap();
 drops.html()
+"""),
+]
+
+
+NB["05-pytorch-run"] = [
+    md("""
+# 05 · A PyTorch run, and its circuits forming while it trained
+
+`examples/pytorch_products.py` trains an ordinary PyTorch `nn.Sequential` on `(a*b, c*d, e*f)`
+and logs it with the Python logger (`python/circuitscope_log`): losses, evaluations and a
+checkpoint every 400 steps, into a run directory circuitscope reads like one of its own. The run
+used here is the committed fixture `fixtures/pytorch-run/run`, written by exactly that script
+under real PyTorch (`fixtures/pytorch-run/make.sh`).
+
+While a run trains, `circuitscope analyze --follow RUN` analyses each new checkpoint; here the
+run is finished, so the same analysis runs over all of its checkpoints at once.
+"""),
+    SETUP,
+    code(scratch("05") + """
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+let run = root.join("run");
+copy_dir(std::path::Path::new("../fixtures/pytorch-run/run"), &run);
+let info = std::fs::read_to_string(run.join("run.json")).unwrap();
+println!("{}", &info[..info.find("\"spec\"").unwrap()]);
+"""),
+    md("""
+The training loop's own log, as `circuitscope watch` shows it: per-task loss against the step.
+"""),
+    code("""
+training_svg(&circuitscope::runlog::RunDir { root: run.clone() }).unwrap()
+"""),
+    md("""
+## Emergence: every checkpoint analysed
+
+For each checkpoint: the neuron graph (exact IG, ReLU), its faithfulness curve under mean
+ablation (CPR is its area, and its value at 10% of edges), communities against the task labels
+(ARI), modularity, the census's distinct input gradients and the interventions' ρ. A figure is
+`NaN` (undefined) while the model has not learned its tasks (mean held-out R² below 0.5).
+"""),
+    code("""
+use circuitscope::eval::ablation::Ablation;
+use circuitscope::graph::GraphSpec;
+use circuitscope::runlog::analyze::{analyze_run, emergence_table, line, AnalyzeOptions};
+let o = AnalyzeOptions {
+    root: run.clone(),
+    follow: false,
+    every: 1,
+    graph: GraphSpec { examples: 200, ..GraphSpec::default() }.check().unwrap(),
+    ablation: Ablation::Mean,
+    interventions: true,
+    poll: std::time::Duration::from_millis(100),
+};
+let n = analyze_run(&o, |a| println!("{}", line(a))).unwrap();
+println!("{n} checkpoints analysed");
+"""),
+    code("""
+let table = emergence_table(&run.join("analysis/events.jsonl")).unwrap();
+table.html()
+"""),
+    code("""
+let col = |name: &str| -> Vec<(f64, f64)> {
+    let steps = table.column("step").unwrap().u64().unwrap();
+    let v = table.column(name).unwrap().f64().unwrap();
+    steps.into_no_null_iter().zip(v.into_no_null_iter()).filter(|p| p.1.is_finite()).map(|(s, y)| (s as f64, y)).collect()
+};
+curve_svg("Circuit emergence over training", "training step", "figure", &[
+    Series::new("CPR", col("cpr")),
+    Series::new("faithfulness at 10% of edges", col("faithfulness_at_10pct")),
+    Series::new("ARI (communities vs tasks)", col("ari")),
+    Series::new("mean held-out R²", col("mean_r2")),
+], false)
+"""),
+    md("""
+## The final model's graph
+
+The same graph `circuitscope graph RUN` builds and the dashboard's Graph view draws: neurons as
+nodes, edges weighted by exact IG, coloured by community.
+"""),
+    code("""
+use circuitscope::runlog::graph::graph_run;
+let spec = GraphSpec { examples: 200, ..GraphSpec::default() }.check().unwrap();
+let g = graph_run(&run, &spec, None).unwrap();
+println!("{} nodes, {} edges, {} communities, modularity {:.3}", g.graph.node_count(), g.graph.edge_count(), g.communities, g.modularity);
+graph_svg(&g, Some(300))
 """),
 ]
 

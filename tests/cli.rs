@@ -984,6 +984,7 @@ fn help_is_plain_text_with_defaults_and_every_preset() {
         &["graph"],
         &["inspect"],
         &["eval"],
+        &["analyze"],
         &["atypical"],
         &["zoo"],
         &["embed"],
@@ -993,6 +994,7 @@ fn help_is_plain_text_with_defaults_and_every_preset() {
         &["bench", "train"],
         &["bench", "ig"],
         &["bench", "jacobians"],
+        &["bench", "follow"],
     ];
     for sub in subcommands {
         let out = run(&[*sub, &["--help"][..]].concat());

@@ -21,6 +21,7 @@ EXPECT = {
     "02-multitask-graph": {"image/svg+xml": 3, "text/html": 6},
     "03-network-embedding": {"image/svg+xml": 1, "text/html": 3},
     "04-digits": {"image/svg+xml": 1, "text/html": 2},
+    "05-pytorch-run": {"image/svg+xml": 3, "text/html": 1},
 }
 BAD_STDERR = ("panicked", "error[", "error:", "Error:")
 

@@ -33,6 +33,17 @@ BIN=target/debug/circuitscope bash tests/e2e/tmux.sh
 stage "e2e: watch over ssh"
 BIN=target/debug/circuitscope bash tests/e2e/ssh.sh
 
+# The Python logger (python/circuitscope_log): its unit tests (stdlib; numpy when present), then
+# a numpy MLP trained through it while events --follow, analyze --follow and watch (tmux)
+# follow it, the trainer and analyze killed and restarted. numpy comes from pip; torch is
+# never installed here (6 GB): fixtures/pytorch-run holds a run written under real PyTorch.
+stage "python logger: unit tests"
+python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check numpy
+python3 -m unittest discover -s python/tests
+
+stage "e2e: a Python training run followed live"
+BIN=target/debug/circuitscope bash tests/e2e/logger.sh
+
 # A full disk and a read-only run directory (small tmpfs mounts; needs root, as CI has).
 stage "e2e: resource errors"
 BIN=target/debug/circuitscope bash tests/e2e/resources.sh

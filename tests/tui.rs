@@ -92,6 +92,7 @@ fn every_view_shows_the_fixture_run() {
             "Clustering",
             "Graph",
             "Faithfulness",
+            "Emergence",
             "Zoo/Embedding",
             "Log"
         ]
@@ -184,7 +185,22 @@ fn every_view_shows_the_fixture_run() {
     assert!(s.contains("at 10.0%: 0.1377"), "{s}");
     insta::assert_snapshot!("faithfulness", s);
 
+    // Emergence: the fixture's `eval` logged the final model's structure figures once.
     go(&mut app, 5);
+    let s = screen(&app, 100, 30);
+    let e = last(&text, "emergence");
+    let cpr = e["figures"]["cpr"].as_f64().unwrap();
+    assert!(s.contains("1 checkpoint analysed"), "{s}");
+    assert!(s.contains(&format!("CPR {cpr:.4}")), "{s}");
+    app.handle(key(KeyCode::Right));
+    assert!(
+        screen(&app, 100, 30).contains("charted: faithfulness at 10%"),
+        "right arrow charts the next figure"
+    );
+    app.handle(key(KeyCode::Left));
+    insta::assert_snapshot!("emergence", screen(&app, 100, 30));
+
+    go(&mut app, 6);
     let s = screen(&app, 100, 30);
     assert!(s.contains("Zoo/Embedding: nothing yet"), "{s}");
     assert!(
@@ -192,7 +208,7 @@ fn every_view_shows_the_fixture_run() {
         "the empty view says what fills it: {s}"
     );
 
-    go(&mut app, 6);
+    go(&mut app, 7);
     let s = screen(&app, 100, 30);
     assert!(s.lines().any(|l| l.starts_with("run_end")), "{s}");
     insta::assert_snapshot!("log", s);
@@ -202,7 +218,7 @@ fn every_view_shows_the_fixture_run() {
 fn the_zoo_view_shows_progress_losses_and_probes() {
     let text = fixture("zoo.jsonl");
     let mut app = app_with("zoo.jsonl");
-    go(&mut app, 5);
+    go(&mut app, 6);
     let s = screen(&app, 100, 30);
     let p = last(&text, "zoo_progress");
     assert!(
@@ -235,13 +251,13 @@ fn the_zoo_view_shows_progress_losses_and_probes() {
 fn small_terminals_stay_legible_and_nothing_panics() {
     let mut app = app_with("run.jsonl");
     for (w, h) in [(80, 24), (40, 12), (20, 10), (1, 1), (200, 60)] {
-        for tab in 0..7 {
+        for tab in 0..8 {
             go(&mut app, tab);
             let s = screen(&app, w, h);
             if (w, h) == (40, 12) {
                 // The tab bar names the current view and its number even when narrow.
                 assert!(
-                    s.contains(&format!("{}/7", tab + 1)),
+                    s.contains(&format!("{}/8", tab + 1)),
                     "{w}x{h} tab {tab}:\n{s}"
                 );
             }
@@ -260,9 +276,9 @@ fn keys_switch_views_pause_and_quit() {
     assert_eq!(app.tab(), 1);
     app.handle(key(KeyCode::BackTab));
     app.handle(key(KeyCode::BackTab));
-    assert_eq!(app.tab(), 6, "shift-tab wraps around");
+    assert_eq!(app.tab(), 7, "shift-tab wraps around");
     assert_eq!(app.handle(key(KeyCode::Char('9'))), Flow::Idle);
-    assert_eq!(app.tab(), 6);
+    assert_eq!(app.tab(), 7);
     let keep = app.keep();
     app.handle(key(KeyCode::Char('+')));
     assert!(app.keep() > keep);
@@ -282,7 +298,7 @@ fn keys_switch_views_pause_and_quit() {
     for r in recs.iter().take(50) {
         app.handle(AppEvent::Record(r.clone()));
     }
-    go(&mut app, 6);
+    go(&mut app, 7);
     let s = screen(&app, 100, 20);
     assert!(s.contains("PAUSED: 50 new events held"), "{s}");
     assert!(s.contains("Log: nothing yet"), "{s}");
@@ -353,12 +369,12 @@ fn a_new_view_for_a_new_event_kind_is_registered_without_other_changes() {
     assert!(r.event.is_none(), "not a kind this build knows");
     app.handle(AppEvent::Record(r.clone()));
     app.handle(AppEvent::Record(r));
-    go(&mut app, 7);
+    go(&mut app, 8);
     let s = screen(&app, 100, 10);
-    assert!(s.contains("8 Pings"), "{s}");
+    assert!(s.contains("9 Pings"), "{s}");
     assert!(s.contains("pings: 2 last: hello"), "{s}");
     // The log view shows the unknown kind too.
-    go(&mut app, 6);
+    go(&mut app, 7);
     assert!(screen(&app, 100, 10).contains("test_ping"));
 }
 

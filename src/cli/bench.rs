@@ -105,6 +105,19 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 50)]
         steps: usize,
     },
+    /// Whether "analyze --follow" keeps up: checkpoints of a products run replayed every 2 s and
+    /// of a 6→32→32→3 model every 1 s, then at halved intervals until one is skipped.
+    Follow {
+        /// Checkpoints per replay.
+        #[arg(long, default_value_t = 12)]
+        checkpoints: usize,
+        /// How many times the interval is halved after the stated one.
+        #[arg(long, default_value_t = 4)]
+        halvings: usize,
+        /// Validation examples the analysis averages over (analyze's default).
+        #[arg(long, default_value_t = 500)]
+        examples: usize,
+    },
     /// All adjacent and output-to-layer Jacobians of a trained model, with and without pattern
     /// reuse, and the census (default: products and products64 on 10,000 examples).
     Jacobians {
@@ -184,6 +197,16 @@ pub fn run(what: BenchWhat) -> Result<()> {
             repeats,
             engine,
         } => bench_train(preset, batch, epochs, repeats, engine),
+        BenchWhat::Follow {
+            checkpoints,
+            halvings,
+            examples,
+        } => {
+            for k in circuitscope::bench::follow::follow_bench(checkpoints, halvings, examples)? {
+                println!("bench follow: {k}");
+            }
+            Ok(())
+        }
         BenchWhat::Import { repeats, rows } => {
             println!("bench import: {}", spec::import_speed(repeats, rows)?);
             Ok(())

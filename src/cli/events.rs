@@ -19,9 +19,23 @@ pub struct EventsArgs {
     /// Prefix each line with the byte offset just past it and a tab, for resuming a stream.
     #[arg(long)]
     pub offsets: bool,
+    /// Wait for a log that does not exist yet inside an existing run directory (e.g.
+    /// RUN/analysis/events.jsonl before analyze first runs) instead of refusing it.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// Whether `path` lies inside a run (or zoo) directory that exists.
+fn inside_a_run(path: &std::path::Path) -> bool {
+    path.ancestors()
+        .skip(1)
+        .any(|d| d.join("run.json").is_file() || d.join("zoo.json").is_file())
 }
 
 pub fn run(a: EventsArgs) -> Result<()> {
+    while a.wait && !a.run.exists() && inside_a_run(&a.run) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     if !a.run.exists() {
         return Err(Error::Invalid(format!(
             "{}: no such run directory or event log",

@@ -3,6 +3,7 @@
 //! the library and prints; everything it does is a library call a test can make. The library
 //! knows nothing of clap: its errors name values, and [`message`] turns them into flags.
 
+mod analyze;
 mod atypical;
 mod bench;
 mod choice;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Evaluate a run's graph: faithfulness vs sparsity under real ablation,
     /// disentanglement, interventions.
     Eval(eval::EvalArgs),
+    /// Analyse a run's checkpoints as training writes them (graph, census, communities,
+    /// faithfulness, interventions) into RUN/analysis/events.jsonl; --follow keeps up live.
+    Analyze(analyze::AnalyzeArgs),
     /// For a classifier run: how atypical each test input's activated subgraph is, and
     /// whether that flags FGSM adversarial inputs (AUROC).
     Atypical(atypical::AtypicalArgs),
@@ -87,6 +91,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Graph(a) => graph::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Analyze(a) => analyze::run(a),
         Command::Atypical(a) => atypical::run(a),
         Command::Zoo(a) => zoo::run(a),
         Command::Embed(a) => embed::run(a),

@@ -36,7 +36,10 @@ pub use intervene::{
 };
 pub use learned::{learned, Learned};
 pub use recovery::{circuit_auc, node_auc};
-pub use report::{evaluate, sparkline, structure_figures, summary, EvalReport, Figures, STRUCTURE};
+pub use report::{
+    analyse_checkpoint, evaluate, sparkline, structure_figures, summary, ChanceLevels,
+    CheckpointFigures, EvalReport, Figures, STRUCTURE,
+};
 
 use crate::graph::{CircuitGraph, NodeKind};
 use crate::{invalid, Result};

@@ -137,6 +137,98 @@ pub fn evaluate(
     })
 }
 
+/// What live analysis measures on one checkpoint: its graph, the learned verdict and, once the
+/// model has learned, the faithfulness curve (no chance curve: no random draws), the
+/// interventions and the structure figures.
+#[derive(Debug, Clone)]
+pub struct CheckpointFigures {
+    pub graph: CircuitGraph,
+    pub learned: Learned,
+    /// `None` while the model has not learned its tasks.
+    pub faithfulness: Option<Faithfulness>,
+    pub interventions: Option<Interventions>,
+    /// In the order of [`STRUCTURE`]; all NaN while the model has not learned.
+    pub structure: [f64; 7],
+    /// With `with_chance`: the chance level of CPR and of faithfulness at 10% (random edge
+    /// sets of the same sizes), of ARI (label permutations) and of modularity (the graph with
+    /// its weights shuffled within layers); NaN where undefined.
+    pub chance: Option<ChanceLevels>,
+}
+
+/// The chance levels beside live analysis's headline figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChanceLevels {
+    pub cpr: f64,
+    pub faithfulness_at_10pct: f64,
+    pub ari: f64,
+    pub modularity: f64,
+}
+
+/// Analyses one checkpoint of a run (`model`) on `data`'s validation split; interventions only
+/// when `with_interventions`, chance levels only when `with_chance`.
+pub fn analyse_checkpoint(
+    model: &RuntimeModel,
+    data: &TaskData,
+    spec: &Valid<GraphSpec>,
+    kind: Ablation,
+    with_interventions: bool,
+    with_chance: bool,
+) -> Result<CheckpointFigures> {
+    let verdict = learned(model, &data.val, &data.tasks)?;
+    let g = build(model, &data.val, &data.tasks, spec)?;
+    if !verdict.learned {
+        return Ok(CheckpointFigures {
+            graph: g,
+            learned: verdict,
+            faithfulness: None,
+            interventions: None,
+            structure: [f64::NAN; 7],
+            chance: None,
+        });
+    }
+    let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+    let base = Baselines::new(model, &x, kind, spec.seed)?;
+    let draws = if with_chance { CHANCE_DRAWS } else { 0 };
+    let f = faithfulness(model, &g, &data.val, &data.tasks, &base, &FRACTIONS, draws)?;
+    let d = disentanglement(&g)?;
+    let iv = if with_interventions {
+        Some(interventions(model, &g, &data.val, &data.tasks, &base)?)
+    } else {
+        None
+    };
+    let trace = model.trace(&x)?;
+    let c = census(
+        model,
+        &trace,
+        &output_jacobians(model, &trace, Reuse::Patterns),
+        &CensusConfig::default(),
+    );
+    let structure = structure_figures(&f, &d, &g, c[0].gradients_combined);
+    let chance = if with_chance {
+        let at_10 = f
+            .points
+            .iter()
+            .find(|p| (p.kept - 0.1).abs() < 1e-12)
+            .map_or(f64::NAN, |p| p.chance);
+        Some(ChanceLevels {
+            cpr: if f.defined { f.chance_cpr } else { f64::NAN },
+            faithfulness_at_10pct: at_10,
+            ari: d.chance[0].mean,
+            modularity: chance::modularity(&g)?.mean,
+        })
+    } else {
+        None
+    };
+    Ok(CheckpointFigures {
+        graph: g,
+        learned: verdict,
+        faithfulness: Some(f),
+        interventions: iv,
+        structure,
+        chance,
+    })
+}
+
 /// The structure figures of `model` (one checkpoint of a run): its graph's faithfulness (no
 /// chance curve), disentanglement and modularity, and the census's distinct input gradients;
 /// all NaN while the model has not learned its tasks.
@@ -149,20 +241,7 @@ pub fn structure_at(
     if !learned(model, &data.val, &data.tasks)?.learned {
         return Ok([f64::NAN; 7]);
     }
-    let g = build(model, &data.val, &data.tasks, spec)?;
-    let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
-    let base = Baselines::new(model, &x, kind, spec.seed)?;
-    // The emergence figures do not use the chance curve: no random draws.
-    let f = faithfulness(model, &g, &data.val, &data.tasks, &base, &FRACTIONS, 0)?;
-    let d = disentanglement(&g)?;
-    let trace = model.trace(&x)?;
-    let c = census(
-        model,
-        &trace,
-        &output_jacobians(model, &trace, Reuse::Patterns),
-        &CensusConfig::default(),
-    );
-    Ok(structure_figures(&f, &d, &g, c[0].gradients_combined))
+    Ok(analyse_checkpoint(model, data, spec, kind, false, false)?.structure)
 }
 
 /// A faithfulness curve as one line of block characters (`·` where a value is undefined).

@@ -4,7 +4,9 @@
 //! `v` is [`SCHEMA_VERSION`]; readers refuse a newer one with a clear message. `time` is Unix
 //! seconds; `step` is the training step the event belongs to, where there is one. New kinds
 //! are added here and nowhere else; a kind's fields are never renamed or removed without a
-//! new schema version.
+//! new schema version. The vocabulary is also written down in
+//! `python/circuitscope_log/events.schema.json`, which the Python logger checks its events
+//! against and `tests/events_schema.rs` checks every kind here against: change both together.
 
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +115,9 @@ pub enum Event {
         preset: Option<String>,
         config: serde_json::Value,
     },
-    /// A training step: per-task training losses on the last batch.
+    /// A training step: per-task training losses on the last batch. A writer that cannot know
+    /// the throughput (the Python logger without a batch size) writes `examples_per_s` 0, and
+    /// one that cannot know the end writes a negative `eta_s`.
     TrainStep {
         epoch: usize,
         losses: Vec<f64>,
@@ -182,6 +186,12 @@ pub enum Event {
         width: usize,
         figures: std::collections::BTreeMap<String, f64>,
     },
+    /// `analyze --follow` passed over a checkpoint: a newer one was already written (it keeps
+    /// up by analysing the newest), or the file could not be read.
+    AnalysisSkipped {
+        checkpoint_step: u64,
+        reason: String,
+    },
     /// Progress of a model zoo.
     ZooProgress {
         done: usize,
@@ -227,6 +237,7 @@ impl Event {
             Event::FaithfulnessPoint { .. } => "faithfulness_point",
             Event::Intervention { .. } => "intervention",
             Event::Emergence { .. } => "emergence",
+            Event::AnalysisSkipped { .. } => "analysis_skipped",
             Event::ZooProgress { .. } => "zoo_progress",
             Event::EmbedderLoss { .. } => "embedder_loss",
             Event::ProbeAccuracy { .. } => "probe_accuracy",

@@ -52,6 +52,12 @@ pub struct LoadedRun {
 impl LoadedRun {
     /// Opens the run at `root` and loads its final model and data.
     pub fn open(root: &Path) -> Result<LoadedRun> {
+        LoadedRun::open_with(root, None)
+    }
+
+    /// Opens the run at `root` with the model in `model_file` (one of its checkpoints; `None`:
+    /// the final model), for a run that is still training.
+    pub fn open_with(root: &Path, model_file: Option<&Path>) -> Result<LoadedRun> {
         let run = RunDir::open(root)?;
         let path = run.run_json();
         let text =
@@ -60,7 +66,7 @@ impl LoadedRun {
             .ok()
             .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_string));
         if format.as_deref() == Some(SPEC_RUN_FORMAT) {
-            let s = spec::load(&run, &text)?;
+            let s = spec::load(&run, &text, model_file)?;
             return Ok(LoadedRun {
                 run,
                 kind: RunKind::Spec(Box::new(SpecParts {
@@ -73,7 +79,7 @@ impl LoadedRun {
             });
         }
         let info = RunInfo::read(&run)?;
-        let path = run.model();
+        let path = model_file.map_or_else(|| run.model(), Path::to_path_buf);
         if !path.exists() {
             return Err(Error::bad_file(&path, "missing: the run has no final model (did training finish? resume it with `train --resume`)"));
         }

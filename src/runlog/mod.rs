@@ -8,12 +8,14 @@
 //! - [`events`]: the whole event vocabulary, one serde enum with a versioned envelope.
 //! - [`log::EventLog`]: appends one JSON line per event; [`segment`] wraps a stage's events.
 //! - [`follow::Follower`]: reads a growing log from a byte offset, live.
+//! - [`analyze`]: live analysis of a run's checkpoints into `analysis/events.jsonl`.
 //! - [`train`], [`probe`], [`graph`], [`eval`], [`atypical`], [`zoo`], [`embed`]: one file per
 //!   command's work on a run, each reading its inputs, calling its stage and writing results.
 //!
 //! This module computes nothing itself: every figure comes from a stage. It must never be
 //! imported by a stage.
 
+pub mod analyze;
 pub mod atypical;
 pub mod dir;
 pub mod embed;

@@ -200,8 +200,9 @@ pub fn spec_model(spec: &ModelSpec, r: &Resolved, file: &Path) -> Result<Runtime
     build_model(&sd, &names, &r.activations, spec.inputs.len(), file)
 }
 
-/// Loads the spec run in `run`.
-pub fn load(run: &RunDir, text: &str) -> Result<SpecRun> {
+/// Loads the spec run in `run` (whose `run.json` holds `text`), with the model in `model_file`
+/// (`None`: the final model).
+pub fn load(run: &RunDir, text: &str, model_file: Option<&Path>) -> Result<SpecRun> {
     let path = run.run_json();
     let info: SpecInfo = serde_json::from_str(text)
         .map_err(|e| Error::bad_file(&path, format!("not a circuitscope spec run.json: {e}")))?;
@@ -210,7 +211,7 @@ pub fn load(run: &RunDir, text: &str) -> Result<SpecRun> {
         .clone()
         .check()
         .map_err(|e| Error::bad_file(&path, e.to_string()))?;
-    let file = run.model();
+    let file = model_file.map_or_else(|| run.model(), Path::to_path_buf);
     if !file.exists() {
         return Err(Error::bad_file(
             &file,

@@ -137,6 +137,15 @@ impl App {
     }
 
     fn apply(&mut self, r: &Record) {
+        // The analysis log's own segment markers describe `analyze`, not the run.
+        if r.analysis
+            && matches!(
+                r.event.as_ref().map(|e| &e.event),
+                Some(Event::RunStart { .. } | Event::RunEnd { .. } | Event::Resumed { .. })
+            )
+        {
+            return;
+        }
         match r.event.as_ref().map(|e| &e.event) {
             Some(Event::RunStart { command, .. }) => {
                 self.stage = Some(command.clone());
@@ -364,7 +373,10 @@ impl App {
             Line::from(Span::styled(w.clone(), Style::default().fg(Color::Yellow)))
         } else {
             Line::from(Span::styled(
-                "q quit  tab/1-7 views  +/- edges kept  arrows select  p pause  ? help",
+                format!(
+                    "q quit  tab/1-{} views  +/- edges kept  arrows select  p pause  ? help",
+                    self.views.len()
+                ),
                 Style::default().fg(Color::DarkGray),
             ))
         };
@@ -379,6 +391,7 @@ impl App {
             Line::from(format!("1-{}               go to a view", self.views.len())),
             Line::from("+ / -             keep more / fewer graph edges"),
             Line::from("up / down         select a node (Graph), scroll (Log)"),
+            Line::from("left / right      the figure charted (Emergence)"),
             Line::from("p                 pause / resume updates"),
             Line::from("?                 this help (any key closes it)"),
             Line::from("q / esc           quit"),

@@ -1,6 +1,8 @@
 //! The terminal dashboard (`circuitscope watch`): follows a run's event log, locally or from a
 //! remote machine over SSH, and shows it as tabs — training, probes, clustering, the graph,
-//! faithfulness, the zoo and embedder, the raw log.
+//! faithfulness, circuit emergence over checkpoints, the zoo and embedder, the raw log. Beside
+//! the run's own log it follows the run's analysis log (`analysis/events.jsonl`, written by
+//! `analyze --follow`) once that exists.
 //!
 //! State in, frame out: every input — a key, a resize, a run event, a change of the source's
 //! connection — is one [`AppEvent`] sent over a channel into [`App`]; [`App::render`] is a pure
@@ -39,7 +41,10 @@ pub struct Record {
     /// The line as a known event, when it is one.
     pub event: Option<Envelope>,
     /// A line of a kind this build does not know, as JSON, for a view that knows it.
-    pub unknown: Option<serde_json::Value>,
+    pub unknown: Option<Box<serde_json::Value>>,
+    /// The line came from the run's analysis log (`analysis/events.jsonl`, written by
+    /// `analyze`), not from its own log.
+    pub analysis: bool,
 }
 
 impl Record {
@@ -57,7 +62,7 @@ impl Record {
         let step = value.get("step").and_then(|s| s.as_u64());
         let (event, unknown) = match Envelope::from_value(value.clone()) {
             Ok(e) => (Some(e), None),
-            Err(_) => (None, Some(value)),
+            Err(_) => (None, Some(Box::new(value))),
         };
         Ok(Record {
             end,
@@ -66,6 +71,7 @@ impl Record {
             step,
             event,
             unknown,
+            analysis: false,
         })
     }
 
@@ -78,7 +84,14 @@ impl Record {
             line,
             event: Some(event),
             unknown: None,
+            analysis: false,
         }
+    }
+
+    /// The same record, marked as read from the analysis log.
+    pub fn in_analysis(mut self) -> Record {
+        self.analysis = true;
+        self
     }
 
     /// The event's kind tag.
@@ -166,6 +179,7 @@ pub fn default_views() -> Vec<Box<dyn View>> {
         Box::new(views::Clustering::default()),
         Box::new(views::Graph::default()),
         Box::new(views::Faithfulness::default()),
+        Box::new(views::Emergence::default()),
         Box::new(views::Zoo::default()),
         Box::new(views::Log::default()),
     ]

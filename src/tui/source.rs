@@ -75,20 +75,32 @@ impl Target {
     }
 }
 
-/// A running source; [`Source::stop`] ends it (and kills its ssh process).
+/// A running source; [`Source::stop`] ends it (and kills its ssh processes: the run's log
+/// and its analysis log).
 pub struct Source {
     stop: Arc<AtomicBool>,
     child: Arc<Mutex<Option<Child>>>,
+    analysis_child: Arc<Mutex<Option<Child>>>,
 }
 
 impl Source {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(mut c) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        for slot in [&self.child, &self.analysis_child] {
+            if let Some(mut c) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
     }
+}
+
+/// The analysis log beside a run's own log (`RUN/analysis/events.jsonl`), for a log named
+/// `events.jsonl`.
+pub fn analysis_log(log: &Path) -> Option<PathBuf> {
+    let dir = log.parent()?;
+    (log.file_name()? == "events.jsonl" && dir.file_name()? != "analysis")
+        .then(|| dir.join("analysis").join("events.jsonl"))
 }
 
 /// Appends received lines to the `--save` file.
@@ -125,6 +137,7 @@ pub fn start(target: &Target, opts: &super::WatchOptions, tx: Sender<AppEvent>) 
     let source = Source {
         stop: Arc::new(AtomicBool::new(false)),
         child: Arc::new(Mutex::new(None)),
+        analysis_child: Arc::new(Mutex::new(None)),
     };
     match target.clone() {
         Target::Local(path) => {
@@ -132,6 +145,10 @@ pub fn start(target: &Target, opts: &super::WatchOptions, tx: Sender<AppEvent>) 
             let follower = Follower::open(&path, 0)?;
             let stop = source.stop.clone();
             let replay = opts.replay;
+            if let Some(analysis) = analysis_log(&path) {
+                let (tx, stop) = (tx.clone(), stop.clone());
+                std::thread::spawn(move || local_analysis(analysis, replay, tx, stop));
+            }
             std::thread::spawn(move || local(follower, replay, tx, saver, stop));
         }
         Target::Remote { host, run } => {
@@ -139,13 +156,25 @@ pub fn start(target: &Target, opts: &super::WatchOptions, tx: Sender<AppEvent>) 
             if ssh.is_empty() {
                 return Err(Error::Invalid("--ssh is empty".into()));
             }
+            let analysis = Remote {
+                ssh: ssh.clone(),
+                host: host.clone(),
+                run: format!("{}/analysis/events.jsonl", run.trim_end_matches('/')),
+                bin: opts.remote_bin.clone(),
+                replay: opts.replay,
+                analysis: true,
+            };
             let remote = Remote {
                 ssh,
                 host,
                 run,
                 bin: opts.remote_bin.clone(),
                 replay: opts.replay,
+                analysis: false,
             };
+            let (stop, child) = (source.stop.clone(), source.analysis_child.clone());
+            let atx = tx.clone();
+            std::thread::spawn(move || analysis.run(atx, Saver(None), stop, child));
             let stop = source.stop.clone();
             let child = source.child.clone();
             std::thread::spawn(move || remote.run(tx, saver, stop, child));
@@ -243,13 +272,79 @@ fn local(
     }
 }
 
-/// A remote log read through ssh.
+/// Follows the run's analysis log once it exists (it appears when `analyze` first runs); its
+/// records are marked [`Record::in_analysis`]. Nothing from it is saved with `--save`, which
+/// copies the run's own log.
+fn local_analysis(path: PathBuf, replay: bool, tx: Sender<AppEvent>, stop: Arc<AtomicBool>) {
+    let mut follower = loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if path.is_file() {
+            match Follower::open(&path, 0) {
+                Ok(f) => break f,
+                Err(e) => {
+                    let _ = tx.send(AppEvent::Warning(format!("analysis log: {e}")));
+                    return;
+                }
+            }
+        }
+        if replay {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let items = match follower.poll() {
+            Ok(items) => items,
+            Err(e) => {
+                if tx
+                    .send(AppEvent::Warning(format!("analysis log: {e}")))
+                    .is_err()
+                {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        for item in items {
+            let ev = match item {
+                Followed::Event {
+                    end, line, event, ..
+                } => AppEvent::Record(Record::known(event, line, end).in_analysis()),
+                Followed::Garbage {
+                    offset, end, line, ..
+                } => match Record::parse(&line, end) {
+                    Ok(r) => AppEvent::Record(r.in_analysis()),
+                    Err(e) => AppEvent::Warning(format!(
+                        "analysis log: byte {offset}: skipped a bad line: {e}"
+                    )),
+                },
+                Followed::Truncated { .. } | Followed::Replaced => AppEvent::Warning(
+                    "the analysis log was rewritten; its new events follow the old ones".into(),
+                ),
+            };
+            if tx.send(ev).is_err() {
+                return;
+            }
+        }
+        if replay {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A remote log read through ssh: the run's own (`analysis: false`), or its analysis log,
+/// which may not exist yet (`events --wait`) and whose connection state is not the run's.
 struct Remote {
     ssh: Vec<String>,
     host: String,
     run: String,
     bin: String,
     replay: bool,
+    analysis: bool,
 }
 
 /// Quotes `s` for a POSIX shell (the remote side of ssh runs its command through one).
@@ -275,9 +370,10 @@ impl Remote {
     /// The remote command line for a stream from `offset`.
     fn command(&self, offset: u64) -> String {
         format!(
-            "{} events{} --offsets --from {offset} {}",
+            "{} events{}{} --offsets --from {offset} {}",
             shell_quote(&self.bin),
             if self.replay { "" } else { " --follow" },
+            if self.analysis { " --wait" } else { "" },
             shell_quote(&self.run)
         )
     }
@@ -289,7 +385,20 @@ impl Remote {
         stop: Arc<AtomicBool>,
         slot: Arc<Mutex<Option<Child>>>,
     ) {
-        let send = |ev: AppEvent| tx.send(ev).is_ok();
+        let analysis = self.analysis;
+        // The analysis stream's connection is not the run's: its state stays off the header,
+        // and a failure is only a warning.
+        let send = |ev: AppEvent| match ev {
+            AppEvent::Connection(Connection::Failed(why)) if analysis => tx
+                .send(AppEvent::Warning(format!("analysis log: {why}")))
+                .is_ok(),
+            AppEvent::Connection(_) if analysis => true,
+            AppEvent::Warning(w) if analysis => tx
+                .send(AppEvent::Warning(format!("analysis log: {w}")))
+                .is_ok(),
+            AppEvent::Record(r) if analysis => tx.send(AppEvent::Record(r.in_analysis())).is_ok(),
+            ev => tx.send(ev).is_ok(),
+        };
         let mut offset = 0u64;
         let mut attempt = 0u32;
         while !stop.load(Ordering::Relaxed) {

@@ -16,7 +16,7 @@ cleanup() {
     for s in "$tmp"/tmux-*.sock; do tmux -S "$s" kill-server 2>/dev/null || true; done
     [ -n "$train" ] && kill "$train" 2>/dev/null || true
     [ -n "$sshd_pid" ] && { pkill -KILL -P "$sshd_pid" 2>/dev/null || true; kill "$sshd_pid" 2>/dev/null || true; }
-    pkill -f "events --follow --offsets --from [0-9]* '$tmp" 2>/dev/null || true
+    pkill -f "events --follow.* --offsets --from [0-9]* '$tmp" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -89,6 +89,12 @@ wait $train || fail "train failed"
 train=
 wait_for 'screen | grep -q "train finished"' 60 || fail "run_end not shown as finished"
 wait_for 'screen | grep -q "stream ended"' 30 || fail "the remote follower did not end after run_end"
+# The run's analysis log arrives over the same ssh beside its own: the Emergence view fills.
+"$BIN" analyze --every 40 --examples 100 --no-interventions "$run" >"$tmp/analyze.out" 2>&1 || fail "analyze failed: $(cat "$tmp/analyze.out")"
+analysed=$(grep -c '^step ' "$tmp/analyze.out")
+$T send-keys -t e2e 6
+wait_for "screen | grep -q '$analysed checkpoints analysed'" 30 || fail "the Emergence view did not show the $analysed analysed checkpoints over ssh"
+echo "e2e ssh: the analysis log followed over ssh: $analysed emergence points on screen"
 $T send-keys -t e2e q
 wait_for '[ -s "$tmp/exit" ]' 20 || fail "q did not end watch"
 grep -q 'watch-exit=0' "$tmp/exit" || fail "watch exited with $(cat "$tmp/exit")"

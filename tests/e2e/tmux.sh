@@ -36,14 +36,14 @@ screen | grep -q 'train running' || fail "the header does not say the training r
 echo "e2e tmux: step on screen advanced from $first to $second while train ran"
 
 # Keys reach the app: go to the log view and back.
-$T send-keys -t e2e 7
-wait_for 'screen | grep -q "train_step"' 10 || fail "key 7 did not show the log"
+$T send-keys -t e2e 8
+wait_for 'screen | grep -q "train_step"' 10 || fail "key 8 did not show the log"
 $T send-keys -t e2e 1
 
 # Under stress: a tiny terminal and back, then the log truncated and replaced under the
 # follower; the dashboard keeps running and says what happened.
 $T resize-window -t e2e -x 20 -y 10
-wait_for 'screen | grep -q "1/7"' 10 || fail "no compact tab bar at 20x10"
+wait_for 'screen | grep -q "1/8"' 10 || fail "no compact tab bar at 20x10"
 $T resize-window -t e2e -x 100 -y 30
 wait_for 'screen | grep -q " 1 Training  2 Probes"' 10 || fail "the full tab bar did not come back"
 : >"$run/events.jsonl"

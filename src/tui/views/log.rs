@@ -27,7 +27,7 @@ impl View for Log {
     fn update(&mut self, r: &Record) -> bool {
         let mut v = match (&r.event, &r.unknown) {
             (Some(e), _) => serde_json::to_value(&e.event).unwrap_or_default(),
-            (None, Some(u)) => u.clone(),
+            (None, Some(u)) => (**u).clone(),
             (None, None) => serde_json::Value::Null,
         };
         let kind = r.kind().to_string();

@@ -4,6 +4,7 @@
 //! events, from which command, will fill it.
 
 mod clustering;
+mod emergence;
 mod faithfulness;
 mod graph;
 mod log;
@@ -12,6 +13,7 @@ mod training;
 mod zoo;
 
 pub use clustering::Clustering;
+pub use emergence::Emergence;
 pub use faithfulness::Faithfulness;
 pub use graph::Graph;
 pub use log::Log;

@@ -77,19 +77,25 @@ impl View for Training {
                 area,
                 buf,
                 "Training",
-                "fills with `train_step` and `eval` events: `circuitscope train --preset P --out RUN`.",
+                "fills with `train_step` and `eval` events: `circuitscope train --preset P --out RUN`, or a training loop using the Python logger (`circuitscope_log`).",
             );
         };
         let mut lines = vec![Line::from(format!(
-            "{}step {step}  epoch {epoch}  loss {}  lr {}  {} ex/s  ETA {:.0} s{}",
+            "{}step {step}  epoch {epoch}  loss {}  lr {}  {} ex/s  ETA {}{}",
             self.preset
                 .as_ref()
                 .map(|p| format!("{p}  "))
                 .unwrap_or_default(),
             num(loss),
             num(lr),
-            num(eps),
-            eta,
+            // A logger that was not told the batch size (0) or the total steps (negative)
+            // cannot know these: shown as unknown, never as a number.
+            if eps > 0.0 { num(eps) } else { "-".into() },
+            if eta >= 0.0 {
+                format!("{eta:.0} s")
+            } else {
+                "-".into()
+            },
             self.resumed
                 .map(|s| format!("  (resumed at {s})"))
                 .unwrap_or_default()

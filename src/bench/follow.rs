@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 pub struct Replay {
     pub interval_s: f64,
     pub checkpoints: usize,
+    pub analysed: usize,
     pub skipped: usize,
-    /// Seconds from each analysed checkpoint's writing to the end of its analysis, sorted.
+    /// Seconds from each analysed checkpoint's writing to the end of its analysis, sorted (all
+    /// but the first, which is there before the analysis starts).
     pub latencies: Vec<f64>,
 }
 
@@ -45,11 +47,12 @@ impl std::fmt::Display for Replay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "every {:.3} s: {} checkpoints, {} analysed, {} skipped; latency median {:.3} s, p90 {:.3} s, max {:.3} s",
+            "every {:.3} s: {} checkpoints, {} analysed, {} skipped; latency (written to analysed, {} checkpoints) median {:.3} s, p90 {:.3} s, max {:.3} s",
             self.interval_s,
             self.checkpoints,
-            self.latencies.len(),
+            self.analysed,
             self.skipped,
+            self.latencies.len(),
             self.quantile(0.5),
             self.quantile(0.9),
             self.latencies.last().copied().unwrap_or(f64::NAN)
@@ -175,7 +178,7 @@ fn replay(source: &Path, live: &Path, interval: Duration, examples: usize) -> Re
         poll: Duration::from_millis(100),
     };
     let (mut latencies, mut skipped) = (Vec::new(), 0usize);
-    analyze_run(&o, |a| match a {
+    let analysed = analyze_run(&o, |a| match a {
         Analysed::Done { latency_s, .. } => latencies.extend(*latency_s),
         Analysed::Skipped { .. } => skipped += 1,
     })?;
@@ -186,6 +189,7 @@ fn replay(source: &Path, live: &Path, interval: Duration, examples: usize) -> Re
     Ok(Replay {
         interval_s: interval.as_secs_f64(),
         checkpoints: steps.len(),
+        analysed,
         skipped,
         latencies,
     })

@@ -144,10 +144,18 @@ impl View for Emergence {
             format!("charted: {label}  (←/→ for another figure)"),
             Style::default().add_modifier(Modifier::BOLD),
         )));
-        let [head, chart] =
-            Layout::vertical([Constraint::Length(lines.len() as u16), Constraint::Min(0)])
-                .areas(area);
-        Paragraph::new(lines).render(head, buf);
+        // Long lines wrap (at words, so a wrapped row may hold fewer characters than the
+        // width): the head is as tall as its wrapped lines, with room for that.
+        let width = (area.width as usize).saturating_sub(16).max(1);
+        let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+        let [head, chart] = Layout::vertical([
+            Constraint::Length((rows as u16).min(area.height / 2)),
+            Constraint::Min(0),
+        ])
+        .areas(area);
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .render(head, buf);
         let series: Vec<(f64, f64)> = self
             .points
             .iter()

@@ -60,6 +60,8 @@ pub struct Graph {
     summary: Option<(usize, f64, String)>,
     curves: Curves,
     selected: usize,
+    /// The checkpoint step of a graph from live analysis (its envelope's step).
+    step: Option<u64>,
 }
 
 impl Graph {
@@ -95,6 +97,7 @@ impl View for Graph {
                 total_edges,
             } => {
                 self.kind = node_kind.clone();
+                self.step = env.step;
                 self.nodes = nodes.clone();
                 self.edges = edges.clone();
                 self.total_edges = *total_edges;
@@ -140,8 +143,11 @@ impl View for Graph {
         let edges = &self.edges[..shown];
         let mut info = vec![Line::from(Span::styled(
             format!(
-                "{} graph: {} nodes, {} edges",
+                "{} graph{}: {} nodes, {} edges",
                 self.kind,
+                self.step
+                    .map(|s| format!(" at step {s}"))
+                    .unwrap_or_default(),
                 self.nodes.len(),
                 self.total_edges
             ),

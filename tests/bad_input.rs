@@ -73,8 +73,11 @@ const CASES: &[(&str, &str, &str)] = &[
 ];
 
 fn circuitscope(args: &[String]) -> std::process::Output {
+    // A terminal type that can draw, whatever the environment's (`watch` refuses TERM=dumb
+    // before it looks at standard output).
     Command::new(env!("CARGO_BIN_EXE_circuitscope"))
         .args(args)
+        .env("TERM", "xterm-256color")
         .output()
         .unwrap()
 }

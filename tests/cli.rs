@@ -846,10 +846,25 @@ fn watch_refuses_bad_targets_and_a_missing_terminal_before_drawing() {
     );
     // A real run, but standard output is a pipe here: a clear message, the terminal untouched.
     let root = small_run(dir.path(), "r", "products");
-    let out = run(&["watch", root.to_str().unwrap()]);
+    let out = bin()
+        .args(["watch", root.to_str().unwrap()])
+        .env("TERM", "xterm-256color")
+        .output()
+        .unwrap();
     assert_error(
         &out,
         "watch draws on a terminal and standard output is not one; use `circuitscope events --follow RUN` for the events as text",
+    );
+    assert!(out.stdout.is_empty(), "nothing was drawn");
+    // A terminal that cannot draw is refused, pointing at the text form.
+    let out = bin()
+        .args(["watch", root.to_str().unwrap()])
+        .env("TERM", "dumb")
+        .output()
+        .unwrap();
+    assert_error(
+        &out,
+        "watch draws on a terminal and TERM=dumb says this one cannot; use `circuitscope events --follow RUN` for the events as text",
     );
     assert!(out.stdout.is_empty(), "nothing was drawn");
     // `events` on a path that does not exist names it.

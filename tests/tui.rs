@@ -103,6 +103,10 @@ fn every_view_shows_the_fixture_run() {
     let step = last(&text, "train_step")["step"].as_u64().unwrap();
     let s = screen(&app, 100, 30);
     assert!(s.contains(&format!("step {step}")), "{s}");
+    // Epochs as people count them: the last of 30 is "30 of 30" (events count from 0).
+    let epoch = last(&text, "train_step")["epoch"].as_u64().unwrap();
+    assert_eq!(epoch, 29);
+    assert!(s.contains("epoch 30 of 30"), "{s}");
     let eval = last(&text, "eval");
     let r2 = eval["tasks"][0]["r2"].as_f64().unwrap();
     assert!(s.contains(&format!("R² {r2:.4}")), "{s}");

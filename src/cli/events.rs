@@ -25,6 +25,19 @@ pub struct EventsArgs {
     pub wait: bool,
 }
 
+/// Whether standard output is a pipe or socket whose reader has closed it (`poll` reports an
+/// error or a hang-up on it). A terminal or a file never reads as closed.
+fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd {
+        fd: 1,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout; poll only writes `revents`.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
 /// Whether `path` lies inside a run (or zoo) directory that exists.
 fn inside_a_run(path: &std::path::Path) -> bool {
     path.ancestors()
@@ -34,6 +47,9 @@ fn inside_a_run(path: &std::path::Path) -> bool {
 
 pub fn run(a: EventsArgs) -> Result<()> {
     while a.wait && !a.run.exists() && inside_a_run(&a.run) {
+        if stdout_closed() {
+            return Ok(());
+        }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     if !a.run.exists() {
@@ -79,6 +95,11 @@ pub fn run(a: EventsArgs) -> Result<()> {
                 Followed::Truncated { was, now } => eprintln!("circuitscope: {}: log shrank from {was} to {now} bytes; reading again from the start", path.display()),
                 Followed::Replaced => eprintln!("circuitscope: {}: log was replaced; reading the new file from the start", path.display()),
             }
+        }
+        // The reader went away (the dashboard quit, its ssh session closed): nothing will read
+        // what follows, so a follower must not outlive it, waiting on a log that may never grow.
+        if a.follow && stdout_closed() {
+            return Ok(());
         }
         if !a.follow || ended.is_some_and(|t| t.elapsed() >= GRACE) {
             if printed == 0 && skipped > 0 {

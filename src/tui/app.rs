@@ -34,6 +34,8 @@ pub struct App {
     last_step: Option<u64>,
     warning: Option<String>,
     redraws: Arc<AtomicUsize>,
+    /// The signal that ended the dashboard.
+    signal: Option<i32>,
 }
 
 impl App {
@@ -57,6 +59,7 @@ impl App {
             last_step: None,
             warning: None,
             redraws: Arc::new(AtomicUsize::new(0)),
+            signal: None,
         }
     }
 
@@ -95,6 +98,11 @@ impl App {
         self.ended.as_ref()
     }
 
+    /// The signal that ended the dashboard, if one did.
+    pub fn ended_by_signal(&self) -> Option<i32> {
+        self.signal
+    }
+
     /// Takes one event in.
     pub fn handle(&mut self, ev: AppEvent) -> Flow {
         match ev {
@@ -121,6 +129,10 @@ impl App {
             AppEvent::Warning(w) => {
                 self.warning = Some(w);
                 Flow::Redraw
+            }
+            AppEvent::Signal(sig) => {
+                self.signal = Some(sig);
+                Flow::Quit
             }
             AppEvent::Reset(why) => {
                 self.views = (self.make_views)();

@@ -134,6 +134,9 @@ pub enum AppEvent {
     /// The log was truncated or replaced: everything shown so far is dropped and the log is
     /// read again from the start.
     Reset(String),
+    /// A signal that ends the program (SIGTERM, SIGHUP: a closed SSH session) arrived: the
+    /// dashboard quits, and the terminal is restored before the process exits.
+    Signal(i32),
 }
 
 /// What the app needs after one event.
@@ -209,12 +212,31 @@ pub struct WatchOptions {
 pub fn watch(opts: WatchOptions) -> Result<()> {
     use std::io::IsTerminal;
     let target = source::Target::parse(&opts.target)?;
+    if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+        return Err(Error::Invalid(
+            "watch draws on a terminal and TERM=dumb says this one cannot; use `circuitscope events --follow RUN` for the events as text".into(),
+        ));
+    }
     if !std::io::stdout().is_terminal() {
         return Err(Error::Invalid(
             "watch draws on a terminal and standard output is not one; use `circuitscope events --follow RUN` for the events as text".into(),
         ));
     }
     let (tx, rx) = std::sync::mpsc::channel();
+    // Signals that end the program become one event, so the loop ends and the terminal is
+    // restored on the way out, as for `q`.
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
+        .map_err(|e| Error::io("<signals>", "cannot install handlers", e))?;
+    let handle = signals.handle();
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let _ = tx.send(AppEvent::Signal(sig));
+            }
+        });
+    }
     let src = source::start(&target, &opts, tx.clone())?;
     let mut terminal =
         ratatui::try_init().map_err(|e| Error::io("<terminal>", "cannot set up", e))?;
@@ -223,5 +245,11 @@ pub fn watch(opts: WatchOptions) -> Result<()> {
     let result = run_loop(&mut terminal, &mut app, &rx);
     ratatui::restore();
     src.stop();
+    handle.close();
+    if let Some(sig) = app.ended_by_signal() {
+        // The conventional status of a process ended by a signal, now that the terminal is
+        // whole again.
+        std::process::exit(128 + sig);
+    }
     result
 }

@@ -406,6 +406,11 @@ impl Remote {
                 return;
             }
             let mut cmd = Command::new(&self.ssh[0]);
+            // ssh must never prompt over the dashboard (a host key, a password): the prompt
+            // would draw over the screen and split the keys between ssh and the app.
+            if !self.ssh.iter().any(|a| a.contains("BatchMode")) {
+                cmd.args(["-o", "BatchMode=yes"]);
+            }
             cmd.args(&self.ssh[1..])
                 .arg(&self.host)
                 .arg(self.command(offset))
@@ -436,7 +441,11 @@ impl Remote {
                         if line.is_empty() {
                             continue;
                         }
-                        *last_err.lock().unwrap_or_else(|p| p.into_inner()) = line.clone();
+                        // ssh's warnings ("Permanently added ... to the list of known hosts")
+                        // are shown but are never the reason a connection ended.
+                        if !line.starts_with("Warning: Permanently added") {
+                            *last_err.lock().unwrap_or_else(|p| p.into_inner()) = line.clone();
+                        }
                         let _ = tx.send(AppEvent::Warning(format!("{host}: {line}")));
                     }
                 })
@@ -487,6 +496,17 @@ impl Remote {
                 return;
             }
             let reason = last_err.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if reason.contains("Host key verification failed") {
+                // Retrying cannot help: the user must accept the key once, outside the
+                // dashboard.
+                let _ = send(AppEvent::Connection(Connection::Failed(format!(
+                    "the host key of {} is not known (ssh runs with BatchMode, so it never prompts); accept it once with `{} {} true`, then start watch again",
+                    self.host,
+                    self.ssh.join(" "),
+                    self.host
+                ))));
+                return;
+            }
             match status {
                 Some(Ok(s)) if s.success() => {
                     let _ = send(AppEvent::Connection(if self.replay {

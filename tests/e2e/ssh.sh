@@ -117,3 +117,28 @@ tmux_start bash -c "\"$BIN\" watch --ssh \"$SSH\" --remote-bin \"$BIN\" \"$user@
 wait_for 'screen | grep -q "\[failed: error: $tmp/none" && screen | grep -q "$tmp/none: no such run directory or event log"' 20 || fail "missing remote run not reported"
 $T send-keys -t e2e q
 echo "e2e ssh: a missing remote run is reported on screen"
+
+# A host whose key is not in known_hosts: ssh never prompts over the dashboard (BatchMode); the
+# screen says what to run instead.
+: >"$tmp/empty_known"
+NOKEY="ssh -p $port -i $tmp/client_key -o UserKnownHostsFile=$tmp/empty_known -o StrictHostKeyChecking=ask -o ConnectTimeout=5"
+tmux_start bash -c "\"$BIN\" watch --ssh \"$NOKEY\" --remote-bin \"$BIN\" \"$user@127.0.0.1:$run\"; sleep 600"
+wait_for 'screen | grep -q "host key of $user@127.0.0.1 is not known"' 20 || fail "an unknown host key is not reported"
+screen | grep -qi "continue connecting" && fail "ssh prompted over the dashboard"
+$T send-keys -t e2e q
+$T kill-server
+echo "e2e ssh: an unknown host key is reported with the command to accept it, and ssh never prompted"
+
+# q ends the remote followers too (the run's and the analysis log's), within 2 s, on a run that
+# is still going (no run_end: they would otherwise wait forever).
+live="$tmp/live"
+mkdir -p "$live"
+cp "$run/run.json" "$live/"
+head -20 "$run/events.jsonl" | grep -v '"run_end"' >"$live/events.jsonl"
+tmux_start bash -c "\"$BIN\" watch --ssh \"$SSH\" --remote-bin \"$BIN\" \"$user@127.0.0.1:$live\"; sleep 600"
+wait_for 'screen | grep -q "\[live\]"' 30 || fail "the live copy never went live"
+wait_for "[ \$(pgrep -f 'events --follow.* $live' | wc -l) -ge 2 ]" 10 || fail "the two remote followers did not start: $(pgrep -af 'events --follow' || true)"
+$T send-keys -t e2e q
+wait_for "! pgrep -f 'events --follow.* $live' >/dev/null" 2 || fail "a remote follower outlived q by 2 s: $(pgrep -af "events --follow.* $live")"
+$T kill-server
+echo "e2e ssh: both remote followers ended within 2 s of q"

@@ -59,3 +59,19 @@ wait_for 'screen | grep -q "shell again"' 10 || fail "the shell did not come bac
 cmp -s "$tmp/stty.before" "$tmp/stty.after" || fail "terminal settings differ after watch: $(cat "$tmp/stty.before") vs $(cat "$tmp/stty.after")"
 screen | grep -q 'Training' && fail "the dashboard is still on screen (alternate screen not left)"
 echo "e2e tmux: q exited 0 and the terminal was restored"
+
+# SIGTERM and SIGHUP (a closed SSH session) end watch with the terminal restored, as q does.
+for sig in TERM HUP; do
+    tmux_start bash -c "stty -g >'$tmp/stty.before.$sig'; '$BIN' watch '$run'; echo \"exit=\$?\" >'$tmp/exit.$sig'; stty -g >'$tmp/stty.after.$sig'; echo shell again; sleep 600"
+    wait_for 'screen | grep -q "Training"' 20 || fail "watch did not start (SIG$sig)"
+    pid=$(pgrep -n -f "$BIN watch $run") || fail "no watch process"
+    kill -$sig "$pid"
+    wait_for "[ -s '$tmp/exit.$sig' ]" 10 || fail "SIG$sig did not end watch"
+    want=$((128 + $(kill -l $sig)))
+    grep -q "exit=$want" "$tmp/exit.$sig" || fail "watch ended by SIG$sig with $(cat "$tmp/exit.$sig"), expected $want"
+    wait_for 'screen | grep -q "shell again"' 10 || fail "the shell did not come back after SIG$sig"
+    cmp -s "$tmp/stty.before.$sig" "$tmp/stty.after.$sig" || fail "terminal settings differ after SIG$sig"
+    screen | grep -q ' 1 Training' && fail "the dashboard is still on screen after SIG$sig"
+    $T kill-server
+    echo "e2e tmux: SIG$sig ended watch with status $want and the terminal restored"
+done

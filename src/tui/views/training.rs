@@ -15,6 +15,8 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragrap
 #[derive(Default)]
 pub struct Training {
     preset: Option<String>,
+    /// The epochs the run was configured for (its `run_start` config), when it says.
+    epochs: Option<u64>,
     tasks: Vec<Vec<(f64, f64)>>,
     last: Option<(u64, usize, f64, f64, f64, f64)>,
     eval: Option<(usize, String, Vec<TaskMetrics>)>,
@@ -30,9 +32,12 @@ impl View for Training {
         let Some(env) = &r.event else { return false };
         match &env.event {
             Event::RunStart {
-                command, preset, ..
+                command,
+                preset,
+                config,
             } if command == "train" => {
                 self.preset = preset.clone();
+                self.epochs = config.get("epochs").and_then(|e| e.as_u64());
                 true
             }
             Event::TrainStep {
@@ -81,11 +86,14 @@ impl View for Training {
             );
         };
         let mut lines = vec![Line::from(format!(
-            "{}step {step}  epoch {epoch}  loss {}  lr {}  {} ex/s  ETA {}{}",
+            "{}step {step}  epoch {}{}  loss {}  lr {}  {} ex/s  ETA {}{}",
             self.preset
                 .as_ref()
                 .map(|p| format!("{p}  "))
                 .unwrap_or_default(),
+            // Events count epochs from 0; people count them from 1 (the last is `N of N`).
+            epoch + 1,
+            self.epochs.map(|n| format!(" of {n}")).unwrap_or_default(),
             num(loss),
             num(lr),
             // A logger that was not told the batch size (0) or the total steps (negative)
@@ -115,7 +123,8 @@ impl View for Training {
                 })
                 .collect();
             lines.push(Line::from(format!(
-                "eval (epoch {epoch}, {split}): {}",
+                "eval (epoch {}, {split}): {}",
+                epoch + 1,
                 figs.join(" | ")
             )));
         }

@@ -8,6 +8,7 @@ use circuitscope::runlog::{
 };
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 
 fn every_kind() -> Vec<Event> {
     vec![
@@ -281,6 +282,46 @@ fn follower_notices_truncation_and_replacement() {
     let items = f.poll().unwrap();
     assert_eq!(items[0], Followed::Replaced);
     assert_eq!(notes(&items), vec!["d", "e", "f"]);
+}
+
+#[test]
+fn follower_notices_a_log_rewritten_in_place_with_longer_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("events.jsonl");
+    append(&p, &(line("a") + &line("b")));
+    let mut f = Follower::open(&p, 0).unwrap();
+    assert_eq!(notes(&f.poll().unwrap()), vec!["a", "b"]);
+    // Growth by appending is not a rewrite.
+    append(&p, &line("c"));
+    assert_eq!(notes(&f.poll().unwrap()), vec!["c"]);
+    // Rewritten in place (same file, no truncation) with other, longer content: the bytes
+    // already read changed, so the follower starts over instead of reading mid-line.
+    let ino = std::fs::metadata(&p).unwrap().ino();
+    let new = line("x1") + &line("x2") + &line("x3") + &line("x4");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .write_all(new.as_bytes())
+        .unwrap();
+    assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino, "the same file");
+    let items = f.poll().unwrap();
+    assert_eq!(items[0], Followed::Rewritten, "{items:?}");
+    assert_eq!(notes(&items), vec!["x1", "x2", "x3", "x4"]);
+    // A change only near the end of what was read (the first bytes kept) is caught too.
+    let mut bytes = std::fs::read(&p).unwrap();
+    let k = bytes.len() - 5;
+    bytes[k] = b'y';
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .write_all(&bytes)
+        .unwrap();
+    append(&p, &line("z"));
+    let items = f.poll().unwrap();
+    assert_eq!(items[0], Followed::Rewritten, "{items:?}");
+    assert!(f.poll().unwrap().is_empty(), "then quiet again");
 }
 
 #[test]

@@ -158,9 +158,14 @@ fn every_view_shows_the_fixture_run() {
             )
         })
         .collect();
-    let f10 = interpolate(&roi_curve, 0.1).unwrap();
+    // The figure is at the share drawn (15 of 148 edges: 10.1%), not the share asked for.
+    let drawn = shown as f64 / total;
+    let f10 = interpolate(&roi_curve, drawn).unwrap();
     assert!(
-        s.contains(&format!("faithfulness at 10.0%: {f10:.4} [mean]")),
+        s.contains(&format!(
+            "faithfulness at {:.1}%: {f10:.4} [mean]",
+            100.0 * drawn
+        )),
         "{s}"
     );
     insta::assert_snapshot!("graph", s);
@@ -169,9 +174,10 @@ fn every_view_shows_the_fixture_run() {
     let s = screen(&app, 100, 30);
     let shown = (0.2 * total).ceil() as usize;
     assert!(s.contains(&format!("shown: {shown} edges")), "{s}");
-    let f20 = interpolate(&roi_curve, 0.2).unwrap();
+    let drawn = shown as f64 / total;
+    let f20 = interpolate(&roi_curve, drawn).unwrap();
     assert!(
-        s.contains(&format!("faithfulness at 20.0%: {f20:.4}")),
+        s.contains(&format!("faithfulness at {:.1}%: {f20:.4}", 100.0 * drawn)),
         "{s}"
     );
     // Selecting the next node shows its details.
@@ -444,9 +450,15 @@ fn bad_lines_newer_schemas_and_resets() {
         reason: "Connection closed by 127.0.0.1".into(),
         retry_in_s: 2,
     }));
-    let s = screen(&app, 120, 24);
+    let s = screen(&app, 160, 24);
     assert!(
         s.contains("connection lost: Connection closed by 127.0.0.1; reconnecting in 2 s"),
+        "{s}"
+    );
+    // On 120 columns the long reason is what is cut, never the counts before it.
+    let s = screen(&app, 120, 24);
+    assert!(
+        s.contains("0 events  [connection lost: Connection closed"),
         "{s}"
     );
 }
@@ -477,4 +489,111 @@ fn targets_offsets_and_quoting() {
     assert!(parse_offset_line("{}").is_err());
     assert!(parse_offset_line("x\t{}").is_err());
     assert_eq!(shell_quote("it's"), r"'it'\''s'");
+}
+
+#[test]
+fn the_graph_views_share_is_what_it_draws_past_the_logged_edges() {
+    // A large graph: the log carries its strongest 4,096 of 8,576 edges (as `graph` logs).
+    let nodes: Vec<serde_json::Value> = (0..200)
+        .map(|i| serde_json::json!({"layer": i / 50, "label": format!("n{i}"), "community": 0}))
+        .collect();
+    let edges: Vec<serde_json::Value> = (0..4096)
+        .map(|k| {
+            let w = 1.0 - k as f64 / 5000.0;
+            serde_json::json!({"from": k % 150, "to": 150 + k % 50, "mean": w, "mean_abs": w})
+        })
+        .collect();
+    let mut lines = vec![
+        serde_json::json!({"v": 1, "time": 0.0, "kind": "graph_edges",
+        "node_kind": "neuron", "nodes": nodes, "edges": edges, "total_edges": 8576})
+        .to_string(),
+    ];
+    for k in 0..=10 {
+        let kept = k as f64 / 10.0;
+        lines.push(
+            serde_json::json!({"v": 1, "time": 0.0, "kind": "faithfulness_point",
+                "graph": "neuron", "ablation": "mean", "edges_kept": kept, "faithfulness": kept})
+            .to_string(),
+        );
+    }
+    let mut app = App::new("x", Box::new(default_views));
+    for r in records(&lines.join("\n")) {
+        app.handle(AppEvent::Record(r));
+    }
+    go(&mut app, 3);
+    for _ in 0..3 {
+        app.handle(key(KeyCode::Char('+')));
+    }
+    assert_eq!(app.keep(), 0.5);
+    let s = screen(&app, 160, 30);
+    assert!(
+        s.contains("shown: 4096 edges = 47.8% of all (asked 50%: the log carries"),
+        "{s}"
+    );
+    assert!(s.contains("the strongest 4096 only"), "{s}");
+    // The faithfulness beside it is the curve's at the share drawn (it is linear here).
+    assert!(s.contains("faithfulness at 47.8%: 0.4776 [mean]"), "{s}");
+    for _ in 0..3 {
+        app.handle(key(KeyCode::Char('+')));
+    }
+    assert_eq!(app.keep(), 1.0);
+    let s = screen(&app, 160, 30);
+    assert!(
+        s.contains("shown: 4096 edges = 47.8% of all (asked 100%"),
+        "{s}"
+    );
+    assert!(s.contains("faithfulness at 47.8%: 0.4776 [mean]"), "{s}");
+    // Below the cap, nothing is said about it.
+    for _ in 0..4 {
+        app.handle(key(KeyCode::Char('-')));
+    }
+    let s = screen(&app, 160, 30);
+    assert!(s.contains("shown: 2573 edges = 30.0% of all"), "{s}");
+    assert!(!s.contains("asked"), "{s}");
+}
+
+#[test]
+fn a_run_without_events_for_a_minute_is_marked_stale() {
+    // The fixture's training segment, cut before its run_end: a run that looks alive.
+    let text = fixture("run.jsonl");
+    let cut: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.contains("\"run_end\""))
+        .collect();
+    let mut app = App::new("x", Box::new(default_views)).with_stale_after(60);
+    app.handle(AppEvent::Connection(Connection::Live));
+    for r in records(&cut.join("\n")) {
+        app.handle(AppEvent::Record(r));
+    }
+    let header = |app: &App| screen(app, 160, 10).lines().next().unwrap().to_string();
+    assert!(header(&app).contains("train running"), "{}", header(&app));
+    let mut redraws = 0;
+    for _ in 0..9 {
+        redraws += (app.handle(AppEvent::Tick) == Flow::Redraw) as usize;
+    }
+    assert_eq!(redraws, 0, "nothing shown changes in the first 9 s");
+    assert!(!header(&app).contains("last event"), "{}", header(&app));
+    app.handle(AppEvent::Tick);
+    assert!(
+        header(&app).contains("last event 10 s ago"),
+        "{}",
+        header(&app)
+    );
+    for _ in 10..59 {
+        app.handle(AppEvent::Tick);
+    }
+    assert!(header(&app).contains("train running"), "{}", header(&app));
+    assert_eq!(app.handle(AppEvent::Tick), Flow::Redraw);
+    let h = header(&app);
+    assert!(
+        h.contains("train stale") && h.contains("last event 60 s ago"),
+        "{h}"
+    );
+    // The step and counts come before the connection state, so a narrow header keeps them.
+    assert!(h.find("step ").unwrap() < h.find("[live]").unwrap(), "{h}");
+    // An event makes it live again.
+    let r = records(cut[cut.len() - 1]).pop().unwrap();
+    app.handle(AppEvent::Record(r));
+    assert!(header(&app).contains("train running"), "{}", header(&app));
+    assert!(!header(&app).contains("last event"));
 }

@@ -94,6 +94,7 @@ pub fn run(a: EventsArgs) -> Result<()> {
                 }
                 Followed::Truncated { was, now } => eprintln!("circuitscope: {}: log shrank from {was} to {now} bytes; reading again from the start", path.display()),
                 Followed::Replaced => eprintln!("circuitscope: {}: log was replaced; reading the new file from the start", path.display()),
+                Followed::Rewritten => eprintln!("circuitscope: {}: log was rewritten in place; reading it again from the start", path.display()),
             }
         }
         // The reader went away (the dashboard quit, its ssh session closed): nothing will read

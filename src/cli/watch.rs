@@ -20,6 +20,9 @@ pub struct WatchArgs {
     /// Also write every received event line to FILE (a local copy of the log).
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Mark a running run stale after this many seconds without an event.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub stale_after: u64,
 }
 
 pub fn run(a: WatchArgs) -> Result<()> {
@@ -29,5 +32,6 @@ pub fn run(a: WatchArgs) -> Result<()> {
         remote_bin: a.remote_bin,
         replay: a.replay,
         save: a.save,
+        stale_after: a.stale_after,
     })
 }

@@ -116,7 +116,7 @@ impl Training {
         for item in f.poll()? {
             match item {
                 Followed::Event { event, .. } => self.see(&event),
-                Followed::Truncated { .. } | Followed::Replaced => {
+                Followed::Truncated { .. } | Followed::Replaced | Followed::Rewritten => {
                     self.open = false;
                     self.ended = false;
                 }

@@ -2,7 +2,9 @@
 //!
 //! The [`Follower`] never dies on what it reads: a partial last line waits for its newline, a
 //! garbage line is reported as [`Followed::Garbage`] and skipped, a file that shrinks below the
-//! offset or is replaced by another file is reported and read again from the start. It only
+//! offset, is replaced by another file or is rewritten in place (the bytes already read — the
+//! first and the last 4 KiB before the offset — changed) is reported and read again from the
+//! start. It only
 //! reads: it must never write to the log it follows.
 
 use super::Envelope;
@@ -33,7 +35,14 @@ pub enum Followed {
     Truncated { was: u64, now: u64 },
     /// The path now names another file; reading restarts at 0.
     Replaced,
+    /// The same file was rewritten in place (the bytes already read changed, though the file
+    /// is not shorter); reading restarts at 0.
+    Rewritten,
 }
+
+/// Bytes of the log's start, and of the stretch just before the offset, that every poll checks
+/// are still what was read.
+const CHECK: u64 = 4096;
 
 /// Reads complete lines of a log from a byte offset onwards.
 #[derive(Debug)]
@@ -42,6 +51,10 @@ pub struct Follower {
     file: File,
     ino: u64,
     offset: u64,
+    /// The first bytes of the log read so far (up to [`CHECK`]).
+    head: Vec<u8>,
+    /// The last bytes read before `offset` (up to [`CHECK`]), and where they start.
+    tail: (u64, Vec<u8>),
 }
 
 impl Follower {
@@ -58,12 +71,45 @@ impl Follower {
                 meta.len()
             )));
         }
-        Ok(Follower {
+        let mut f = Follower {
             path: path.to_path_buf(),
             file,
             ino: meta.ino(),
             offset: from,
-        })
+            head: Vec::new(),
+            tail: (from, Vec::new()),
+        };
+        f.remember()?;
+        Ok(f)
+    }
+
+    /// Reads `len` bytes at `at`.
+    fn read_at(&mut self, at: u64, len: u64) -> Result<Vec<u8>> {
+        self.file
+            .seek(SeekFrom::Start(at))
+            .map_err(|e| Error::io(&self.path, "cannot seek", e))?;
+        let mut buf = Vec::with_capacity(len as usize);
+        (&mut self.file)
+            .take(len)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io(&self.path, "cannot read", e))?;
+        Ok(buf)
+    }
+
+    /// Keeps the head and the tail of what lies before the offset, to check them later.
+    fn remember(&mut self) -> Result<()> {
+        self.head = self.read_at(0, self.offset.min(CHECK))?;
+        let start = self.offset.saturating_sub(CHECK);
+        self.tail = (start, self.read_at(start, self.offset - start)?);
+        Ok(())
+    }
+
+    /// Whether the bytes already read are still there: a log rewritten in place with other
+    /// content (as long or longer) changes them.
+    fn unchanged(&mut self) -> Result<bool> {
+        let head = self.read_at(0, self.head.len() as u64)?;
+        let (start, tail) = (self.tail.0, self.tail.1.len() as u64);
+        Ok(head == self.head && self.read_at(start, tail)? == self.tail.1)
     }
 
     /// The offset just past the last complete line returned.
@@ -81,6 +127,7 @@ impl Follower {
                     self.file = f;
                     self.ino = meta.ino();
                     self.offset = 0;
+                    self.remember()?;
                     out.push(Followed::Replaced);
                 }
             }
@@ -96,6 +143,11 @@ impl Follower {
                 now: len,
             });
             self.offset = 0;
+            self.remember()?;
+        } else if self.offset > 0 && !self.unchanged()? {
+            out.push(Followed::Rewritten);
+            self.offset = 0;
+            self.remember()?;
         }
         if len == self.offset {
             return Ok(out);
@@ -133,7 +185,10 @@ impl Follower {
                 }),
             }
         }
-        self.offset += start as u64;
+        if start > 0 {
+            self.offset += start as u64;
+            self.remember()?;
+        }
         Ok(out)
     }
 }

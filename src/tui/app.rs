@@ -36,6 +36,10 @@ pub struct App {
     redraws: Arc<AtomicUsize>,
     /// The signal that ended the dashboard.
     signal: Option<i32>,
+    /// Seconds (ticks) since the last record arrived.
+    idle_s: u64,
+    /// A running run with no event for this long is shown as stale.
+    stale_after_s: u64,
 }
 
 impl App {
@@ -60,6 +64,8 @@ impl App {
             warning: None,
             redraws: Arc::new(AtomicUsize::new(0)),
             signal: None,
+            idle_s: 0,
+            stale_after_s: 60,
         }
     }
 
@@ -98,6 +104,12 @@ impl App {
         self.ended.as_ref()
     }
 
+    /// Marks a running run stale after `seconds` without an event (default 60).
+    pub fn with_stale_after(mut self, seconds: u64) -> App {
+        self.stale_after_s = seconds.max(1);
+        self
+    }
+
     /// The signal that ended the dashboard, if one did.
     pub fn ended_by_signal(&self) -> Option<i32> {
         self.signal
@@ -108,7 +120,19 @@ impl App {
         match ev {
             AppEvent::Key(k) => self.key(k),
             AppEvent::Resize => Flow::Redraw,
+            AppEvent::Tick => {
+                // Redraw only when what the header shows changes: the age in steps of 10 s,
+                // and the moment the run turns stale.
+                let before = self.age_shown();
+                self.idle_s += 1;
+                if self.age_shown() == before {
+                    Flow::Idle
+                } else {
+                    Flow::Redraw
+                }
+            }
             AppEvent::Record(r) => {
+                self.idle_s = 0;
                 self.records += 1;
                 if self.paused {
                     self.held.push(r);
@@ -272,6 +296,16 @@ impl App {
         }
     }
 
+    /// What the header says about the time since the last event: nothing under 10 s, then the
+    /// age in steps of 10 s, and whether the run is stale. Nothing once the run has ended or
+    /// for a replayed log.
+    fn age_shown(&self) -> Option<(u64, bool)> {
+        if self.ended.is_some() || self.connection == Connection::Replayed || self.idle_s < 10 {
+            return None;
+        }
+        Some((self.idle_s / 10 * 10, self.idle_s >= self.stale_after_s))
+    }
+
     fn render_header(&self, area: Rect, buf: &mut Buffer) {
         let (conn, color) = match &self.connection {
             Connection::Connecting { attempt: 0 } => ("connecting".to_string(), Color::Yellow),
@@ -297,20 +331,26 @@ impl App {
                     format!("ended: {status}")
                 }
             ),
-            (None, Some(stage)) => format!("{stage} running"),
+            (None, Some(stage)) => match self.age_shown() {
+                Some((_, true)) => format!("{stage} stale"),
+                _ => format!("{stage} running"),
+            },
             (None, None) => "waiting for events".into(),
         };
+        let stale = matches!(self.age_shown(), Some((_, true)));
+        // The run's own figures first: a long connection message is what a narrow terminal
+        // cuts, never the step or the counts.
         let mut spans = vec![
             Span::styled(
                 "circuitscope ",
                 Style::default().add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!("{}  ", self.target)),
-            Span::styled(format!("[{conn}]"), Style::default().fg(color)),
-            Span::raw("  "),
             Span::styled(
                 state,
-                Style::default().fg(if self.ended.is_some() {
+                Style::default().fg(if stale {
+                    Color::Red
+                } else if self.ended.is_some() {
                     Color::Cyan
                 } else {
                     Color::White
@@ -321,6 +361,17 @@ impl App {
             spans.push(Span::raw(format!("  step {s}")));
         }
         spans.push(Span::raw(format!("  {} events", self.records)));
+        if let Some((age, _)) = self.age_shown() {
+            spans.push(Span::styled(
+                format!("  last event {age} s ago"),
+                Style::default().fg(if stale { Color::Red } else { Color::Yellow }),
+            ));
+        }
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(
+            format!("[{conn}]"),
+            Style::default().fg(color),
+        ));
         Paragraph::new(Line::from(spans))
             .style(Style::default().bg(Color::Black))
             .render(area, buf);

@@ -134,6 +134,8 @@ pub enum AppEvent {
     /// The log was truncated or replaced: everything shown so far is dropped and the log is
     /// read again from the start.
     Reset(String),
+    /// One second passed (the header's age of the last event, and staleness).
+    Tick,
     /// A signal that ends the program (SIGTERM, SIGHUP: a closed SSH session) arrived: the
     /// dashboard quits, and the terminal is restored before the process exits.
     Signal(i32),
@@ -204,6 +206,8 @@ pub struct WatchOptions {
     pub replay: bool,
     /// Also append every received line to this file (a local copy of the log).
     pub save: Option<std::path::PathBuf>,
+    /// Mark a running run stale after this many seconds without an event.
+    pub stale_after: u64,
 }
 
 /// `circuitscope watch`: checks what can be checked before taking the terminal (the local run
@@ -240,8 +244,18 @@ pub fn watch(opts: WatchOptions) -> Result<()> {
     let src = source::start(&target, &opts, tx.clone())?;
     let mut terminal =
         ratatui::try_init().map_err(|e| Error::io("<terminal>", "cannot set up", e))?;
+    if !opts.replay {
+        let tx = tx.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            if tx.send(AppEvent::Tick).is_err() {
+                return;
+            }
+        });
+    }
     source::spawn_input(tx);
-    let mut app = App::new(target.label(), Box::new(default_views));
+    let mut app =
+        App::new(target.label(), Box::new(default_views)).with_stale_after(opts.stale_after);
     let result = run_loop(&mut terminal, &mut app, &rx);
     ratatui::restore();
     src.stop();

@@ -253,6 +253,12 @@ fn local(
                         "the log shrank from {was} to {now} bytes; reading it again from the start"
                     ))
                 }
+                Followed::Rewritten => {
+                    saver.truncate();
+                    AppEvent::Reset(
+                        "the log was rewritten in place; reading it again from the start".into(),
+                    )
+                }
                 Followed::Replaced => {
                     saver.truncate();
                     AppEvent::Reset(
@@ -321,9 +327,11 @@ fn local_analysis(path: PathBuf, replay: bool, tx: Sender<AppEvent>, stop: Arc<A
                         "analysis log: byte {offset}: skipped a bad line: {e}"
                     )),
                 },
-                Followed::Truncated { .. } | Followed::Replaced => AppEvent::Warning(
-                    "the analysis log was rewritten; its new events follow the old ones".into(),
-                ),
+                Followed::Truncated { .. } | Followed::Replaced | Followed::Rewritten => {
+                    AppEvent::Warning(
+                        "the analysis log was rewritten; its new events follow the old ones".into(),
+                    )
+                }
             };
             if tx.send(ev).is_err() {
                 return;

@@ -153,9 +153,24 @@ impl View for Graph {
             ),
             Style::default().add_modifier(Modifier::BOLD),
         ))];
+        // The share actually drawn: the log carries only the strongest edges of a large
+        // graph, so past that share more cannot be shown, and the figures below follow what
+        // is drawn, never the share asked for.
+        let share = shown as f64 / self.total_edges.max(1) as f64;
+        let capped = self.edges.len() < self.total_edges
+            && (ctx.keep * self.total_edges as f64).ceil() as usize > self.edges.len();
         info.push(Line::from(format!(
-            "shown: {shown} edges = {:.1}% of all",
-            100.0 * shown as f64 / self.total_edges.max(1) as f64,
+            "shown: {shown} edges = {:.1}% of all{}",
+            100.0 * share,
+            if capped {
+                format!(
+                    " (asked {:.0}%: the log carries the strongest {} only; `inspect RUN` reads them all)",
+                    100.0 * ctx.keep,
+                    self.edges.len()
+                )
+            } else {
+                String::new()
+            }
         )));
         if let Some(w) = edges.last() {
             info.push(Line::from(format!("threshold: |w| >= {}", num(w.mean_abs))));
@@ -163,8 +178,8 @@ impl View for Graph {
         match curve_for(&self.curves, &self.kind) {
             Some((ablation, c)) => info.push(Line::from(format!(
                 "faithfulness at {:.1}%: {:.4} [{ablation}]",
-                100.0 * ctx.keep,
-                interpolate(c, ctx.keep).unwrap_or(f64::NAN)
+                100.0 * share,
+                interpolate(c, share).unwrap_or(f64::NAN)
             ))),
             None => info.push(Line::from(format!(
                 "faithfulness: no curve for the {} graph (run `circuitscope eval RUN`; an untrained model's is undefined, see the log)",

@@ -10,26 +10,21 @@ follower can be watched keeping up.
     circuitscope analyze --follow runs/np
 """
 
-import argparse
 import os
 import sys
 import time
 
 import numpy as np
 
+import products_args  # examples/products_args.py, beside this script
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import circuitscope_log  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/numpy-products")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=300)
+    p = products_args.parser(__doc__, out="runs/numpy-products", steps=3000, batch=64, lr=0.01,
+                             checkpoint_every=300)
     p.add_argument("--eval-every", type=int, default=300)
     p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep after each step")
     p.add_argument("--fail-at", type=int, default=None, help="raise an error at this step (tests)")

@@ -10,12 +10,13 @@ Every flag has a default. The loop is an ordinary PyTorch loop; the four logger 
 marked `# circuitscope`.
 """
 
-import argparse
 import os
 import sys
 
 import torch
 from torch import nn
+
+import products_args  # examples/products_args.py, beside this script
 
 try:
     import circuitscope_log
@@ -25,14 +26,8 @@ except ImportError:  # run from a checkout without `pip install ./python`
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/torch-products")
-    p.add_argument("--steps", type=int, default=4000)
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=250)
+    p = products_args.parser(__doc__, out="runs/torch-products", steps=4000, batch=128, lr=3e-3,
+                             checkpoint_every=250)
     p.add_argument("--n-val", type=int, default=1000)
     a = p.parse_args()
 

@@ -244,3 +244,37 @@ fn zero_weights(path: &Path) -> Vec<u8> {
     }
     bytes
 }
+
+#[test]
+fn analyze_follow_on_a_run_that_never_trains_here_says_so_instead_of_waiting() {
+    use circuitscope::runlog::import::{import_run, ImportOptions};
+    use circuitscope::runlog::spec::SpecText;
+    let tmp = tempfile::tempdir().unwrap();
+    let fix = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pytorch");
+    let run = tmp.path().join("imported");
+    import_run(&ImportOptions {
+        weights: fix.join("mlp3.safetensors"),
+        spec: Ok(SpecText::read(&fix.join("mlp3.spec.json")).unwrap()),
+        data: fix.join("mlp3.csv"),
+        val_data: None,
+        val_fraction: 0.2,
+        split_seed: 0,
+        expect: None,
+        out: run.clone(),
+    })
+    .unwrap();
+    let o = AnalyzeOptions {
+        follow: true,
+        ..options(&run)
+    };
+    let start = std::time::Instant::now();
+    let err = analyze_run(&o, |_| {}).unwrap_err().to_string();
+    assert!(start.elapsed() < Duration::from_secs(10), "it waited");
+    assert_eq!(
+        err,
+        format!(
+            "{}: no checkpoints to analyse (the run was not trained here, e.g. an import: analyse its model with `circuitscope eval`)",
+            run.join("checkpoints").display()
+        )
+    );
+}

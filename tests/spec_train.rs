@@ -129,17 +129,7 @@ fn a_spec_trains_on_a_csvs_target_columns_and_a_classifier_on_parquet() {
 #[test]
 fn every_spec_activation_trains() {
     let tmp = tempfile::tempdir().unwrap();
-    for act in [
-        "relu",
-        "leaky_relu",
-        "identity",
-        "tanh",
-        "sigmoid",
-        "gelu",
-        "gelu_tanh",
-        "silu",
-        "softplus",
-    ] {
+    for act in circuitscope::model::Activation::SPEC_NAMES {
         let slope = if act == "leaky_relu" {
             r#", "slope": 0.05"#
         } else {

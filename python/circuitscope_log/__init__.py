@@ -246,12 +246,13 @@ class Run:
             if self.total_steps:
                 eta = max(0.0, (self.total_steps - step) / steps_per_s)
         self._rate = (now, step)
-        finite = [v if math.isfinite(v) else 0.0 for v in values]
         if not all(math.isfinite(v) for v in values + [total]):
-            self.note(f"step {step}: a loss is not finite ({values}); logged as 0")
-        self._emit("train_step", step, epoch=self._epoch(step, epoch), losses=finite,
-                   loss=total if math.isfinite(total) else 0.0,
-                   lr=_float(lr, "lr") if lr is not None else 0.0,
+            # JSON has no NaN, and a made-up number would be worse than none: the step is
+            # said in a note instead of a train_step.
+            self.note(f"step {step}: a loss is not finite ({dict(zip(names, values))}, total {total}); no train_step logged")
+            return
+        self._emit("train_step", step, epoch=self._epoch(step, epoch), losses=values,
+                   loss=total, lr=_float(lr, "lr") if lr is not None else 0.0,
                    examples_per_s=eps, eta_s=eta)
 
     def eval(self, step, metrics, split="val", epoch=None):

@@ -108,6 +108,18 @@ class RunDirectory(unittest.TestCase):
         self.assertEqual(leftovers, [])
         self.assertTrue(os.path.exists(os.path.join(self.path, "model.safetensors")))
 
+    def test_a_loss_that_is_not_finite_is_a_note_never_a_number(self):
+        run = circuitscope_log.Run(self.path, model=tiny_model(), inputs=["x", "y"],
+                                   tasks={"p": [0], "q": [1]}, val=VAL)
+        run.step(1, {"p": float("nan"), "q": 0.5})
+        run.step(2, {"p": 0.25, "q": 0.5})
+        run.end()
+        events = lines(os.path.join(self.path, "events.jsonl"))
+        steps = [e for e in events if e["kind"] == "train_step"]
+        self.assertEqual([e["step"] for e in steps], [2])
+        notes = [e["text"] for e in events if e["kind"] == "note"]
+        self.assertTrue(any("step 1: a loss is not finite" in n for n in notes), notes)
+
     def test_schema_checker_is_not_vacuous(self):
         good = {"v": 1, "time": 1.0, "step": 2, "kind": "resumed", "from_step": 2}
         self.assertIsNone(check_event(good))

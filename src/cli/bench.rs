@@ -63,14 +63,8 @@ pub enum BenchWhat {
     },
     /// Training throughput in examples/s (default: products64 at batch 256).
     Train {
-        #[arg(long, value_parser = choice::<Preset>(), default_value = "products64")]
-        preset: Preset,
-        #[arg(long, default_value_t = 256)]
-        batch: usize,
-        #[arg(long, default_value_t = 3)]
-        epochs: usize,
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
+        #[command(flatten)]
+        run: TrainingBench,
         #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
         engine: Engine,
     },
@@ -86,14 +80,8 @@ pub enum BenchWhat {
     /// Training a spec architecture against the preset of the same shape (fused engine, default
     /// products64 at its batch of 256), interleaved.
     SpecTrain {
-        #[arg(long, value_parser = choice::<Preset>(), default_value = "products64")]
-        preset: Preset,
-        #[arg(long, default_value_t = 256)]
-        batch: usize,
-        #[arg(long, default_value_t = 3)]
-        epochs: usize,
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
+        #[command(flatten)]
+        run: TrainingBench,
     },
     /// IG on the hidden-layer edges of products64 (1,000 examples, zero baseline): exact vs a
     /// Riemann sum.
@@ -128,6 +116,19 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+}
+
+/// What the training benchmarks share: the preset trained, its batch, epochs and repeats.
+#[derive(Debug, clap::Args)]
+pub struct TrainingBench {
+    #[arg(long, value_parser = choice::<Preset>(), default_value = "products64")]
+    preset: Preset,
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
 }
 
 pub fn run(what: BenchWhat) -> Result<()> {
@@ -190,13 +191,9 @@ pub fn run(what: BenchWhat) -> Result<()> {
             println!("{}", peak::measure());
             Ok(())
         }
-        BenchWhat::Train {
-            preset,
-            batch,
-            epochs,
-            repeats,
-            engine,
-        } => bench_train(preset, batch, epochs, repeats, engine),
+        BenchWhat::Train { run: r, engine } => {
+            bench_train(r.preset, r.batch, r.epochs, r.repeats, engine)
+        }
         BenchWhat::Follow {
             checkpoints,
             halvings,
@@ -211,15 +208,10 @@ pub fn run(what: BenchWhat) -> Result<()> {
             println!("bench import: {}", spec::import_speed(repeats, rows)?);
             Ok(())
         }
-        BenchWhat::SpecTrain {
-            preset,
-            batch,
-            epochs,
-            repeats,
-        } => {
+        BenchWhat::SpecTrain { run: r } => {
             println!(
                 "bench spec-train: {}",
-                spec::spec_vs_preset(preset, batch, epochs, repeats)?
+                spec::spec_vs_preset(r.preset, r.batch, r.epochs, r.repeats)?
             );
             Ok(())
         }

@@ -181,7 +181,7 @@ impl FusedNet {
                 Activation::Identity => {}
                 act => {
                     for (b, &z) in back.iter_mut().zip(&self.pre[k - 1]) {
-                        *b *= derivative_f32(act, z);
+                        *b *= act.derivative(z);
                     }
                 }
             }
@@ -265,91 +265,9 @@ fn forward_into(
             act => {
                 pre[k].clear();
                 pre[k].extend_from_slice(out);
-                out.iter_mut().for_each(|v| *v = apply_f32(act, *v));
-            }
-        }
-    }
-}
-
-// Smooth activations in f32, as dfdx and PyTorch train them (f64's tanh and exp cost several
-// times more here, and training's arithmetic is f32 anyway); the analyses use the f64 forms.
-const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-fn apply_f32(act: Activation, x: f32) -> f32 {
-    match act {
-        Activation::Identity => x,
-        Activation::Relu => x.max(0.0),
-        Activation::LeakyRelu { slope } => {
-            if x > 0.0 {
-                x
-            } else {
-                slope as f32 * x
-            }
-        }
-        Activation::Tanh => x.tanh(),
-        Activation::Sigmoid => sigmoid(x),
-        Activation::GeluErf => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
-        Activation::Gelu => 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh()),
-        Activation::Silu => x * sigmoid(x),
-        Activation::Softplus => {
-            if x > 20.0 {
-                x
-            } else {
-                x.exp().ln_1p()
-            }
-        }
-    }
-}
-
-/// The derivative at pre-activation `x` (the left one at ReLU's kink, as dfdx and PyTorch).
-fn derivative_f32(act: Activation, x: f32) -> f32 {
-    match act {
-        Activation::Identity => 1.0,
-        Activation::Relu => {
-            if x > 0.0 {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        Activation::LeakyRelu { slope } => {
-            if x > 0.0 {
-                1.0
-            } else {
-                slope as f32
-            }
-        }
-        Activation::Tanh => {
-            let t = x.tanh();
-            1.0 - t * t
-        }
-        Activation::Sigmoid => {
-            let s = sigmoid(x);
-            s * (1.0 - s)
-        }
-        Activation::GeluErf => {
-            0.5 * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
-                + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp()
-        }
-        Activation::Gelu => {
-            let t = (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh();
-            0.5 * (1.0 + t)
-                + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
-        }
-        Activation::Silu => {
-            let s = sigmoid(x);
-            s * (1.0 + x * (1.0 - s))
-        }
-        Activation::Softplus => {
-            if x > 20.0 {
-                1.0
-            } else {
-                sigmoid(x)
+                // In f32, as dfdx and PyTorch train (the analyses use the same
+                // formulas in f64).
+                out.iter_mut().for_each(|v| *v = act.apply(*v));
             }
         }
     }

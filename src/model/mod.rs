@@ -49,8 +49,35 @@ pub enum Activation {
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+/// The float types activations are computed in: f32 (the fused training engine, as dfdx and
+/// PyTorch train) and f64 (every analysis). One formula per activation serves both.
+pub trait Real: num_traits::Float {
+    /// The error function (libm's `erff` / `erf`).
+    fn erf(self) -> Self;
+    /// A constant, rounded to this type.
+    fn c(x: f64) -> Self;
+}
+
+impl Real for f32 {
+    fn erf(self) -> f32 {
+        libm::erff(self)
+    }
+    fn c(x: f64) -> f32 {
+        x as f32
+    }
+}
+
+impl Real for f64 {
+    fn erf(self) -> f64 {
+        libm::erf(self)
+    }
+    fn c(x: f64) -> f64 {
+        x
+    }
+}
+
+fn sigmoid<T: Real>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
 }
 
 impl Activation {
@@ -120,27 +147,30 @@ impl Activation {
         )
     }
 
-    /// The activation in f64.
-    pub fn apply_f64(self, x: f64) -> f64 {
+    /// The activation at pre-activation `x`, in f32 or f64.
+    pub fn apply<T: Real>(self, x: T) -> T {
+        let (half, one) = (T::c(0.5), T::one());
         match self {
             Activation::Identity => x,
-            Activation::Relu => x.max(0.0),
+            Activation::Relu => x.max(T::zero()),
             Activation::LeakyRelu { slope } => {
-                if x > 0.0 {
+                if x > T::zero() {
                     x
                 } else {
-                    slope * x
+                    T::c(slope) * x
                 }
             }
             Activation::Tanh => x.tanh(),
             Activation::Sigmoid => sigmoid(x),
-            Activation::GeluErf => 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2)),
+            Activation::GeluErf => {
+                half * x * (one + (x * T::c(std::f64::consts::FRAC_1_SQRT_2)).erf())
+            }
             Activation::Gelu => {
-                0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x.powi(3))).tanh())
+                half * x * (one + (T::c(SQRT_2_OVER_PI) * (x + T::c(0.044715) * x.powi(3))).tanh())
             }
             Activation::Silu => x * sigmoid(x),
             Activation::Softplus => {
-                if x > 20.0 {
+                if x > T::c(20.0) {
                     x
                 } else {
                     x.exp().ln_1p()
@@ -149,50 +179,63 @@ impl Activation {
         }
     }
 
-    /// The derivative (for ReLU and leaky ReLU at 0, the left one, as dfdx and PyTorch take).
-    pub fn derivative_f64(self, x: f64) -> f64 {
+    /// The derivative at pre-activation `x` (for ReLU and leaky ReLU at 0, the left one, as
+    /// dfdx and PyTorch take), in f32 or f64.
+    pub fn derivative<T: Real>(self, x: T) -> T {
+        let (half, one, zero) = (T::c(0.5), T::one(), T::zero());
         match self {
-            Activation::Identity => 1.0,
+            Activation::Identity => one,
             Activation::Relu => {
-                if x > 0.0 {
-                    1.0
+                if x > zero {
+                    one
                 } else {
-                    0.0
+                    zero
                 }
             }
             Activation::LeakyRelu { slope } => {
-                if x > 0.0 {
-                    1.0
+                if x > zero {
+                    one
                 } else {
-                    slope
+                    T::c(slope)
                 }
             }
-            Activation::Tanh => 1.0 - x.tanh().powi(2),
+            Activation::Tanh => one - x.tanh().powi(2),
             Activation::Sigmoid => {
                 let s = sigmoid(x);
-                s * (1.0 - s)
+                s * (one - s)
             }
             Activation::GeluErf => {
-                0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
-                    + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp()
+                half * (one + (x * T::c(std::f64::consts::FRAC_1_SQRT_2)).erf())
+                    + x * T::c(FRAC_1_SQRT_2PI) * (-half * x * x).exp()
             }
             Activation::Gelu => {
-                let t = (SQRT_2_OVER_PI * (x + 0.044715 * x.powi(3))).tanh();
-                0.5 * (1.0 + t)
-                    + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
+                let k = T::c(SQRT_2_OVER_PI);
+                let t = (k * (x + T::c(0.044715) * x.powi(3))).tanh();
+                half * (one + t)
+                    + half * x * (one - t * t) * k * (one + T::c(3.0 * 0.044715) * x * x)
             }
             Activation::Silu => {
                 let s = sigmoid(x);
-                s * (1.0 + x * (1.0 - s))
+                s * (one + x * (one - s))
             }
             Activation::Softplus => {
-                if x > 20.0 {
-                    1.0
+                if x > T::c(20.0) {
+                    one
                 } else {
                     sigmoid(x)
                 }
             }
         }
+    }
+
+    /// The activation in f64 (every analysis).
+    pub fn apply_f64(self, x: f64) -> f64 {
+        self.apply(x)
+    }
+
+    /// The derivative in f64 (every analysis).
+    pub fn derivative_f64(self, x: f64) -> f64 {
+        self.derivative(x)
     }
 }
 

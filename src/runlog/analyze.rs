@@ -10,6 +10,7 @@
 //! It only reads the run's own files; it writes nothing but `analysis/events.jsonl`.
 
 use super::dir::RunDir;
+use super::eval::log_curve_and_interventions;
 use super::events::{Envelope, Event, RunStatus};
 use super::follow::{Followed, Follower};
 use super::graph::graph_edges_event;
@@ -103,6 +104,18 @@ struct Training {
     open: bool,
     /// A training segment has ended and none is open.
     ended: bool,
+    /// Whether the log holds a training segment at all, and whether another kind of segment
+    /// (an `import`, say) has ended: a log of ended segments none of which trains will never
+    /// write a checkpoint.
+    seen: bool,
+    other_ended: bool,
+}
+
+impl Training {
+    /// Nothing more will be written: training ended, or the log holds no training at all.
+    fn over(&self) -> bool {
+        self.ended || (!self.seen && self.other_ended)
+    }
 }
 
 impl Training {
@@ -119,6 +132,8 @@ impl Training {
                 Followed::Truncated { .. } | Followed::Replaced | Followed::Rewritten => {
                     self.open = false;
                     self.ended = false;
+                    self.seen = false;
+                    self.other_ended = false;
                 }
                 Followed::Garbage { .. } => {}
             }
@@ -131,6 +146,7 @@ impl Training {
             Event::RunStart { command, .. } if command == "train" => {
                 self.open = true;
                 self.ended = false;
+                self.seen = true;
             }
             Event::Resumed { .. } => {
                 self.open = true;
@@ -140,6 +156,7 @@ impl Training {
                 self.open = false;
                 self.ended = true;
             }
+            Event::RunEnd { .. } => self.other_ended = true,
             _ => {}
         }
     }
@@ -161,6 +178,8 @@ pub fn analyze_run(o: &AnalyzeOptions, mut report: impl FnMut(&Analysed)) -> Res
         follower: None,
         open: false,
         ended: false,
+        seen: false,
+        other_ended: false,
     };
     // The run's model and data, loaded from its first checkpoint (a run still training has no
     // final model yet).
@@ -169,11 +188,13 @@ pub fn analyze_run(o: &AnalyzeOptions, mut report: impl FnMut(&Analysed)) -> Res
         if let Some(first) = run.checkpoint_steps()?.into_iter().next() {
             break first;
         }
-        if !o.follow || training.ended {
+        if !o.follow || training.over() {
             return Err(Error::Invalid(format!(
                 "{}: no checkpoints to analyse{}",
                 run.checkpoints().display(),
-                if o.follow {
+                if !training.seen && training.other_ended {
+                    " (the run was not trained here, e.g. an import: analyse its model with `circuitscope eval`)"
+                } else if o.follow {
                     ""
                 } else {
                     " yet (pass --follow to wait for them)"
@@ -242,7 +263,7 @@ fn follow_loop(
     let mut analysed = 0usize;
     loop {
         training.poll(run)?;
-        let finished = !o.follow || training.ended;
+        let finished = !o.follow || training.over();
         let all = run.checkpoint_steps()?;
         let last_index = all.len().saturating_sub(1);
         let high = done.iter().next_back().copied();
@@ -316,28 +337,17 @@ fn follow_loop(
         if let Some(f) = a.faithfulness.as_ref().filter(|f| f.defined) {
             for (k, p) in f.points.iter().enumerate() {
                 curve[k] = p.faithfulness;
-                log.emit(
-                    Some(*step),
-                    Event::FaithfulnessPoint {
-                        graph: graph_name.clone(),
-                        ablation: o.ablation.key().into(),
-                        edges_kept: p.kept,
-                        faithfulness: p.faithfulness,
-                    },
-                )?;
             }
         }
-        for i in a.interventions.iter().flat_map(|iv| &iv.points) {
-            log.emit(
-                Some(*step),
-                Event::Intervention {
-                    target: i.target.clone(),
-                    task: i.task.clone(),
-                    predicted: i.predicted,
-                    observed: i.observed,
-                },
-            )?;
-        }
+        let points = a.interventions.as_ref().map_or(&[][..], |iv| &iv.points);
+        log_curve_and_interventions(
+            log,
+            Some(*step),
+            &graph_name,
+            o.ablation,
+            a.faithfulness.as_ref(),
+            points,
+        )?;
         let mut figures: BTreeMap<String, f64> = STRUCTURE
             .iter()
             .zip(&a.structure)

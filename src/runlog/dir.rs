@@ -12,6 +12,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
 
+/// Writes `value` as pretty JSON to `path`, atomically (every `run.json` and manifest).
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    write_atomic(
+        path,
+        serde_json::to_string_pretty(value)
+            .expect("serialises")
+            .as_bytes(),
+    )
+}
+
 /// Writes `path` atomically by streaming: `body` writes into a buffered temporary file beside
 /// it, which is synced and renamed into place only if everything succeeded.
 pub fn write_atomic_with(

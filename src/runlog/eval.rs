@@ -57,29 +57,8 @@ pub fn eval_run(root: &Path, spec: &Valid<GraphSpec>, kind: Ablation) -> Result<
 /// The curve's points, every intervention and a note with the headline figures.
 fn log_figures(log: &mut EventLog, fig: &Figures, spec: &GraphSpec, kind: Ablation) -> Result<()> {
     let f = &fig.faithfulness;
-    for p in f.points.iter().filter(|_| f.defined) {
-        log.emit(
-            None,
-            Event::FaithfulnessPoint {
-                graph: spec.nodes.key().into(),
-                ablation: kind.key().into(),
-                edges_kept: p.kept,
-                faithfulness: p.faithfulness,
-            },
-        )?;
-    }
     let iv = &fig.interventions;
-    for i in &iv.points {
-        log.emit(
-            None,
-            Event::Intervention {
-                target: i.target.clone(),
-                task: i.task.clone(),
-                predicted: i.predicted,
-                observed: i.observed,
-            },
-        )?;
-    }
+    log_curve_and_interventions(log, None, spec.nodes.key(), kind, Some(f), &iv.points)?;
     let d = &fig.disentanglement;
     let cpr = if f.defined {
         format!("{:.4} (chance {:.4})", f.cpr, f.chance_cpr)
@@ -100,6 +79,40 @@ fn log_figures(log: &mut EventLog, fig: &Figures, spec: &GraphSpec, kind: Ablati
         text.push_str(&format!("; planted-circuit ROC AUC per task {a:?}"));
     }
     log.emit(None, Event::Note { text })
+}
+
+/// A defined faithfulness curve's points and every intervention, as events (at `step`).
+pub(crate) fn log_curve_and_interventions(
+    log: &mut EventLog,
+    step: Option<u64>,
+    graph: &str,
+    kind: Ablation,
+    curve: Option<&crate::eval::Faithfulness>,
+    interventions: &[crate::eval::Intervention],
+) -> Result<()> {
+    for p in curve.iter().filter(|f| f.defined).flat_map(|f| &f.points) {
+        log.emit(
+            step,
+            Event::FaithfulnessPoint {
+                graph: graph.into(),
+                ablation: kind.key().into(),
+                edges_kept: p.kept,
+                faithfulness: p.faithfulness,
+            },
+        )?;
+    }
+    for i in interventions {
+        log.emit(
+            step,
+            Event::Intervention {
+                target: i.target.clone(),
+                task: i.task.clone(),
+                predicted: i.predicted,
+                observed: i.observed,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// `eval_faithfulness` (kept, loss, faithfulness, chance; NaN where undefined) and

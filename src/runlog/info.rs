@@ -1,7 +1,7 @@
 //! `run.json`: what made a run (the preset, its full training config, the architecture and the
 //! task structure), written once when the run is created.
 
-use super::dir::{write_atomic, RunDir};
+use super::dir::{write_json, RunDir};
 use crate::data::TaskStructure;
 use crate::model::train::TrainConfig;
 use crate::model::{Arch, Preset};
@@ -46,11 +46,6 @@ impl RunInfo {
     }
 
     pub fn write(&self, run: &RunDir) -> Result<()> {
-        write_atomic(
-            &run.run_json(),
-            serde_json::to_string_pretty(self)
-                .expect("serialises")
-                .as_bytes(),
-        )
+        write_json(&run.run_json(), self)
     }
 }

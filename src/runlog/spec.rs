@@ -12,7 +12,7 @@
 //!   tensor names (`[out, in]` weights, PyTorch loads them as they are);
 //! - `events.jsonl`: the same event log as every run.
 
-use super::dir::{write_atomic, RunDir};
+use super::dir::{write_atomic, write_json, RunDir};
 use crate::data::table::{to_csv, Table};
 use crate::data::{Dataset, TaskData};
 use crate::model::import::{build_model, read_state_dict};
@@ -72,12 +72,7 @@ pub struct DataSource {
 
 impl SpecInfo {
     pub fn write(&self, run: &RunDir) -> Result<()> {
-        write_atomic(
-            &run.run_json(),
-            serde_json::to_string_pretty(self)
-                .expect("serialises")
-                .as_bytes(),
-        )
+        write_json(&run.run_json(), self)
     }
 }
 

@@ -10,7 +10,7 @@ use super::log::EventLog;
 use super::spec::{
     train_rows, val_rows, write_val, DataSource, SpecInfo, SpecText, Training, SPEC_RUN_FORMAT,
 };
-use super::train::{finish, Logged, TrainOutcome, Update};
+use super::train::{finish, log_resumed, Logged, TrainOutcome, Update};
 use crate::data::table::Table;
 use crate::data::TaskData;
 use crate::model::checkpoint::Layout;
@@ -20,7 +20,7 @@ use crate::model::spec::{ModelSpec, Resolved};
 use crate::model::spec_data;
 use crate::model::train::{Plan, Schedule};
 use crate::params::Valid;
-use crate::{invalid, param, Result};
+use crate::{invalid, Result};
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
@@ -46,21 +46,13 @@ pub struct SpecTrainOptions {
 impl Training {
     /// Rejects settings that cannot train.
     pub fn check(self) -> Result<Training> {
-        if self.epochs == 0 {
-            param!(epochs, "must be at least 1");
-        }
-        if self.batch == 0 {
-            param!(batch, "must be at least 1");
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            param!(lr, "must be a positive finite number, got {}", self.lr);
-        }
-        if self.log_every == 0 {
-            param!(log_every, "must be at least 1");
-        }
-        if !(self.l1.is_finite() && self.l1 >= 0.0) {
-            param!(l1, "must be a finite number >= 0, got {}", self.l1);
-        }
+        crate::model::train::check_settings(
+            self.epochs,
+            self.batch,
+            self.lr,
+            self.log_every,
+            self.l1,
+        )?;
         Ok(self)
     }
 }
@@ -174,6 +166,19 @@ fn count_classes(spec: &mut ModelSpec, file: &Path, val: Option<&Path>) -> Resul
 }
 
 /// Trains the spec of `o` into a new spec run at `out`.
+/// Builds the fused network of `plan` with its seeded initial weights (a fresh run, or the
+/// shape a resumed checkpoint's weights go into).
+fn fused_build(plan: &Plan, seed: u64) -> impl FnOnce() -> Result<Box<dyn Net>> + Send {
+    let (widths, acts) = (plan.layout.widths(), plan.layout.activations());
+    move || -> Result<Box<dyn Net>> {
+        Ok(Box::new(FusedNet::with_activations(
+            &widths,
+            &acts,
+            initial_params(&widths, seed),
+        )?))
+    }
+}
+
 pub fn train_spec(
     out: &Path,
     o: &SpecTrainOptions,
@@ -223,18 +228,7 @@ pub fn train_spec(
         },
     )?;
     let plan = s.plan();
-    let (widths, acts, seed) = (
-        plan.layout.widths(),
-        plan.layout.activations(),
-        s.training.seed,
-    );
-    let build = move || -> Result<Box<dyn Net>> {
-        Ok(Box::new(FusedNet::with_activations(
-            &widths,
-            &acts,
-            initial_params(&widths, seed),
-        )?))
-    };
+    let build = fused_build(&plan, s.training.seed);
     finish(
         run,
         &plan,
@@ -273,23 +267,7 @@ pub fn resume_spec(
         Some((_, path)) => Some(read_checkpoint(&path, Some(&plan.layout))?),
         None => None,
     };
-    let mut log = EventLog::open(&run.events())?;
-    let from = checkpoint
-        .as_ref()
-        .and_then(|c| c.progress.as_ref())
-        .map_or(0, |p| p.step);
-    log.emit(Some(from), Event::Resumed { from_step: from })?;
-    let (widths, acts, seed) = (
-        plan.layout.widths(),
-        plan.layout.activations(),
-        s.training.seed,
-    );
-    let build = move || -> Result<Box<dyn Net>> {
-        Ok(Box::new(FusedNet::with_activations(
-            &widths,
-            &acts,
-            initial_params(&widths, seed),
-        )?))
-    };
+    let log = log_resumed(&run, checkpoint.as_ref())?;
+    let build = fused_build(&plan, s.training.seed);
     finish(run, &plan, &s.data, build, checkpoint, log, logged, observe)
 }

@@ -104,12 +104,7 @@ pub fn resume(root: &Path, observe: &mut (dyn FnMut(Update) + Send)) -> Result<T
         Some((_, path)) => Some(read_checkpoint(&path, Some(&Layout::Preset(cfg.preset)))?),
         None => None,
     };
-    let mut log = EventLog::open(&run.events())?;
-    let from = checkpoint
-        .as_ref()
-        .and_then(|c| c.progress.as_ref())
-        .map_or(0, |p| p.step);
-    log.emit(Some(from), Event::Resumed { from_step: from })?;
+    let log = log_resumed(&run, checkpoint.as_ref())?;
     let (preset, seed, engine) = (cfg.preset, cfg.seed, cfg.engine);
     let build = move || net::build_with(preset, seed, engine);
     finish(
@@ -127,6 +122,17 @@ pub fn resume(root: &Path, observe: &mut (dyn FnMut(Update) + Send)) -> Result<T
 /// Runs the trainer on one thread with the run's sink, then writes the final model, the
 /// history table and `run_end`.
 /// `build` makes the network on the training thread (dfdx's are not `Send`).
+/// Opens a resumed run's log and logs where training resumes: the step of `checkpoint` (0
+/// without one).
+pub(crate) fn log_resumed(run: &RunDir, checkpoint: Option<&Checkpoint>) -> Result<EventLog> {
+    let mut log = EventLog::open(&run.events())?;
+    let from = checkpoint
+        .and_then(|c| c.progress.as_ref())
+        .map_or(0, |p| p.step);
+    log.emit(Some(from), Event::Resumed { from_step: from })?;
+    Ok(log)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn finish(
     run: RunDir,

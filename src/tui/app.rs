@@ -147,6 +147,13 @@ impl App {
                 if c == self.connection {
                     return Flow::Idle;
                 }
+                match &c {
+                    Connection::Lost { reason, .. } => {
+                        self.warning = Some(format!("connection lost: {reason}"))
+                    }
+                    Connection::Failed(why) => self.warning = Some(format!("failed: {why}")),
+                    _ => {}
+                }
                 self.connection = c;
                 Flow::Redraw
             }
@@ -279,11 +286,22 @@ impl App {
         if area.width == 0 || area.height == 0 {
             return;
         }
+        // A long warning (a connection's reason, the command that accepts a host key) wraps
+        // onto up to 3 rows, so it is read whole.
+        let rows = match (&self.warning, self.paused) {
+            (Some(w), false) if area.height >= 12 => (w
+                .chars()
+                .count()
+                .max(1)
+                .div_ceil(area.width.max(1) as usize))
+            .clamp(1, 3),
+            _ => 1,
+        } as u16;
         let [header, tabs, body, footer] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(1),
             Constraint::Min(0),
-            Constraint::Length(1),
+            Constraint::Length(rows),
         ])
         .areas(area);
         self.render_header(header, buf);
@@ -307,6 +325,8 @@ impl App {
     }
 
     fn render_header(&self, area: Rect, buf: &mut Buffer) {
+        // Short, so the run's own figures always fit; a lost or failed connection's reason
+        // is the footer's line (set when the state arrives).
         let (conn, color) = match &self.connection {
             Connection::Connecting { attempt: 0 } => ("connecting".to_string(), Color::Yellow),
             Connection::Connecting { attempt } => {
@@ -314,12 +334,12 @@ impl App {
             }
             Connection::Live => ("live".into(), Color::Green),
             Connection::Replayed => ("replay".into(), Color::Cyan),
-            Connection::Lost { reason, retry_in_s } => (
-                format!("connection lost: {reason}; reconnecting in {retry_in_s} s"),
+            Connection::Lost { retry_in_s, .. } => (
+                format!("connection lost, reconnecting in {retry_in_s} s"),
                 Color::Red,
             ),
             Connection::Ended => ("stream ended".into(), Color::Cyan),
-            Connection::Failed(why) => (format!("failed: {why}"), Color::Red),
+            Connection::Failed(_) => ("failed".into(), Color::Red),
         };
         let state = match (&self.ended, &self.stage) {
             (Some((status, _)), stage) => format!(
@@ -338,8 +358,9 @@ impl App {
             (None, None) => "waiting for events".into(),
         };
         let stale = matches!(self.age_shown(), Some((_, true)));
-        // The run's own figures first: a long connection message is what a narrow terminal
-        // cuts, never the step or the counts.
+        // The run's own figures first, the connection state after them; when the line is too
+        // long for the terminal, the target's path gives way (its start elided: the run's own
+        // name is at its end), never the figures or the state.
         let mut spans = vec![
             Span::styled(
                 "circuitscope ",
@@ -372,6 +393,17 @@ impl App {
             format!("[{conn}]"),
             Style::default().fg(color),
         ));
+        let width: usize = spans.iter().map(|s| s.width()).sum();
+        let over = width.saturating_sub(area.width as usize);
+        if over > 0 {
+            // Only where that makes the line fit (a tiny terminal cuts the line instead).
+            let target: Vec<char> = self.target.chars().collect();
+            let keep = target.len().saturating_sub(over + 1);
+            if keep >= 8 {
+                let tail: String = target[target.len() - keep..].iter().collect();
+                spans[1] = Span::raw(format!("…{tail}  "));
+            }
+        }
         Paragraph::new(Line::from(spans))
             .style(Style::default().bg(Color::Black))
             .render(area, buf);
@@ -443,7 +475,13 @@ impl App {
                 Style::default().fg(Color::DarkGray),
             ))
         };
-        Paragraph::new(line).render(area, buf);
+        let p = Paragraph::new(line);
+        if self.warning.is_some() && !self.paused {
+            p.wrap(ratatui::widgets::Wrap { trim: false })
+                .render(area, buf);
+        } else {
+            p.render(area, buf);
+        }
     }
 
     fn render_help(&self, area: Rect, buf: &mut Buffer) {
@@ -454,6 +492,7 @@ impl App {
             Line::from(format!("1-{}               go to a view", self.views.len())),
             Line::from("+ / -             keep more / fewer graph edges"),
             Line::from("up / down         select a node (Graph), scroll (Log)"),
+            Line::from("PgUp/PgDn/Home/End scroll the Log (scrolled back: the event whole)"),
             Line::from("left / right      the figure charted (Emergence)"),
             Line::from("p                 pause / resume updates"),
             Line::from("?                 this help (any key closes it)"),

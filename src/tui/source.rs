@@ -149,7 +149,7 @@ pub fn start(target: &Target, opts: &super::WatchOptions, tx: Sender<AppEvent>) 
                 let (tx, stop) = (tx.clone(), stop.clone());
                 std::thread::spawn(move || local_analysis(analysis, replay, tx, stop));
             }
-            std::thread::spawn(move || local(follower, replay, tx, saver, stop));
+            std::thread::spawn(move || local(follower, replay, tx, saver, stop, false));
         }
         Target::Remote { host, run } => {
             let ssh: Vec<String> = opts.ssh.split_whitespace().map(str::to_string).collect();
@@ -199,14 +199,36 @@ pub fn spawn_input(tx: Sender<AppEvent>) {
     });
 }
 
+/// Sends `ev` from a source; from the analysis log (`analysis`), records are marked
+/// [`Record::in_analysis`], its connection state is not the run's (not shown at all),
+/// and a rewrite of it is only a warning (the run's own views stay). False once the app is gone.
+fn route(tx: &Sender<AppEvent>, analysis: bool, ev: AppEvent) -> bool {
+    let ev = match ev {
+        // The run's own stream reports a host or run that cannot be reached; the analysis
+        // stream, which fails with it, stays quiet.
+        AppEvent::Connection(_) if analysis => return true,
+        AppEvent::Warning(w) if analysis => AppEvent::Warning(format!("analysis log: {w}")),
+        AppEvent::Record(r) if analysis => AppEvent::Record(r.in_analysis()),
+        AppEvent::Reset(why) if analysis => AppEvent::Warning(format!(
+            "analysis log: {why}; its new events follow the old ones"
+        )),
+        ev => ev,
+    };
+    tx.send(ev).is_ok()
+}
+
+/// Follows a local log: the run's own, or (`analysis`) its analysis log, whose records are
+/// marked [`Record::in_analysis`], whose connection state is not the run's, and whose rewrite
+/// is only a warning (the run's own views stay).
 fn local(
     mut follower: Follower,
     replay: bool,
     tx: Sender<AppEvent>,
     saver: Saver,
     stop: Arc<AtomicBool>,
+    analysis: bool,
 ) {
-    let send = |ev: AppEvent| tx.send(ev).is_ok();
+    let send = |ev: AppEvent| route(&tx, analysis, ev);
     if !send(AppEvent::Connection(if replay {
         Connection::Connecting { attempt: 0 }
     } else {
@@ -232,7 +254,7 @@ fn local(
                     end, line, event, ..
                 } => {
                     if let Err(e) = saver.line(&line) {
-                        let _ = tx.send(AppEvent::Warning(e));
+                        let _ = send(AppEvent::Warning(e));
                     }
                     AppEvent::Record(Record::known(event, line, end))
                 }
@@ -253,16 +275,16 @@ fn local(
                         "the log shrank from {was} to {now} bytes; reading it again from the start"
                     ))
                 }
-                Followed::Rewritten => {
-                    saver.truncate();
-                    AppEvent::Reset(
-                        "the log was rewritten in place; reading it again from the start".into(),
-                    )
-                }
                 Followed::Replaced => {
                     saver.truncate();
                     AppEvent::Reset(
                         "the log was replaced; reading the new one from the start".into(),
+                    )
+                }
+                Followed::Rewritten => {
+                    saver.truncate();
+                    AppEvent::Reset(
+                        "the log was rewritten in place; reading it again from the start".into(),
                     )
                 }
             };
@@ -278,11 +300,10 @@ fn local(
     }
 }
 
-/// Follows the run's analysis log once it exists (it appears when `analyze` first runs); its
-/// records are marked [`Record::in_analysis`]. Nothing from it is saved with `--save`, which
-/// copies the run's own log.
+/// Follows the run's analysis log once it exists (it appears when `analyze` first runs).
+/// Nothing from it is saved with `--save`, which copies the run's own log.
 fn local_analysis(path: PathBuf, replay: bool, tx: Sender<AppEvent>, stop: Arc<AtomicBool>) {
-    let mut follower = loop {
+    let follower = loop {
         if stop.load(Ordering::Relaxed) {
             return;
         }
@@ -300,48 +321,7 @@ fn local_analysis(path: PathBuf, replay: bool, tx: Sender<AppEvent>, stop: Arc<A
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    while !stop.load(Ordering::Relaxed) {
-        let items = match follower.poll() {
-            Ok(items) => items,
-            Err(e) => {
-                if tx
-                    .send(AppEvent::Warning(format!("analysis log: {e}")))
-                    .is_err()
-                {
-                    return;
-                }
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
-            }
-        };
-        for item in items {
-            let ev = match item {
-                Followed::Event {
-                    end, line, event, ..
-                } => AppEvent::Record(Record::known(event, line, end).in_analysis()),
-                Followed::Garbage {
-                    offset, end, line, ..
-                } => match Record::parse(&line, end) {
-                    Ok(r) => AppEvent::Record(r.in_analysis()),
-                    Err(e) => AppEvent::Warning(format!(
-                        "analysis log: byte {offset}: skipped a bad line: {e}"
-                    )),
-                },
-                Followed::Truncated { .. } | Followed::Replaced | Followed::Rewritten => {
-                    AppEvent::Warning(
-                        "the analysis log was rewritten; its new events follow the old ones".into(),
-                    )
-                }
-            };
-            if tx.send(ev).is_err() {
-                return;
-            }
-        }
-        if replay {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    local(follower, replay, tx, Saver(None), stop, true);
 }
 
 /// A remote log read through ssh: the run's own (`analysis: false`), or its analysis log,
@@ -394,19 +374,7 @@ impl Remote {
         slot: Arc<Mutex<Option<Child>>>,
     ) {
         let analysis = self.analysis;
-        // The analysis stream's connection is not the run's: its state stays off the header,
-        // and a failure is only a warning.
-        let send = |ev: AppEvent| match ev {
-            AppEvent::Connection(Connection::Failed(why)) if analysis => tx
-                .send(AppEvent::Warning(format!("analysis log: {why}")))
-                .is_ok(),
-            AppEvent::Connection(_) if analysis => true,
-            AppEvent::Warning(w) if analysis => tx
-                .send(AppEvent::Warning(format!("analysis log: {w}")))
-                .is_ok(),
-            AppEvent::Record(r) if analysis => tx.send(AppEvent::Record(r.in_analysis())).is_ok(),
-            ev => tx.send(ev).is_ok(),
-        };
+        let send = |ev: AppEvent| route(&tx, analysis, ev);
         let mut offset = 0u64;
         let mut attempt = 0u32;
         while !stop.load(Ordering::Relaxed) {
@@ -440,6 +408,7 @@ impl Remote {
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
             let last_err = Arc::new(Mutex::new(String::new()));
             let err_thread = {
+                let quiet = self.analysis;
                 let last_err = last_err.clone();
                 let tx = tx.clone();
                 let host = self.host.clone();
@@ -454,7 +423,9 @@ impl Remote {
                         if !line.starts_with("Warning: Permanently added") {
                             *last_err.lock().unwrap_or_else(|p| p.into_inner()) = line.clone();
                         }
-                        let _ = tx.send(AppEvent::Warning(format!("{host}: {line}")));
+                        if !quiet {
+                            let _ = tx.send(AppEvent::Warning(format!("{host}: {line}")));
+                        }
                     }
                 })
             };

@@ -66,6 +66,32 @@ pub struct TrainConfig {
 /// Members of the `poly1d` family that `poly` models are drawn from.
 pub const POLY_MEMBERS: usize = 10;
 
+/// The settings every training shares (a preset's or a spec's), checked the same way.
+pub fn check_settings(
+    epochs: usize,
+    batch: usize,
+    lr: f64,
+    log_every: usize,
+    l1: f64,
+) -> Result<()> {
+    if epochs == 0 {
+        param!(epochs, "must be at least 1");
+    }
+    if batch == 0 {
+        param!(batch, "must be at least 1");
+    }
+    if !(lr.is_finite() && lr > 0.0) {
+        param!(lr, "must be a positive finite number, got {}", lr);
+    }
+    if log_every == 0 {
+        param!(log_every, "must be at least 1");
+    }
+    if !(l1.is_finite() && l1 >= 0.0) {
+        param!(l1, "must be a finite number >= 0, got {}", l1);
+    }
+    Ok(())
+}
+
 impl TrainConfig {
     /// The preset's defaults: what `train --preset P` uses when no option is given.
     pub fn defaults(preset: Preset) -> TrainConfig {
@@ -100,25 +126,11 @@ impl TrainConfig {
 
     /// Rejects options that cannot train, before any work starts.
     pub fn check(self) -> Result<Valid<TrainConfig>> {
-        if self.epochs == 0 {
-            param!(epochs, "must be at least 1");
-        }
-        if self.batch == 0 {
-            param!(batch, "must be at least 1");
-        }
+        check_settings(self.epochs, self.batch, self.lr, self.log_every, self.l1)?;
         // Digits and MNIST have fixed splits (n_train is unused there); the generated sets
         // need at least one example.
         if self.n_train == 0 && !matches!(self.preset, Preset::Digits | Preset::Mnist) {
             param!(n_train, "must be at least 1");
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            param!(lr, "must be a positive finite number, got {}", self.lr);
-        }
-        if self.log_every == 0 {
-            param!(log_every, "must be at least 1");
-        }
-        if !(self.l1.is_finite() && self.l1 >= 0.0) {
-            param!(l1, "must be a finite number >= 0, got {}", self.l1);
         }
         if self.data_dir.is_some() && !matches!(self.preset, Preset::Digits | Preset::Mnist) {
             param!(

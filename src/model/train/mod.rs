@@ -8,7 +8,7 @@ pub mod fit;
 pub mod metrics;
 pub mod trainer;
 
-pub use config::{Schedule, TrainConfig, POLY_MEMBERS};
+pub use config::{check_settings, Schedule, TrainConfig, POLY_MEMBERS};
 pub use fit::fit_params;
 pub use metrics::{evaluate, metrics, TaskMetrics};
 pub use trainer::{EpochReport, Plan, StepReport, TrainSink, Trained, Trainer};

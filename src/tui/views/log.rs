@@ -1,23 +1,30 @@
-//! The Log view: the raw events, newest at the bottom.
+//! The Log view: the raw events, newest at the bottom; scrolled back, the event at the bottom
+//! of the list is shown whole below it.
 
 use super::{clip, empty};
 use crate::tui::{Ctx, Record, View};
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::KeyCode;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Widget};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
-/// The raw events, newest at the bottom; up/down scroll.
+/// The raw events, newest at the bottom; up/down, PgUp/PgDn, Home/End scroll.
 #[derive(Default)]
 pub struct Log {
     lines: std::collections::VecDeque<String>,
     /// Lines scrolled back from the newest.
     back: usize,
+    /// The oldest lines dropped to stay within [`LOG_LINES`].
+    dropped: usize,
 }
 
-/// The log view keeps this many lines.
+/// The log view keeps this many lines (the file keeps every one); it says how many it dropped.
 const LOG_LINES: usize = 5000;
+
+/// A line keeps at most this many characters of its event (a whole graph can be far longer).
+const LINE_CHARS: usize = 20_000;
 
 impl View for Log {
     fn title(&self) -> &str {
@@ -38,14 +45,15 @@ impl View for Log {
             o.remove("step");
         }
         let body = v.to_string();
-        // Long events (a whole graph) are cut; the file has them whole.
+        // Very long events (a whole graph) are cut; the file has them whole.
         let line = format!(
             "{}{kind} {}",
             r.step().map(|s| format!("[{s}] ")).unwrap_or_default(),
-            clip(&body, 400)
+            clip(&body, LINE_CHARS)
         );
         if self.lines.len() == LOG_LINES {
             self.lines.pop_front();
+            self.dropped += 1;
         }
         self.lines.push_back(line);
         if self.back > 0 {
@@ -73,14 +81,60 @@ impl View for Log {
         if self.lines.is_empty() {
             return empty(area, buf, "Log", "every event of the run, as it arrives.");
         }
-        let h = area.height as usize;
-        let end = self.lines.len() - self.back.min(self.lines.len());
+        // Scrolled back: the event at the bottom of the list, whole, below it.
+        let (list, detail) = if self.back > 0 && area.height >= 8 {
+            let [l, d] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(area.height / 2)])
+                    .areas(area);
+            (l, Some(d))
+        } else {
+            (area, None)
+        };
+        let mut h = list.height as usize;
+        let mut lines: Vec<Line> = Vec::new();
+        if self.dropped > 0 && h > 1 {
+            lines.push(Line::styled(
+                format!(
+                    "({} older events not kept here; `circuitscope events RUN` prints them all)",
+                    self.dropped
+                ),
+                Style::default().fg(Color::DarkGray),
+            ));
+            h -= 1;
+        }
+        // Never scrolled past the top: the first screen stays full.
+        let n = self.lines.len();
+        let end = (n - self.back.min(n)).max(h.min(n));
         let start = end.saturating_sub(h);
-        let lines: Vec<Line> = self
-            .lines
-            .range(start..end)
-            .map(|l| Line::from(clip(l, area.width as usize)))
-            .collect();
-        Paragraph::new(lines).render(area, buf);
+        lines.extend(
+            self.lines
+                .range(start..end)
+                .map(|l| Line::from(clip(l, list.width as usize))),
+        );
+        Paragraph::new(lines).render(list, buf);
+        if let Some(d) = detail {
+            // As much of it as the pane holds; what does not fit is counted, never dropped
+            // silently.
+            let line = &self.lines[end - 1];
+            let room = (d.width as usize * d.height.saturating_sub(3) as usize).saturating_sub(120);
+            let total = line.chars().count();
+            let text = if total <= room {
+                line.clone()
+            } else {
+                format!(
+                    "{} … ({} more characters; `circuitscope events RUN` prints every event whole)",
+                    line.chars().take(room).collect::<String>(),
+                    total - room
+                )
+            };
+            Paragraph::new(text)
+                .wrap(Wrap { trim: false })
+                .block(
+                    Block::default()
+                        .borders(Borders::TOP)
+                        .title("the event above, whole (End: back to the newest)"),
+                )
+                .render(d, buf);
+        }
     }
 }

@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 
 t0=$(date +%s)
 stage() { printf '\n== %s (at %ds)\n' "$1" "$(($(date +%s) - t0))"; }
+# pip install into python3, also where the system Python is "externally managed" (PEP 668).
+pip_install() { python3 -m pip install -q --disable-pip-version-check "$@" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@"; }
 
 for tool in cargo rustfmt cargo-clippy; do
     command -v "$tool" >/dev/null || { echo "tests/run.sh: $tool not found; install a Rust toolchain with rustfmt and clippy (rustup component add rustfmt clippy)" >&2; exit 1; }
@@ -38,7 +40,7 @@ BIN=target/debug/circuitscope bash tests/e2e/ssh.sh
 # follow it, the trainer and analyze killed and restarted. numpy comes from pip; torch is
 # never installed here (6 GB): fixtures/pytorch-run holds a run written under real PyTorch.
 stage "python logger: unit tests"
-python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check numpy
+python3 -c 'import numpy' 2>/dev/null || pip_install numpy
 python3 -m unittest discover -s python/tests
 
 stage "e2e: a Python training run followed live"
@@ -52,7 +54,7 @@ BIN=target/debug/circuitscope bash tests/e2e/resources.sh
 # nbclient/nbformat (pip) and evcxr_jupyter (cargo install, 10-30 minutes the first time);
 # evcxr's builds go to one persistent cache shared by the notebooks.
 stage "notebooks: install the kernel"
-python3 -m pip install -q --disable-pip-version-check nbclient nbformat
+pip_install nbclient nbformat
 target/debug/circuitscope kernel install
 
 stage "notebooks: execute and check"

@@ -20,7 +20,8 @@ if ! need tmux tmux; then
     exit 0
 fi
 if ! python3 -c 'import numpy' 2>/dev/null; then
-    python3 -m pip install -q --disable-pip-version-check numpy >/dev/null 2>&1 || true
+    python3 -m pip install -q --disable-pip-version-check numpy >/dev/null 2>&1 ||
+        python3 -m pip install -q --disable-pip-version-check --break-system-packages numpy >/dev/null 2>&1 || true
     python3 -c 'import numpy' 2>/dev/null || fail "numpy is missing and could not be installed"
 fi
 

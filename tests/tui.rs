@@ -6,7 +6,7 @@
 use circuitscope::tui::source::{parse_offset_line, shell_quote, Target};
 use circuitscope::tui::views::interpolate;
 use circuitscope::tui::{
-    default_views, run_loop, App, AppEvent, Connection, Ctx, Flow, Record, View,
+    default_views, run_loop, App, AppEvent, Connection, Ctx, Flow, Record, RunEvent, View,
 };
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -42,15 +42,17 @@ fn key(c: KeyCode) -> AppEvent {
 
 fn app_with(name: &str) -> App {
     let mut app = App::new("runs/demo", Box::new(default_views));
-    app.handle(AppEvent::Connection(Connection::Replayed));
+    app.handle(AppEvent::Run(0, RunEvent::Connection(Connection::Replayed)));
     for r in records(&fixture(name)) {
-        app.handle(AppEvent::Record(r));
+        app.handle(AppEvent::Run(0, RunEvent::Record(r)));
     }
     app
 }
 
-/// The screen as text, one line per row.
+/// The screen as text, one line per row. Wall-clock times are drawn in UTC, so snapshots are
+/// the same in every time zone.
 fn screen(app: &App, w: u16, h: u16) -> String {
+    std::env::set_var("TZ", "UTC");
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| app.render(f)).unwrap();
     let buf = t.backend().buffer().clone();
@@ -306,7 +308,7 @@ fn keys_switch_views_pause_and_quit() {
     let recs = records(&fixture("run.jsonl"));
     app.handle(key(KeyCode::Char('p')));
     for r in recs.iter().take(50) {
-        app.handle(AppEvent::Record(r.clone()));
+        app.handle(AppEvent::Run(0, RunEvent::Record(r.clone())));
     }
     go(&mut app, 7);
     let s = screen(&app, 100, 20);
@@ -377,8 +379,8 @@ fn a_new_view_for_a_new_event_kind_is_registered_without_other_changes() {
     let line = r#"{"v":1,"time":0.0,"kind":"test_ping","note":"hello"}"#;
     let r = Record::parse(line, 60).unwrap();
     assert!(r.event.is_none(), "not a kind this build knows");
-    app.handle(AppEvent::Record(r.clone()));
-    app.handle(AppEvent::Record(r));
+    app.handle(AppEvent::Run(0, RunEvent::Record(r.clone())));
+    app.handle(AppEvent::Run(0, RunEvent::Record(r)));
     go(&mut app, 8);
     let s = screen(&app, 100, 10);
     assert!(s.contains("9 Pings"), "{s}");
@@ -410,17 +412,22 @@ fn an_idle_dashboard_does_not_redraw() {
             last = now;
         }
     };
-    tx.send(AppEvent::Record(recs[0].clone())).unwrap();
+    tx.send(AppEvent::Run(0, RunEvent::Record(recs[0].clone())))
+        .unwrap();
     let c1 = wait_stable();
     assert!(c1 >= 2, "the first frame and one for the event: {c1}");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(counter.load(Ordering::SeqCst), c1, "idle: no redraw");
     // The same connection state again changes nothing: no redraw either.
-    tx.send(AppEvent::Connection(Connection::Connecting { attempt: 0 }))
-        .unwrap();
+    tx.send(AppEvent::Run(
+        0,
+        RunEvent::Connection(Connection::Connecting { attempt: 0 }),
+    ))
+    .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(counter.load(Ordering::SeqCst), c1);
-    tx.send(AppEvent::Record(recs[1].clone())).unwrap();
+    tx.send(AppEvent::Run(0, RunEvent::Record(recs[1].clone())))
+        .unwrap();
     let c2 = wait_stable();
     assert_eq!(c2, c1 + 1, "one new event, one frame");
     tx.send(key(KeyCode::Char('q'))).unwrap();
@@ -435,21 +442,26 @@ fn bad_lines_newer_schemas_and_resets() {
     let newer = Record::parse(r#"{"v":99,"time":0,"kind":"note","text":"x"}"#, 1).unwrap_err();
     assert!(newer.contains("newer"), "{newer}");
     let mut app = app_with("run.jsonl");
-    app.handle(AppEvent::Warning(format!(
-        "byte 10: skipped a bad line: {newer}"
-    )));
+    app.handle(AppEvent::Run(
+        0,
+        RunEvent::Warning(format!("byte 10: skipped a bad line: {newer}")),
+    ));
     assert!(screen(&app, 200, 24).contains("upgrade circuitscope"));
-    app.handle(AppEvent::Reset(
-        "the log was replaced; reading the new one from the start".into(),
+    app.handle(AppEvent::Run(
+        0,
+        RunEvent::Reset("the log was replaced; reading the new one from the start".into()),
     ));
     assert_eq!(app.records(), 0);
     let s = screen(&app, 100, 24);
     assert!(s.contains("Training: nothing yet"), "{s}");
     assert!(s.contains("the log was replaced"), "{s}");
-    app.handle(AppEvent::Connection(Connection::Lost {
-        reason: "Connection closed by 127.0.0.1".into(),
-        retry_in_s: 2,
-    }));
+    app.handle(AppEvent::Run(
+        0,
+        RunEvent::Connection(Connection::Lost {
+            reason: "Connection closed by 127.0.0.1".into(),
+            retry_in_s: 2,
+        }),
+    ));
     // The header says it short, so the run's own figures always fit; the footer gives the
     // reason. A target too long for the line loses the start of its path, not the state.
     let s = screen(&app, 100, 24);
@@ -519,7 +531,7 @@ fn the_graph_views_share_is_what_it_draws_past_the_logged_edges() {
     }
     let mut app = App::new("x", Box::new(default_views));
     for r in records(&lines.join("\n")) {
-        app.handle(AppEvent::Record(r));
+        app.handle(AppEvent::Run(0, RunEvent::Record(r)));
     }
     go(&mut app, 3);
     for _ in 0..3 {
@@ -562,9 +574,9 @@ fn a_run_without_events_for_a_minute_is_marked_stale() {
         .take_while(|l| !l.contains("\"run_end\""))
         .collect();
     let mut app = App::new("x", Box::new(default_views)).with_stale_after(60);
-    app.handle(AppEvent::Connection(Connection::Live));
+    app.handle(AppEvent::Run(0, RunEvent::Connection(Connection::Live)));
     for r in records(&cut.join("\n")) {
-        app.handle(AppEvent::Record(r));
+        app.handle(AppEvent::Run(0, RunEvent::Record(r)));
     }
     let header = |app: &App| screen(app, 160, 10).lines().next().unwrap().to_string();
     assert!(header(&app).contains("train running"), "{}", header(&app));
@@ -594,7 +606,7 @@ fn a_run_without_events_for_a_minute_is_marked_stale() {
     assert!(h.find("step ").unwrap() < h.find("[live]").unwrap(), "{h}");
     // An event makes it live again.
     let r = records(cut[cut.len() - 1]).pop().unwrap();
-    app.handle(AppEvent::Record(r));
+    app.handle(AppEvent::Run(0, RunEvent::Record(r)));
     assert!(header(&app).contains("train running"), "{}", header(&app));
     assert!(!header(&app).contains("last event"));
 }
@@ -633,4 +645,389 @@ fn the_log_scrolls_to_its_top_without_a_blank_screen_and_shows_an_event_whole() 
     assert!(detail.contains("graph_edges"), "{s}");
     assert!(detail.contains("more characters;"), "{s}");
     assert!(detail.contains("prints every event whole)"), "{s}");
+}
+
+/// The fixture run with its losses times 10, its faithfulness halved and its times 100 s later:
+/// a second run that differs in every figure the overlays draw.
+fn other_run() -> String {
+    fixture("run.jsonl")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["time"] = (v["time"].as_f64().unwrap() + 100.0).into();
+            match v["kind"].as_str().unwrap() {
+                "train_step" => {
+                    v["loss"] = (v["loss"].as_f64().unwrap() * 10.0).into();
+                    for x in v["losses"].as_array_mut().unwrap() {
+                        *x = (x.as_f64().unwrap() * 10.0).into();
+                    }
+                }
+                "faithfulness_point" => {
+                    v["faithfulness"] = (v["faithfulness"].as_f64().unwrap() * 0.5).into();
+                }
+                _ => {}
+            }
+            v.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn two_runs() -> App {
+    let mut app = App::with_runs(
+        vec!["runs/a".into(), "box:runs/b".into()],
+        Box::new(default_views),
+    );
+    for (i, text) in [fixture("run.jsonl"), other_run()].iter().enumerate() {
+        app.handle(AppEvent::Run(i, RunEvent::Connection(Connection::Replayed)));
+        for r in records(text) {
+            app.handle(AppEvent::Run(i, RunEvent::Record(r)));
+        }
+    }
+    app
+}
+
+#[test]
+fn several_runs_are_listed_and_laid_over_each_other() {
+    let mut app = two_runs();
+    // It opens on the run list: both runs, their state, step and events, both selected.
+    assert_eq!(app.titles().last().unwrap(), "Runs");
+    assert_eq!(app.tab(), 8);
+    let s = screen(&app, 120, 20);
+    let events = fixture("run.jsonl").lines().count();
+    for name in ["runs/a", "box:runs/b"] {
+        let row = s
+            .lines()
+            .skip(2)
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{s}"));
+        assert!(row.starts_with("[x]"), "{row}");
+        assert!(row.contains("eval finished"), "{row}");
+        assert!(row.contains("9390"), "{row}");
+        assert!(row.contains(&events.to_string()), "{row}");
+    }
+    assert!(s.contains("[1/2] runs/a"), "the run shown is named: {s}");
+    insta::assert_snapshot!("runs", s);
+
+    // Training: every selected run's total loss, one colour and a legend entry each.
+    go(&mut app, 0);
+    let s = screen(&app, 120, 30);
+    assert!(s.contains("loss of each selected run"), "{s}");
+    assert!(s.contains("│runs/a"), "legend: {s}");
+    assert!(s.contains("│box:runs/b"), "legend: {s}");
+    // The y axis spans both runs: its top is run b's largest loss (10x run a's).
+    let top = fixture("run.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "train_step")
+        .map(|v| v["loss"].as_f64().unwrap() * 10.0)
+        .fold(0.0, f64::max);
+    assert!(
+        s.contains(&circuitscope::tui::views::num(top)),
+        "y axis top {top}: {s}"
+    );
+    insta::assert_snapshot!("runs_training", s);
+    // The cursor reads both runs at the same step: b's loss is 10x a's there.
+    app.handle(key(KeyCode::Left));
+    let s = screen(&app, 160, 30);
+    let last = last(&fixture("run.jsonl"), "train_step");
+    let loss = last["loss"].as_f64().unwrap();
+    let line = s
+        .lines()
+        .find(|l| l.contains("cursor: step 9390"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        line.contains(&format!("runs/a {}", circuitscope::tui::views::num(loss))),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "box:runs/b {}",
+            circuitscope::tui::views::num(loss * 10.0)
+        )),
+        "{line}"
+    );
+
+    // Faithfulness: both runs' curves, each figure under its run's name.
+    go(&mut app, 4);
+    let s = screen(&app, 120, 30);
+    let a = s
+        .lines()
+        .find(|l| l.starts_with("runs/a neuron/mean"))
+        .unwrap_or_else(|| panic!("{s}"));
+    let b = s
+        .lines()
+        .find(|l| l.starts_with("box:runs/b neuron/mean"))
+        .unwrap_or_else(|| panic!("{s}"));
+    let at = |l: &str| -> f64 { l.rsplit(": ").next().unwrap().trim().parse().unwrap() };
+    assert!((at(b) - 0.5 * at(a)).abs() < 1e-3, "halved: {a} / {b}");
+    insta::assert_snapshot!("runs_faithfulness", s);
+
+    // Unselect run b on the list: Training is run a's own chart again (a colour per task).
+    go(&mut app, 8);
+    app.handle(key(KeyCode::Down));
+    assert_eq!(app.focus(), (1, 2));
+    assert!(screen(&app, 120, 20).contains("[2/2] box:runs/b"));
+    app.handle(key(KeyCode::Char(' ')));
+    assert_eq!(app.selected(), [true, false]);
+    app.handle(key(KeyCode::Char('r')));
+    assert_eq!(app.focus(), (0, 2), "r: the next run, round");
+    go(&mut app, 0);
+    let s = screen(&app, 120, 30);
+    assert!(s.contains("loss per task"), "{s}");
+    assert!(!s.contains("box:runs/b"), "{s}");
+}
+
+#[test]
+fn time_is_beside_the_step_and_an_x_axis_choice() {
+    std::env::set_var("TZ", "UTC");
+    let text = fixture("run.jsonl");
+    let times: Vec<f64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["time"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let (t0, t1) = (times[0], *times.last().unwrap());
+    let clock = circuitscope::tui::views::clock(t1);
+    let elapsed = circuitscope::tui::views::duration(t1 - t0);
+    let mut app = app_with("run.jsonl");
+    let s = screen(&app, 120, 30);
+    let header = s.lines().next().unwrap();
+    assert!(
+        header.contains(&format!("step 9390  {elapsed} · {clock}")),
+        "{header}"
+    );
+    assert!(s.contains("step 9390\n") || s.contains("step 9390 "), "{s}");
+    // x: elapsed time, then the wall clock, then steps again.
+    app.handle(key(KeyCode::Char('x')));
+    let s = screen(&app, 120, 30);
+    let last_step_time = {
+        let v = last(&text, "train_step");
+        v["time"].as_f64().unwrap()
+    };
+    assert!(
+        s.contains(&format!(
+            "elapsed {}",
+            circuitscope::tui::views::duration(last_step_time - t0)
+        )),
+        "{s}"
+    );
+    app.handle(key(KeyCode::Char('x')));
+    let s = screen(&app, 120, 30);
+    assert!(
+        s.contains(&format!(
+            "time {}",
+            circuitscope::tui::views::clock(last_step_time)
+        )),
+        "{s}"
+    );
+    app.handle(key(KeyCode::Char('x')));
+    assert_eq!(app.x_axis(), circuitscope::tui::XAxis::Step);
+    assert_eq!(circuitscope::tui::views::duration(65.0), "1m 05s");
+    assert_eq!(circuitscope::tui::views::duration(7384.0), "2h 03m");
+    assert_eq!(circuitscope::tui::views::clock(3661.0), "01:01:01");
+}
+
+fn type_search(app: &mut App, q: &str) {
+    app.handle(key(KeyCode::Char('/')));
+    for c in q.chars() {
+        app.handle(key(KeyCode::Char(c)));
+    }
+    app.handle(key(KeyCode::Enter));
+}
+
+#[test]
+fn find_a_node_by_name_and_text_in_the_log_and_filter_it_by_kind() {
+    let text = fixture("run.jsonl");
+    let mut app = app_with("run.jsonl");
+    go(&mut app, 3);
+    type_search(&mut app, "h2:R3");
+    let s = screen(&app, 120, 30);
+    assert!(s.contains("node h2:R3 (4 units)  layer 2"), "{s}");
+    assert!(
+        s.contains("/h2:R3: node h2:R3"),
+        "the footer says what was found: {s}"
+    );
+    // n: the next match of the last query; a name that is no node says so.
+    type_search(&mut app, "R1");
+    let first = screen(&app, 120, 30);
+    app.handle(key(KeyCode::Char('n')));
+    let second = screen(&app, 120, 30);
+    let node = |s: &str| {
+        s.lines()
+            .find_map(|l| l.split("│node ").nth(1).map(str::to_string))
+    };
+    assert_ne!(node(&first), node(&second), "{first}\n{second}");
+    assert!(node(&second).unwrap().contains("R1"));
+    type_search(&mut app, "nothing-like-it");
+    assert!(screen(&app, 120, 30).contains("no node is named like that"));
+    // Esc leaves the prompt, not the dashboard.
+    app.handle(key(KeyCode::Char('/')));
+    assert_eq!(app.handle(key(KeyCode::Esc)), Flow::Redraw);
+
+    // The Log: the newest eval event is found and shown whole below the list.
+    go(&mut app, 7);
+    type_search(&mut app, "products/mixed");
+    let s = screen(&app, 120, 30);
+    let evals = text
+        .lines()
+        .filter(|l| l.contains("products/mixed"))
+        .count();
+    assert!(s.contains(&format!("({evals} matches")), "{s}");
+    assert!(s.contains("the event above, whole"), "{s}");
+    // k: one kind at a time, in order of name, then all again.
+    let kinds: std::collections::BTreeSet<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let first = kinds.iter().next().unwrap();
+    app.handle(key(KeyCode::Char('k')));
+    let s = screen(&app, 120, 30);
+    let n = text
+        .lines()
+        .filter(|l| l.contains(&format!("\"kind\":\"{first}\"")))
+        .count();
+    assert!(
+        s.contains(&format!(
+            "only `{first}` events: {n} of {}",
+            text.lines().count()
+        )),
+        "{s}"
+    );
+    for l in s.lines().skip(3).take(20).filter(|l| !l.trim().is_empty()) {
+        assert!(l.contains(first.as_str()), "only {first}: {l}");
+    }
+    for _ in 0..kinds.len() {
+        app.handle(key(KeyCode::Char('k')));
+    }
+    assert!(!screen(&app, 120, 30).contains("only `"), "all kinds again");
+}
+
+#[test]
+fn the_mouse_picks_tabs_and_runs_and_scrolls() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mouse = |kind, column, row| {
+        AppEvent::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let mut app = two_runs();
+    screen(&app, 120, 30);
+    // The tab bar: " 1 Training  2 Probes  3 Clustering  4 Graph ..." — "Graph" is the 4th.
+    let bar = " 1 Training  2 Probes  3 Clustering  4 Graph";
+    let x = bar.find("Graph").unwrap() as u16;
+    app.handle(mouse(MouseEventKind::Down(MouseButton::Left), x, 1));
+    assert_eq!(app.tab(), 3);
+    // The run list: a click on a row shows that run; on its box, lays it over or not.
+    go(&mut app, 8);
+    screen(&app, 120, 30);
+    app.handle(mouse(MouseEventKind::Down(MouseButton::Left), 20, 4));
+    assert_eq!(app.focus(), (1, 2));
+    app.handle(mouse(MouseEventKind::Down(MouseButton::Left), 1, 3));
+    assert_eq!(app.selected(), [false, true]);
+    app.handle(mouse(MouseEventKind::ScrollUp, 20, 10));
+    assert_eq!(app.focus(), (0, 2));
+    // The wheel scrolls the Log back.
+    go(&mut app, 7);
+    let before = screen(&app, 120, 30);
+    for _ in 0..3 {
+        app.handle(mouse(MouseEventKind::ScrollUp, 20, 10));
+    }
+    let after = screen(&app, 120, 30);
+    assert_ne!(before, after);
+    assert!(after.contains("the event above, whole"), "{after}");
+}
+
+#[test]
+fn dense_graphs_are_bundled_and_layers_named() {
+    let mut app = app_with("run.jsonl");
+    go(&mut app, 3);
+    // The fixture's newest graph is its ROI graph; at 100% of 148 edges the canvas of a
+    // 100x30 screen cannot tell them apart: bundled by (layer, community).
+    for _ in 0..10 {
+        app.handle(key(KeyCode::Char('+')));
+    }
+    let s = screen(&app, 100, 30);
+    assert!(s.contains("edges bundled by (layer, community)"), "{s}");
+    assert!(s.contains("·"), "bundles named by community and size: {s}");
+    let names = s.lines().rev().nth(1).unwrap();
+    for l in ["h0", "h1", "h2", "h3", "h4"] {
+        assert!(names.contains(l), "layer names: {names}");
+    }
+    // a: every edge, as asked; again: bundles; again: auto.
+    app.handle(key(KeyCode::Char('a')));
+    assert!(screen(&app, 200, 30).contains("every edge drawn (as asked"));
+    app.handle(key(KeyCode::Char('a')));
+    assert!(screen(&app, 200, 30).contains("edges bundled by (layer, community) (as asked"));
+    app.handle(key(KeyCode::Char('a')));
+    for _ in 0..10 {
+        app.handle(key(KeyCode::Char('-')));
+    }
+    assert!(
+        screen(&app, 200, 30).contains("every edge drawn (auto"),
+        "few edges: each drawn"
+    );
+}
+
+#[test]
+fn a_second_embed_on_a_zoo_replaces_the_first_ones_rows() {
+    let text = fixture("zoo.jsonl");
+    let mut app = app_with("zoo.jsonl");
+    // The embed segment again, as a second `embed` on the same zoo appends it.
+    let start = text
+        .lines()
+        .position(|l| l.contains("\"run_start\"") && l.contains("\"embed\""))
+        .expect("the fixture has an embed segment");
+    let again: Vec<&str> = text.lines().skip(start).collect();
+    for r in records(&again.join("\n")) {
+        app.handle(AppEvent::Run(0, RunEvent::Record(r)));
+    }
+    go(&mut app, 6);
+    let s = screen(&app, 100, 40);
+    let rows = |label: &str| {
+        s.lines()
+            .filter(|l| l.trim_start().starts_with(label))
+            .count()
+    };
+    assert_eq!(rows("f3 k4 m0.50"), 1, "{s}");
+    assert_eq!(rows("f3 flat_weights"), 1, "baselines once: {s}");
+}
+
+#[test]
+fn a_directory_of_runs_is_every_run_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for run in ["b/r2", "a/r1", "a/r1/analysis"] {
+        std::fs::create_dir_all(dir.path().join(run)).unwrap();
+    }
+    for run in ["a/r1", "b/r2"] {
+        std::fs::write(dir.path().join(run).join("run.json"), "{}").unwrap();
+        std::fs::write(dir.path().join(run).join("events.jsonl"), "").unwrap();
+    }
+    let root = dir.path().to_str().unwrap().to_string();
+    let found = Target::expand(&[root.clone(), "me@box:runs/p".into()]).unwrap();
+    let names: Vec<&str> = found.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("{root}/a/r1").as_str(),
+            format!("{root}/b/r2").as_str(),
+            "me@box:runs/p"
+        ]
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let e = Target::expand(&[empty.path().to_str().unwrap().into()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no run below this directory"), "{e}");
 }

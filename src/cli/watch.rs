@@ -6,8 +6,11 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
-    /// A run directory (or zoo, or events.jsonl), or [user@]host:RUN for a remote run.
-    pub run: String,
+    /// Runs to follow: a run directory (or zoo, or events.jsonl), a directory holding runs
+    /// (every run below it), or [user@]host:RUN for a remote run; several are shown side by
+    /// side (a run list, overlaid curves).
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<String>,
     /// The ssh command for a remote run, split on whitespace.
     #[arg(long, default_value = "ssh")]
     pub ssh: String,
@@ -23,15 +26,20 @@ pub struct WatchArgs {
     /// Mark a running run stale after this many seconds without an event.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub stale_after: u64,
+    /// Leave the mouse to the terminal (its own text selection) instead of clicks and the
+    /// wheel in the dashboard.
+    #[arg(long)]
+    pub no_mouse: bool,
 }
 
 pub fn run(a: WatchArgs) -> Result<()> {
     watch(WatchOptions {
-        target: a.run,
+        targets: a.runs,
         ssh: a.ssh,
         remote_bin: a.remote_bin,
         replay: a.replay,
         save: a.save,
         stale_after: a.stale_after,
+        mouse: !a.no_mouse,
     })
 }

@@ -1,71 +1,87 @@
 //! The dashboard's state ([`App`]): every input taken in through [`App::handle`], the whole
-//! screen drawn by [`App::render`] as a pure function of that state, and the event loop.
+//! screen drawn by [`App::render`] (in `chrome`) as a pure function of that state, and the
+//! event loop. With several runs, each has its own views; one is shown at a time (the focused
+//! run), and the Training and Faithfulness views lay the selected runs over each other.
 
-use super::{AppEvent, Connection, Ctx, Flow, Record, View, ViewFactory, KEEP_LADDER};
-use crate::runlog::Event;
+use super::run::RunState;
+use super::{AppEvent, Connection, Flow, Record, RunEvent, ViewFactory, XAxis, KEEP_LADDER};
 use crate::{Error, Result};
 use ratatui::backend::Backend;
-use ratatui::buffer::Buffer;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
-use ratatui::{Frame, Terminal};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 /// The dashboard's whole state.
 pub struct App {
-    target: String,
+    pub(crate) runs: Vec<RunState>,
     make_views: ViewFactory,
-    views: Vec<Box<dyn View>>,
-    tab: usize,
+    /// The run whose views are shown.
+    pub(crate) focus: usize,
+    pub(crate) tab: usize,
     keep: usize,
-    paused: bool,
-    held: Vec<Record>,
-    help: bool,
-    connection: Connection,
-    /// The last `run_start`'s command, and the last `run_end`'s status (cleared by a start).
-    stage: Option<String>,
-    ended: Option<(String, Option<String>)>,
-    records: usize,
-    last_step: Option<u64>,
-    warning: Option<String>,
+    pub(crate) x: XAxis,
+    pub(crate) paused: bool,
+    pub(crate) held: Vec<(usize, Record)>,
+    pub(crate) help: bool,
+    /// The `/` prompt being typed, and the last query (for `n`).
+    pub(crate) prompt: Option<String>,
+    query: Option<String>,
+    pub(crate) warning: Option<String>,
     redraws: Arc<AtomicUsize>,
     /// The signal that ended the dashboard.
     signal: Option<i32>,
-    /// Seconds (ticks) since the last record arrived.
-    idle_s: u64,
     /// A running run with no event for this long is shown as stale.
-    stale_after_s: u64,
+    pub(crate) stale_after_s: u64,
+    /// The area last drawn (where a mouse click lands).
+    pub(crate) area: Cell<Rect>,
 }
 
 impl App {
-    /// An app following `target` (shown in the title) with the views `make_views` makes.
+    /// An app following one run named `target` (shown in the title) with the views
+    /// `make_views` makes.
     pub fn new(target: impl Into<String>, make_views: ViewFactory) -> App {
-        let views = make_views();
-        assert!(!views.is_empty(), "a dashboard needs at least one view");
+        App::with_runs(vec![target.into()], make_views)
+    }
+
+    /// An app following several runs (each with its own views), named as given; the first
+    /// is shown, every one is selected for the overlays.
+    pub fn with_runs(labels: Vec<String>, make_views: ViewFactory) -> App {
+        assert!(!labels.is_empty(), "a dashboard follows at least one run");
+        let runs: Vec<RunState> = labels
+            .into_iter()
+            .map(|l| RunState::new(l, make_views()))
+            .collect();
+        assert!(
+            !runs[0].views.is_empty(),
+            "a dashboard needs at least one view"
+        );
+        // With several runs the dashboard opens on the run list.
+        let tab = if runs.len() > 1 {
+            runs[0].views.len()
+        } else {
+            0
+        };
         App {
-            target: target.into(),
-            views,
+            runs,
             make_views,
-            tab: 0,
+            focus: 0,
+            tab,
             keep: 4,
+            x: XAxis::Step,
             paused: false,
             held: Vec::new(),
             help: false,
-            connection: Connection::Connecting { attempt: 0 },
-            stage: None,
-            ended: None,
-            records: 0,
-            last_step: None,
+            prompt: None,
+            query: None,
             warning: None,
             redraws: Arc::new(AtomicUsize::new(0)),
             signal: None,
-            idle_s: 0,
             stale_after_s: 60,
+            area: Cell::new(Rect::default()),
         }
     }
 
@@ -80,9 +96,26 @@ impl App {
         self.tab
     }
 
-    /// The views' titles, in tab order.
+    /// The tabs' titles, in order: the views, then the run list when there are several runs.
     pub fn titles(&self) -> Vec<String> {
-        self.views.iter().map(|v| v.title().to_string()).collect()
+        let mut t: Vec<String> = self.runs[0]
+            .views
+            .iter()
+            .map(|v| v.title().to_string())
+            .collect();
+        if self.runs.len() > 1 {
+            t.push("Runs".into());
+        }
+        t
+    }
+
+    /// Whether the visible tab is the run list.
+    pub(crate) fn on_run_list(&self) -> bool {
+        self.runs.len() > 1 && self.tab == self.runs[0].views.len()
+    }
+
+    fn tabs(&self) -> usize {
+        self.runs[0].views.len() + usize::from(self.runs.len() > 1)
     }
 
     /// The share of edges kept.
@@ -90,18 +123,34 @@ impl App {
         KEEP_LADDER[self.keep]
     }
 
+    /// The x axis of the charts over time.
+    pub fn x_axis(&self) -> XAxis {
+        self.x
+    }
+
+    /// The shown run's connection.
     pub fn connection(&self) -> &Connection {
-        &self.connection
+        &self.runs[self.focus].connection
     }
 
-    /// Records taken in (held ones while paused included).
+    /// Records of the shown run taken in (held ones while paused included).
     pub fn records(&self) -> usize {
-        self.records
+        self.runs[self.focus].records
     }
 
-    /// Whether the last stage of the run has ended, and how.
+    /// Whether the shown run's last stage has ended, and how.
     pub fn ended(&self) -> Option<&(String, Option<String>)> {
-        self.ended.as_ref()
+        self.runs[self.focus].ended.as_ref()
+    }
+
+    /// The run shown, and how many there are.
+    pub fn focus(&self) -> (usize, usize) {
+        (self.focus, self.runs.len())
+    }
+
+    /// Which runs are laid over each other in the Training and Faithfulness views.
+    pub fn selected(&self) -> Vec<bool> {
+        self.runs.iter().map(|r| r.selected).collect()
     }
 
     /// Marks a running run stale after `seconds` without an event (default 60).
@@ -119,89 +168,82 @@ impl App {
     pub fn handle(&mut self, ev: AppEvent) -> Flow {
         match ev {
             AppEvent::Key(k) => self.key(k),
+            AppEvent::Mouse(m) => self.mouse(m),
             AppEvent::Resize => Flow::Redraw,
             AppEvent::Tick => {
-                // Redraw only when what the header shows changes: the age in steps of 10 s,
-                // and the moment the run turns stale.
-                let before = self.age_shown();
-                self.idle_s += 1;
-                if self.age_shown() == before {
-                    Flow::Idle
-                } else {
+                // Redraw only when what is shown changes: the ages in steps of 10 s, and the
+                // moment a run turns stale.
+                let stale = self.stale_after_s;
+                let mut changed = false;
+                for r in &mut self.runs {
+                    let before = r.age_shown(stale);
+                    r.idle_s += 1;
+                    changed |= r.age_shown(stale) != before;
+                }
+                if changed {
                     Flow::Redraw
+                } else {
+                    Flow::Idle
                 }
-            }
-            AppEvent::Record(r) => {
-                self.idle_s = 0;
-                self.records += 1;
-                if self.paused {
-                    self.held.push(r);
-                    // The footer counts what is held.
-                    return Flow::Redraw;
-                }
-                self.apply(&r);
-                // The header counts every record, so each one changes the screen.
-                Flow::Redraw
-            }
-            AppEvent::Connection(c) => {
-                if c == self.connection {
-                    return Flow::Idle;
-                }
-                match &c {
-                    Connection::Lost { reason, .. } => {
-                        self.warning = Some(format!("connection lost: {reason}"))
-                    }
-                    Connection::Failed(why) => self.warning = Some(format!("failed: {why}")),
-                    _ => {}
-                }
-                self.connection = c;
-                Flow::Redraw
-            }
-            AppEvent::Warning(w) => {
-                self.warning = Some(w);
-                Flow::Redraw
             }
             AppEvent::Signal(sig) => {
                 self.signal = Some(sig);
                 Flow::Quit
             }
-            AppEvent::Reset(why) => {
-                self.views = (self.make_views)();
-                self.tab = self.tab.min(self.views.len() - 1);
-                self.held.clear();
-                self.records = 0;
-                self.stage = None;
-                self.ended = None;
-                self.last_step = None;
-                self.warning = Some(why);
-                Flow::Redraw
-            }
+            AppEvent::Run(i, _) if i >= self.runs.len() => Flow::Idle,
+            AppEvent::Run(i, ev) => self.run_event(i, ev),
         }
     }
 
-    fn apply(&mut self, r: &Record) {
-        // The analysis log's own segment markers describe `analyze`, not the run.
-        if r.analysis
-            && matches!(
-                r.event.as_ref().map(|e| &e.event),
-                Some(Event::RunStart { .. } | Event::RunEnd { .. } | Event::Resumed { .. })
-            )
-        {
-            return;
-        }
-        match r.event.as_ref().map(|e| &e.event) {
-            Some(Event::RunStart { command, .. }) => {
-                self.stage = Some(command.clone());
-                self.ended = None;
+    /// A warning about run `i`, named when there are several.
+    fn warn(&mut self, i: usize, text: String) {
+        self.warning = Some(if self.runs.len() > 1 {
+            format!("{}: {text}", self.runs[i].label)
+        } else {
+            text
+        });
+    }
+
+    fn run_event(&mut self, i: usize, ev: RunEvent) -> Flow {
+        match ev {
+            RunEvent::Record(r) => {
+                let run = &mut self.runs[i];
+                run.idle_s = 0;
+                run.records += 1;
+                if self.paused {
+                    self.held.push((i, r));
+                    // The footer counts what is held.
+                    return Flow::Redraw;
+                }
+                run.apply(&r);
+                // The header counts every record, so each one changes the screen.
+                Flow::Redraw
             }
-            Some(Event::RunEnd { status, message }) => {
-                self.ended = Some((status.name().to_string(), message.clone()));
+            RunEvent::Connection(c) => {
+                if c == self.runs[i].connection {
+                    return Flow::Idle;
+                }
+                match &c {
+                    Connection::Lost { reason, .. } => {
+                        self.warn(i, format!("connection lost: {reason}"))
+                    }
+                    Connection::Failed(why) => self.warn(i, format!("failed: {why}")),
+                    _ => {}
+                }
+                self.runs[i].connection = c;
+                Flow::Redraw
             }
-            Some(Event::TrainStep { .. }) => self.last_step = r.step.or(self.last_step),
-            _ => {}
-        }
-        for v in &mut self.views {
-            v.update(r);
+            RunEvent::Warning(w) => {
+                self.warn(i, w);
+                Flow::Redraw
+            }
+            RunEvent::Reset(why) => {
+                let views = (self.make_views)();
+                self.runs[i].reset(views);
+                self.held.retain(|(j, _)| *j != i);
+                self.warn(i, why);
+                Flow::Redraw
+            }
         }
     }
 
@@ -215,7 +257,26 @@ impl App {
             }
             return Flow::Redraw;
         }
-        let n = self.views.len();
+        if let Some(prompt) = &mut self.prompt {
+            match k.code {
+                KeyCode::Char('c') if ctrl => return Flow::Quit,
+                KeyCode::Esc => self.prompt = None,
+                KeyCode::Enter => {
+                    let q = self.prompt.take().unwrap_or_default();
+                    if !q.is_empty() {
+                        self.query = Some(q.clone());
+                        self.search(&q, false);
+                    }
+                }
+                KeyCode::Backspace => {
+                    prompt.pop();
+                }
+                KeyCode::Char(c) => prompt.push(c),
+                _ => return Flow::Idle,
+            }
+            return Flow::Redraw;
+        }
+        let n = self.tabs();
         match k.code {
             KeyCode::Char('q') | KeyCode::Esc => Flow::Quit,
             KeyCode::Char('c') if ctrl => Flow::Quit,
@@ -255,8 +316,8 @@ impl App {
             KeyCode::Char('p') => {
                 self.paused = !self.paused;
                 if !self.paused {
-                    for r in std::mem::take(&mut self.held) {
-                        self.apply(&r);
+                    for (i, r) in std::mem::take(&mut self.held) {
+                        self.runs[i].apply(&r);
                     }
                 }
                 Flow::Redraw
@@ -265,8 +326,28 @@ impl App {
                 self.help = true;
                 Flow::Redraw
             }
+            KeyCode::Char('x') => {
+                self.x = self.x.next();
+                Flow::Redraw
+            }
+            KeyCode::Char('/') => {
+                self.prompt = Some(String::new());
+                Flow::Redraw
+            }
+            KeyCode::Char('n') => match self.query.clone() {
+                Some(q) => {
+                    self.search(&q, true);
+                    Flow::Redraw
+                }
+                None => Flow::Idle,
+            },
+            KeyCode::Char('r') if self.runs.len() > 1 => self.focus_on(self.focus + 1),
+            KeyCode::Char('R') if self.runs.len() > 1 => {
+                self.focus_on(self.focus + self.runs.len() - 1)
+            }
+            code if self.on_run_list() => self.run_list_key(code),
             code => {
-                if self.views[self.tab].key(code) {
+                if self.runs[self.focus].views[self.tab].key(code) {
                     Flow::Redraw
                 } else {
                     Flow::Idle
@@ -275,242 +356,116 @@ impl App {
         }
     }
 
-    /// Draws the whole screen into `frame`: a pure function of the state.
-    pub fn render(&self, frame: &mut Frame) {
-        let area = frame.area();
-        self.render_to(area, frame.buffer_mut());
+    fn focus_on(&mut self, i: usize) -> Flow {
+        let i = i % self.runs.len();
+        if i == self.focus {
+            return Flow::Idle;
+        }
+        self.focus = i;
+        Flow::Redraw
     }
 
-    /// Draws the whole screen into a buffer region.
-    pub fn render_to(&self, area: Rect, buf: &mut Buffer) {
-        if area.width == 0 || area.height == 0 {
-            return;
-        }
-        // A long warning (a connection's reason, the command that accepts a host key) wraps
-        // onto up to 3 rows, so it is read whole.
-        let rows = match (&self.warning, self.paused) {
-            (Some(w), false) if area.height >= 12 => (w
-                .chars()
-                .count()
-                .max(1)
-                .div_ceil(area.width.max(1) as usize))
-            .clamp(1, 3),
-            _ => 1,
-        } as u16;
-        let [header, tabs, body, footer] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(1),
-            Constraint::Min(0),
-            Constraint::Length(rows),
-        ])
-        .areas(area);
-        self.render_header(header, buf);
-        self.render_tabs(tabs, buf);
-        let ctx = Ctx { keep: self.keep() };
-        self.views[self.tab].render(body, buf, &ctx);
-        self.render_footer(footer, buf);
-        if self.help {
-            self.render_help(area, buf);
-        }
-    }
-
-    /// What the header says about the time since the last event: nothing under 10 s, then the
-    /// age in steps of 10 s, and whether the run is stale. Nothing once the run has ended or
-    /// for a replayed log.
-    fn age_shown(&self) -> Option<(u64, bool)> {
-        if self.ended.is_some() || self.connection == Connection::Replayed || self.idle_s < 10 {
-            return None;
-        }
-        Some((self.idle_s / 10 * 10, self.idle_s >= self.stale_after_s))
-    }
-
-    fn render_header(&self, area: Rect, buf: &mut Buffer) {
-        // Short, so the run's own figures always fit; a lost or failed connection's reason
-        // is the footer's line (set when the state arrives).
-        let (conn, color) = match &self.connection {
-            Connection::Connecting { attempt: 0 } => ("connecting".to_string(), Color::Yellow),
-            Connection::Connecting { attempt } => {
-                (format!("reconnecting (attempt {attempt})"), Color::Yellow)
+    fn run_list_key(&mut self, code: KeyCode) -> Flow {
+        let n = self.runs.len();
+        match code {
+            KeyCode::Down => self.focus_on((self.focus + 1).min(n - 1)),
+            KeyCode::Up => self.focus_on(self.focus.saturating_sub(1)),
+            KeyCode::Char(' ') => {
+                let r = &mut self.runs[self.focus];
+                r.selected = !r.selected;
+                Flow::Redraw
             }
-            Connection::Live => ("live".into(), Color::Green),
-            Connection::Replayed => ("replay".into(), Color::Cyan),
-            Connection::Lost { retry_in_s, .. } => (
-                format!("connection lost, reconnecting in {retry_in_s} s"),
-                Color::Red,
-            ),
-            Connection::Ended => ("stream ended".into(), Color::Cyan),
-            Connection::Failed(_) => ("failed".into(), Color::Red),
-        };
-        let state = match (&self.ended, &self.stage) {
-            (Some((status, _)), stage) => format!(
-                "{} {}",
-                stage.as_deref().unwrap_or("run"),
-                if status == "completed" {
-                    "finished".to_string()
-                } else {
-                    format!("ended: {status}")
+            KeyCode::Char('a') => {
+                let all = self.runs.iter().all(|r| r.selected);
+                for r in &mut self.runs {
+                    r.selected = !all;
                 }
-            ),
-            (None, Some(stage)) => match self.age_shown() {
-                Some((_, true)) => format!("{stage} stale"),
-                _ => format!("{stage} running"),
-            },
-            (None, None) => "waiting for events".into(),
-        };
-        let stale = matches!(self.age_shown(), Some((_, true)));
-        // The run's own figures first, the connection state after them; when the line is too
-        // long for the terminal, the target's path gives way (its start elided: the run's own
-        // name is at its end), never the figures or the state.
-        let mut spans = vec![
-            Span::styled(
-                "circuitscope ",
-                Style::default().add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(format!("{}  ", self.target)),
-            Span::styled(
-                state,
-                Style::default().fg(if stale {
-                    Color::Red
-                } else if self.ended.is_some() {
-                    Color::Cyan
-                } else {
-                    Color::White
-                }),
-            ),
-        ];
-        if let Some(s) = self.last_step {
-            spans.push(Span::raw(format!("  step {s}")));
-        }
-        spans.push(Span::raw(format!("  {} events", self.records)));
-        if let Some((age, _)) = self.age_shown() {
-            spans.push(Span::styled(
-                format!("  last event {age} s ago"),
-                Style::default().fg(if stale { Color::Red } else { Color::Yellow }),
-            ));
-        }
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(
-            format!("[{conn}]"),
-            Style::default().fg(color),
-        ));
-        let width: usize = spans.iter().map(|s| s.width()).sum();
-        let over = width.saturating_sub(area.width as usize);
-        if over > 0 {
-            // Only where that makes the line fit (a tiny terminal cuts the line instead).
-            let target: Vec<char> = self.target.chars().collect();
-            let keep = target.len().saturating_sub(over + 1);
-            if keep >= 8 {
-                let tail: String = target[target.len() - keep..].iter().collect();
-                spans[1] = Span::raw(format!("…{tail}  "));
+                Flow::Redraw
             }
+            KeyCode::Enter => {
+                // Show the focused run's first view.
+                self.tab = 0;
+                Flow::Redraw
+            }
+            _ => Flow::Idle,
         }
-        Paragraph::new(Line::from(spans))
-            .style(Style::default().bg(Color::Black))
-            .render(area, buf);
     }
 
-    fn render_tabs(&self, area: Rect, buf: &mut Buffer) {
-        let full: usize = self
-            .views
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!(" {} {} ", i + 1, v.title()).chars().count())
-            .sum();
-        let line = if full <= area.width as usize {
-            Line::from(
-                self.views
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        let s = format!(" {} {} ", i + 1, v.title());
-                        if i == self.tab {
-                            Span::styled(
-                                s,
-                                Style::default()
-                                    .fg(Color::Black)
-                                    .bg(Color::Cyan)
-                                    .add_modifier(Modifier::BOLD),
-                            )
-                        } else {
-                            Span::raw(s)
-                        }
-                    })
-                    .collect::<Vec<_>>(),
+    /// Searches the visible view (the run list searches run names); what was found is the
+    /// footer's line.
+    fn search(&mut self, q: &str, next: bool) {
+        let found = if self.on_run_list() {
+            let n = self.runs.len();
+            let lower = q.to_lowercase();
+            let start = if next { self.focus + 1 } else { self.focus };
+            (0..n)
+                .map(|k| (start + k) % n)
+                .find(|&i| self.runs[i].label.to_lowercase().contains(&lower))
+                .map(|i| {
+                    self.focus = i;
+                    format!("/{q}: run {}", self.runs[i].label)
+                })
+                .or_else(|| Some(format!("/{q}: no run matches")))
+        } else {
+            self.runs[self.focus].views[self.tab].search(q, next)
+        };
+        self.warning = Some(found.unwrap_or_else(|| {
+            format!(
+                "/{q}: the {} view has nothing to search (the Log and the Graph do)",
+                self.titles()[self.tab]
             )
-        } else {
-            // Too narrow for every name: the current one, and where it is.
-            Line::from(vec![
-                Span::styled(
-                    format!(
-                        " {}/{} {} ",
-                        self.tab + 1,
-                        self.views.len(),
-                        self.views[self.tab].title()
-                    ),
-                    Style::default()
-                        .fg(Color::Black)
-                        .bg(Color::Cyan)
-                        .add_modifier(Modifier::BOLD),
-                ),
-                Span::raw(" tab: next"),
-            ])
-        };
-        Paragraph::new(line).render(area, buf);
+        }));
     }
 
-    fn render_footer(&self, area: Rect, buf: &mut Buffer) {
-        let line = if self.paused {
-            Line::from(Span::styled(
-                format!("PAUSED: {} new events held (p resumes)", self.held.len()),
-                Style::default().fg(Color::Black).bg(Color::Yellow),
-            ))
-        } else if let Some(w) = &self.warning {
-            Line::from(Span::styled(w.clone(), Style::default().fg(Color::Yellow)))
-        } else {
-            Line::from(Span::styled(
-                format!(
-                    "q quit  tab/1-{} views  +/- edges kept  arrows select  p pause  ? help",
-                    self.views.len()
-                ),
-                Style::default().fg(Color::DarkGray),
-            ))
-        };
-        let p = Paragraph::new(line);
-        if self.warning.is_some() && !self.paused {
-            p.wrap(ratatui::widgets::Wrap { trim: false })
-                .render(area, buf);
-        } else {
-            p.render(area, buf);
+    fn mouse(&mut self, m: ratatui::crossterm::event::MouseEvent) -> Flow {
+        let area = self.area.get();
+        let body_top = area.y + 2;
+        match m.kind {
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                let code = if m.kind == MouseEventKind::ScrollUp {
+                    KeyCode::Up
+                } else {
+                    KeyCode::Down
+                };
+                if self.help || self.prompt.is_some() {
+                    return Flow::Idle;
+                }
+                if self.on_run_list() {
+                    return self.run_list_key(code);
+                }
+                if self.runs[self.focus].views[self.tab].key(code) {
+                    Flow::Redraw
+                } else {
+                    Flow::Idle
+                }
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                if m.row == area.y + 1 {
+                    match super::chrome::tab_at(self, area.width, m.column.saturating_sub(area.x)) {
+                        Some(t) if t != self.tab => {
+                            self.tab = t;
+                            Flow::Redraw
+                        }
+                        _ => Flow::Idle,
+                    }
+                } else if self.on_run_list() && m.row > body_top {
+                    // The list's first row is its header.
+                    let i = (m.row - body_top - 1) as usize;
+                    if i >= self.runs.len() {
+                        return Flow::Idle;
+                    }
+                    if m.column.saturating_sub(area.x) < 4 {
+                        self.runs[i].selected = !self.runs[i].selected;
+                        return Flow::Redraw;
+                    }
+                    self.focus = i;
+                    Flow::Redraw
+                } else {
+                    Flow::Idle
+                }
+            }
+            _ => Flow::Idle,
         }
-    }
-
-    fn render_help(&self, area: Rect, buf: &mut Buffer) {
-        let text = vec![
-            Line::from("circuitscope watch: keys"),
-            Line::from(""),
-            Line::from("tab / shift-tab   next / previous view"),
-            Line::from(format!("1-{}               go to a view", self.views.len())),
-            Line::from("+ / -             keep more / fewer graph edges"),
-            Line::from("up / down         select a node (Graph), scroll (Log)"),
-            Line::from("PgUp/PgDn/Home/End scroll the Log (scrolled back: the event whole)"),
-            Line::from("left / right      the figure charted (Emergence)"),
-            Line::from("p                 pause / resume updates"),
-            Line::from("?                 this help (any key closes it)"),
-            Line::from("q / esc           quit"),
-        ];
-        let w = area.width.min(60);
-        let h = area.height.min(text.len() as u16 + 2);
-        let popup = Rect {
-            x: area.x + (area.width - w) / 2,
-            y: area.y + (area.height - h) / 2,
-            width: w,
-            height: h,
-        };
-        Clear.render(popup, buf);
-        Paragraph::new(text)
-            .block(Block::default().borders(Borders::ALL).title(" help "))
-            .wrap(Wrap { trim: false })
-            .render(popup, buf);
     }
 }
 

@@ -15,6 +15,8 @@
 //! on quit, on error or on panic.
 
 pub mod app;
+mod chrome;
+mod run;
 pub mod source;
 pub mod views;
 
@@ -24,7 +26,7 @@ use crate::runlog::events::check_version;
 use crate::runlog::Envelope;
 use crate::{Error, Result};
 use ratatui::buffer::Buffer;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 use ratatui::layout::Rect;
 
 /// One line of the event log as the dashboard received it, parsed once.
@@ -126,19 +128,29 @@ pub enum Connection {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppEvent {
     Key(KeyEvent),
+    /// A click, a drag or the wheel (when mouse capture is on).
+    Mouse(MouseEvent),
     Resize,
-    Record(Record),
-    Connection(Connection),
-    /// Something the user should read (a skipped line, a remote's error output).
-    Warning(String),
-    /// The log was truncated or replaced: everything shown so far is dropped and the log is
-    /// read again from the start.
-    Reset(String),
     /// One second passed (the header's age of the last event, and staleness).
     Tick,
     /// A signal that ends the program (SIGTERM, SIGHUP: a closed SSH session) arrived: the
     /// dashboard quits, and the terminal is restored before the process exits.
     Signal(i32),
+    /// Something from the source of one run: runs are numbered in the order `watch` was given
+    /// them (0 for a single run).
+    Run(usize, RunEvent),
+}
+
+/// What a run's source sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    Record(Record),
+    Connection(Connection),
+    /// Something the user should read (a skipped line, a remote's error output).
+    Warning(String),
+    /// The log was truncated or replaced: everything shown so far of this run is dropped and
+    /// the log is read again from the start.
+    Reset(String),
 }
 
 /// What the app needs after one event.
@@ -149,11 +161,84 @@ pub enum Flow {
     Idle,
 }
 
+/// What the charts of training over time put on their x axis (`x` cycles it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XAxis {
+    /// The training step.
+    #[default]
+    Step,
+    /// Seconds since the run's first event.
+    Elapsed,
+    /// The wall-clock time of the event (local time).
+    Wall,
+}
+
+impl XAxis {
+    /// The next choice, in the order `x` cycles them.
+    pub fn next(self) -> XAxis {
+        match self {
+            XAxis::Step => XAxis::Elapsed,
+            XAxis::Elapsed => XAxis::Wall,
+            XAxis::Wall => XAxis::Step,
+        }
+    }
+
+    /// How an axis value reads (a step, `1m 05s`, `14:03:22`).
+    pub fn label(self, x: f64) -> String {
+        match self {
+            XAxis::Step => format!("{x:.0}"),
+            XAxis::Elapsed => views::duration(x),
+            XAxis::Wall => views::clock(x),
+        }
+    }
+
+    /// The axis's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            XAxis::Step => "step",
+            XAxis::Elapsed => "elapsed",
+            XAxis::Wall => "time",
+        }
+    }
+}
+
+/// One named series of points a view lays over the same view of other runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One run's series in an overlay, with the run's name and colour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overlay {
+    pub run: String,
+    pub color: ratatui::style::Color,
+    pub series: Vec<Series>,
+}
+
 /// State shared by every view when it draws.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ctx {
+pub struct Ctx<'a> {
     /// The share of a graph's edges kept (the `+`/`-` control), in (0, 1].
     pub keep: f64,
+    /// What the charts over time put on their x axis.
+    pub x: XAxis,
+    /// With several runs selected, every selected run's series for this view (from
+    /// [`View::series`]), the shown run's among them; empty otherwise. A view that lays runs
+    /// over each other draws these, one colour a run, instead of its own series alone.
+    pub overlay: &'a [Overlay],
+}
+
+impl Ctx<'_> {
+    /// A context with no overlay and the step on the x axis.
+    pub fn plain(keep: f64) -> Ctx<'static> {
+        Ctx {
+            keep,
+            x: XAxis::Step,
+            overlay: &[],
+        }
+    }
 }
 
 /// One tab of the dashboard.
@@ -171,6 +256,17 @@ pub trait View: Send {
     /// Draws the view: a pure function of its state and `ctx`. A view with no data says which
     /// events (and which command) will fill it.
     fn render(&self, area: Rect, buf: &mut Buffer, ctx: &Ctx);
+    /// The series this view lays over the same view of other runs (x as `x` asks); none for a
+    /// view that shows one run at a time.
+    fn series(&self, _x: XAxis) -> Vec<Series> {
+        Vec::new()
+    }
+    /// The `/` search: finds `query` in what the view shows (the next match after the
+    /// current one when `next`), and says what it found; `None` for a view with nothing to
+    /// search.
+    fn search(&mut self, _query: &str, _next: bool) -> Option<String> {
+        None
+    }
 }
 
 /// Makes a fresh set of views (at start, and again when the log is read anew).
@@ -196,26 +292,35 @@ pub const KEEP_LADDER: [f64; 11] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5,
 /// Options of `circuitscope watch`.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
-    /// A local run directory (or events.jsonl), or `[user@]host:RUN`.
-    pub target: String,
+    /// What to follow: local run directories (or events.jsonl files), directories holding runs
+    /// (every run below is followed), or `[user@]host:RUN`.
+    pub targets: Vec<String>,
     /// The ssh command, split on whitespace (e.g. `ssh -p 2222 -i key`).
     pub ssh: String,
     /// The circuitscope binary on the remote machine.
     pub remote_bin: String,
     /// Read the log once and stop following it.
     pub replay: bool,
-    /// Also append every received line to this file (a local copy of the log).
+    /// Also append every received line to this file (a local copy of the log; one run only).
     pub save: Option<std::path::PathBuf>,
     /// Mark a running run stale after this many seconds without an event.
     pub stale_after: u64,
+    /// Take the mouse (clicks on tabs and runs, the wheel scrolls).
+    pub mouse: bool,
 }
 
-/// `circuitscope watch`: checks what can be checked before taking the terminal (the local run
-/// exists, stdout is a terminal), then runs the dashboard until `q`. The terminal is restored
-/// on every way out, a panic included (ratatui's panic hook).
+/// `circuitscope watch`: checks what can be checked before taking the terminal (every local
+/// run exists, stdout is a terminal), then runs the dashboard until `q`. The terminal is
+/// restored on every way out, a panic included (ratatui's panic hook, and ours for the mouse).
 pub fn watch(opts: WatchOptions) -> Result<()> {
     use std::io::IsTerminal;
-    let target = source::Target::parse(&opts.target)?;
+    let targets = source::Target::expand(&opts.targets)?;
+    if targets.len() > 1 && opts.save.is_some() {
+        return Err(Error::Invalid(
+            "--save copies one run's log, and this watches several; name one run with --save"
+                .into(),
+        ));
+    }
     if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
         return Err(Error::Invalid(
             "watch draws on a terminal and TERM=dumb says this one cannot; use `circuitscope events --follow RUN` for the events as text".into(),
@@ -241,9 +346,25 @@ pub fn watch(opts: WatchOptions) -> Result<()> {
             }
         });
     }
-    let src = source::start(&target, &opts, tx.clone())?;
+    let mut sources = Vec::with_capacity(targets.len());
+    for (i, (target, _)) in targets.iter().enumerate() {
+        sources.push(source::start(
+            target,
+            &opts,
+            source::RunTx::new(tx.clone(), i),
+        )?);
+    }
     let mut terminal =
         ratatui::try_init().map_err(|e| Error::io("<terminal>", "cannot set up", e))?;
+    if opts.mouse {
+        mouse_capture(true);
+        // A panic must give the mouse back too (ratatui's hook restores the rest).
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            mouse_capture(false);
+            hook(info);
+        }));
+    }
     if !opts.replay {
         let tx = tx.clone();
         std::thread::spawn(move || loop {
@@ -254,11 +375,17 @@ pub fn watch(opts: WatchOptions) -> Result<()> {
         });
     }
     source::spawn_input(tx);
+    let labels = targets.into_iter().map(|(_, label)| label).collect();
     let mut app =
-        App::new(target.label(), Box::new(default_views)).with_stale_after(opts.stale_after);
+        App::with_runs(labels, Box::new(default_views)).with_stale_after(opts.stale_after);
     let result = run_loop(&mut terminal, &mut app, &rx);
+    if opts.mouse {
+        mouse_capture(false);
+    }
     ratatui::restore();
-    src.stop();
+    for s in &sources {
+        s.stop();
+    }
     handle.close();
     if let Some(sig) = app.ended_by_signal() {
         // The conventional status of a process ended by a signal, now that the terminal is
@@ -266,4 +393,16 @@ pub fn watch(opts: WatchOptions) -> Result<()> {
         std::process::exit(128 + sig);
     }
     result
+}
+
+/// Turns the terminal's mouse reporting on or off.
+fn mouse_capture(on: bool) {
+    use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    use ratatui::crossterm::execute;
+    let mut out = std::io::stdout();
+    let _ = if on {
+        execute!(out, EnableMouseCapture)
+    } else {
+        execute!(out, DisableMouseCapture)
+    };
 }

@@ -6,7 +6,7 @@
 //! dropped connection loses no event and shows none twice. It must never write to the run it
 //! reads; `--save` writes only to its own file.
 
-use super::{AppEvent, Connection, Record};
+use super::{AppEvent, Connection, Record, RunEvent};
 use crate::runlog::follow::{Followed, Follower};
 use crate::runlog::RunDir;
 use crate::{Error, Result};
@@ -59,6 +59,39 @@ impl Target {
         )))
     }
 
+    /// Every target `watch` was given, each with its name: a directory that is no run (no
+    /// `run.json` or `zoo.json`) stands for every run below it (sorted, named by their paths),
+    /// and must hold at least one. Every argument is checked before any is followed.
+    pub fn expand(args: &[String]) -> Result<Vec<(Target, String)>> {
+        if args.is_empty() {
+            return Err(Error::Invalid("watch needs a run to follow".into()));
+        }
+        let mut out = Vec::new();
+        for a in args {
+            let p = Path::new(a);
+            if p.is_dir() && !p.join("run.json").exists() && !p.join("zoo.json").exists() {
+                let mut found = Vec::new();
+                runs_below(p, 4, &mut found);
+                if found.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "{a}: no run below this directory (a run has run.json or zoo.json, and an events.jsonl)"
+                    )));
+                }
+                found.sort();
+                for run in found {
+                    let t = Target::Local(run.join("events.jsonl"));
+                    let label = t.label();
+                    out.push((t, label));
+                }
+                continue;
+            }
+            let t = Target::parse(a)?;
+            let label = t.label();
+            out.push((t, label));
+        }
+        Ok(out)
+    }
+
     /// How the title names it.
     pub fn label(&self) -> String {
         match self {
@@ -72,6 +105,44 @@ impl Target {
                 .to_string(),
             Target::Remote { host, run } => format!("{host}:{run}"),
         }
+    }
+}
+
+/// The run directories below `dir` (not below a run), down to `depth` levels.
+fn runs_below(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        if (p.join("run.json").exists() || p.join("zoo.json").exists())
+            && p.join("events.jsonl").is_file()
+        {
+            found.push(p);
+        } else if depth > 1 {
+            runs_below(&p, depth - 1, found);
+        }
+    }
+}
+
+/// Where one run's source sends its events: the app's channel, tagged with the run's number.
+#[derive(Clone)]
+pub struct RunTx {
+    tx: Sender<AppEvent>,
+    run: usize,
+}
+
+impl RunTx {
+    pub fn new(tx: Sender<AppEvent>, run: usize) -> RunTx {
+        RunTx { tx, run }
+    }
+
+    /// False once the app is gone.
+    pub fn send(&self, ev: RunEvent) -> bool {
+        self.tx.send(AppEvent::Run(self.run, ev)).is_ok()
     }
 }
 
@@ -132,7 +203,7 @@ impl Saver {
 }
 
 /// Starts the source for `target` on its own thread.
-pub fn start(target: &Target, opts: &super::WatchOptions, tx: Sender<AppEvent>) -> Result<Source> {
+pub fn start(target: &Target, opts: &super::WatchOptions, tx: RunTx) -> Result<Source> {
     let saver = Saver::create(opts.save.as_deref())?;
     let source = Source {
         stop: Arc::new(AtomicBool::new(false)),
@@ -190,6 +261,7 @@ pub fn spawn_input(tx: Sender<AppEvent>) {
         let ev = match event::read() {
             Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => AppEvent::Key(k),
             Ok(Event::Resize(..)) => AppEvent::Resize,
+            Ok(Event::Mouse(m)) => AppEvent::Mouse(m),
             Ok(_) => continue,
             Err(_) => return,
         };
@@ -202,19 +274,19 @@ pub fn spawn_input(tx: Sender<AppEvent>) {
 /// Sends `ev` from a source; from the analysis log (`analysis`), records are marked
 /// [`Record::in_analysis`], its connection state is not the run's (not shown at all),
 /// and a rewrite of it is only a warning (the run's own views stay). False once the app is gone.
-fn route(tx: &Sender<AppEvent>, analysis: bool, ev: AppEvent) -> bool {
+fn route(tx: &RunTx, analysis: bool, ev: RunEvent) -> bool {
     let ev = match ev {
         // The run's own stream reports a host or run that cannot be reached; the analysis
         // stream, which fails with it, stays quiet.
-        AppEvent::Connection(_) if analysis => return true,
-        AppEvent::Warning(w) if analysis => AppEvent::Warning(format!("analysis log: {w}")),
-        AppEvent::Record(r) if analysis => AppEvent::Record(r.in_analysis()),
-        AppEvent::Reset(why) if analysis => AppEvent::Warning(format!(
+        RunEvent::Connection(_) if analysis => return true,
+        RunEvent::Warning(w) if analysis => RunEvent::Warning(format!("analysis log: {w}")),
+        RunEvent::Record(r) if analysis => RunEvent::Record(r.in_analysis()),
+        RunEvent::Reset(why) if analysis => RunEvent::Warning(format!(
             "analysis log: {why}; its new events follow the old ones"
         )),
         ev => ev,
     };
-    tx.send(ev).is_ok()
+    tx.send(ev)
 }
 
 /// Follows a local log: the run's own, or (`analysis`) its analysis log, whose records are
@@ -223,13 +295,13 @@ fn route(tx: &Sender<AppEvent>, analysis: bool, ev: AppEvent) -> bool {
 fn local(
     mut follower: Follower,
     replay: bool,
-    tx: Sender<AppEvent>,
+    tx: RunTx,
     saver: Saver,
     stop: Arc<AtomicBool>,
     analysis: bool,
 ) {
-    let send = |ev: AppEvent| route(&tx, analysis, ev);
-    if !send(AppEvent::Connection(if replay {
+    let send = |ev: RunEvent| route(&tx, analysis, ev);
+    if !send(RunEvent::Connection(if replay {
         Connection::Connecting { attempt: 0 }
     } else {
         Connection::Live
@@ -240,7 +312,7 @@ fn local(
         let items = match follower.poll() {
             Ok(items) => items,
             Err(e) => {
-                if !send(AppEvent::Warning(e.to_string())) {
+                if !send(RunEvent::Warning(e.to_string())) {
                     return;
                 }
                 std::thread::sleep(Duration::from_secs(1));
@@ -254,9 +326,9 @@ fn local(
                     end, line, event, ..
                 } => {
                     if let Err(e) = saver.line(&line) {
-                        let _ = send(AppEvent::Warning(e));
+                        let _ = send(RunEvent::Warning(e));
                     }
-                    AppEvent::Record(Record::known(event, line, end))
+                    RunEvent::Record(Record::known(event, line, end))
                 }
                 // A kind this build does not know is still a record (a view may know it); a
                 // line that is no event at all is reported and skipped.
@@ -265,25 +337,25 @@ fn local(
                 } => match Record::parse(&line, end) {
                     Ok(r) => {
                         let _ = saver.line(&line);
-                        AppEvent::Record(r)
+                        RunEvent::Record(r)
                     }
-                    Err(e) => AppEvent::Warning(format!("byte {offset}: skipped a bad line: {e}")),
+                    Err(e) => RunEvent::Warning(format!("byte {offset}: skipped a bad line: {e}")),
                 },
                 Followed::Truncated { was, now } => {
                     saver.truncate();
-                    AppEvent::Reset(format!(
+                    RunEvent::Reset(format!(
                         "the log shrank from {was} to {now} bytes; reading it again from the start"
                     ))
                 }
                 Followed::Replaced => {
                     saver.truncate();
-                    AppEvent::Reset(
+                    RunEvent::Reset(
                         "the log was replaced; reading the new one from the start".into(),
                     )
                 }
                 Followed::Rewritten => {
                     saver.truncate();
-                    AppEvent::Reset(
+                    RunEvent::Reset(
                         "the log was rewritten in place; reading it again from the start".into(),
                     )
                 }
@@ -293,7 +365,7 @@ fn local(
             }
         }
         if replay {
-            let _ = send(AppEvent::Connection(Connection::Replayed));
+            let _ = send(RunEvent::Connection(Connection::Replayed));
             return;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -302,7 +374,7 @@ fn local(
 
 /// Follows the run's analysis log once it exists (it appears when `analyze` first runs).
 /// Nothing from it is saved with `--save`, which copies the run's own log.
-fn local_analysis(path: PathBuf, replay: bool, tx: Sender<AppEvent>, stop: Arc<AtomicBool>) {
+fn local_analysis(path: PathBuf, replay: bool, tx: RunTx, stop: Arc<AtomicBool>) {
     let follower = loop {
         if stop.load(Ordering::Relaxed) {
             return;
@@ -311,7 +383,7 @@ fn local_analysis(path: PathBuf, replay: bool, tx: Sender<AppEvent>, stop: Arc<A
             match Follower::open(&path, 0) {
                 Ok(f) => break f,
                 Err(e) => {
-                    let _ = tx.send(AppEvent::Warning(format!("analysis log: {e}")));
+                    let _ = tx.send(RunEvent::Warning(format!("analysis log: {e}")));
                     return;
                 }
             }
@@ -366,19 +438,13 @@ impl Remote {
         )
     }
 
-    fn run(
-        self,
-        tx: Sender<AppEvent>,
-        saver: Saver,
-        stop: Arc<AtomicBool>,
-        slot: Arc<Mutex<Option<Child>>>,
-    ) {
+    fn run(self, tx: RunTx, saver: Saver, stop: Arc<AtomicBool>, slot: Arc<Mutex<Option<Child>>>) {
         let analysis = self.analysis;
-        let send = |ev: AppEvent| route(&tx, analysis, ev);
+        let send = |ev: RunEvent| route(&tx, analysis, ev);
         let mut offset = 0u64;
         let mut attempt = 0u32;
         while !stop.load(Ordering::Relaxed) {
-            if !send(AppEvent::Connection(Connection::Connecting { attempt })) {
+            if !send(RunEvent::Connection(Connection::Connecting { attempt })) {
                 return;
             }
             let mut cmd = Command::new(&self.ssh[0]);
@@ -396,7 +462,7 @@ impl Remote {
             let mut child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(e) => {
-                    let _ = send(AppEvent::Connection(Connection::Failed(format!(
+                    let _ = send(RunEvent::Connection(Connection::Failed(format!(
                         "cannot run `{}`: {e}",
                         self.ssh[0]
                     ))));
@@ -424,7 +490,7 @@ impl Remote {
                             *last_err.lock().unwrap_or_else(|p| p.into_inner()) = line.clone();
                         }
                         if !quiet {
-                            let _ = tx.send(AppEvent::Warning(format!("{host}: {line}")));
+                            let _ = tx.send(RunEvent::Warning(format!("{host}: {line}")));
                         }
                     }
                 })
@@ -435,7 +501,7 @@ impl Remote {
                 if !live {
                     live = true;
                     attempt = 0;
-                    if !send(AppEvent::Connection(if self.replay {
+                    if !send(RunEvent::Connection(if self.replay {
                         Connection::Connecting { attempt: 0 }
                     } else {
                         Connection::Live
@@ -450,16 +516,16 @@ impl Remote {
                         Ok(r) => {
                             offset = end;
                             if let Err(e) = saver.line(json) {
-                                let _ = tx.send(AppEvent::Warning(e));
+                                let _ = tx.send(RunEvent::Warning(e));
                             }
-                            AppEvent::Record(r)
+                            RunEvent::Record(r)
                         }
                         Err(e) => {
                             offset = end;
-                            AppEvent::Warning(format!("skipped a line: {e}"))
+                            RunEvent::Warning(format!("skipped a line: {e}"))
                         }
                     },
-                    Err(e) => AppEvent::Warning(e),
+                    Err(e) => RunEvent::Warning(e),
                 };
                 if !send(ev) {
                     return;
@@ -478,7 +544,7 @@ impl Remote {
             if reason.contains("Host key verification failed") {
                 // Retrying cannot help: the user must accept the key once, outside the
                 // dashboard.
-                let _ = send(AppEvent::Connection(Connection::Failed(format!(
+                let _ = send(RunEvent::Connection(Connection::Failed(format!(
                     "the host key of {} is not known (ssh runs with BatchMode, so it never prompts); accept it once with `{} {} true`, then start watch again",
                     self.host,
                     self.ssh.join(" "),
@@ -488,7 +554,7 @@ impl Remote {
             }
             match status {
                 Some(Ok(s)) if s.success() => {
-                    let _ = send(AppEvent::Connection(if self.replay {
+                    let _ = send(RunEvent::Connection(if self.replay {
                         Connection::Replayed
                     } else {
                         Connection::Ended
@@ -497,7 +563,7 @@ impl Remote {
                 }
                 // 255 is ssh's own failure (no route, refused, dropped); no code is a signal.
                 Some(Ok(s)) if s.code().is_some_and(|c| c != 255) => {
-                    let _ = send(AppEvent::Connection(Connection::Failed(
+                    let _ = send(RunEvent::Connection(Connection::Failed(
                         if reason.is_empty() {
                             format!("the remote command exited with {s}")
                         } else {
@@ -510,7 +576,7 @@ impl Remote {
             }
             attempt += 1;
             let wait = (1u64 << (attempt - 1).min(4)).min(10);
-            if !send(AppEvent::Connection(Connection::Lost {
+            if !send(RunEvent::Connection(Connection::Lost {
                 reason: if reason.is_empty() {
                     "the connection closed".into()
                 } else {

@@ -1,6 +1,9 @@
-//! The Graph view: the newest graph drawn by layer, the edges kept by the `+`/`-` share, the selected node.
+//! The Graph view: the newest graph drawn by layer (each layer named), the edges kept by the
+//! `+`/`-` share, the selected node (`/` finds one by name). Too many edges for the canvas
+//! to draw legibly are bundled: one line per pair of (layer, community) groups, its weight the
+//! sum of the edges it stands for (`a` switches between auto, every edge and bundles).
 
-use super::{empty, interpolate, num, PALETTE};
+use super::{clip, empty, interpolate, num, PALETTE};
 use crate::runlog::events::{GraphEdgeRecord, GraphNodeRecord};
 use crate::runlog::Event;
 use crate::tui::{Ctx, Record, View};
@@ -62,6 +65,36 @@ pub struct Graph {
     selected: usize,
     /// The checkpoint step of a graph from live analysis (its envelope's step).
     step: Option<u64>,
+    /// Every edge, or bundles, or whichever is legible (`a` cycles).
+    mode: Drawing,
+}
+
+/// How the Graph view draws edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Drawing {
+    /// Every edge while the canvas can show them apart, bundles past that.
+    #[default]
+    Auto,
+    Edges,
+    Bundles,
+}
+
+/// A bundle of edges between two (layer, community) groups.
+struct Bundle {
+    from: usize,
+    to: usize,
+    sum: f64,
+    sum_abs: f64,
+    edges: usize,
+}
+
+/// Nodes grouped by (layer, community), each group's position and size, and which group
+/// each node is in.
+struct Groups {
+    keys: Vec<(usize, usize)>,
+    pos: Vec<(f64, f64)>,
+    size: Vec<usize>,
+    of: Vec<usize>,
 }
 
 impl Graph {
@@ -76,6 +109,84 @@ impl Graph {
             .map(|n| n.layer)
             .max()
             .map_or(0, |l| l + 1)
+    }
+
+    /// The layer's name: its nodes' common label prefix before `:` (`h1`), else `L1`.
+    fn layer_name(&self, layer: usize) -> String {
+        let mut prefixes = self
+            .nodes
+            .iter()
+            .filter(|n| n.layer == layer)
+            .map(|n| n.label.split_once(':').map_or("", |(p, _)| p));
+        match prefixes.next() {
+            Some(p) if !p.is_empty() && prefixes.all(|q| q == p) => p.to_string(),
+            _ => format!("L{layer}"),
+        }
+    }
+
+    /// How edges are drawn now: bundled when asked, or (auto) when more edges are shown than
+    /// the canvas has rows to tell apart (4 per row).
+    pub fn bundled(&self, keep: f64, rows: u16) -> bool {
+        match self.mode {
+            Drawing::Edges => false,
+            Drawing::Bundles => true,
+            Drawing::Auto => self.shown(keep) > 4 * rows.max(1) as usize,
+        }
+    }
+
+    fn groups(&self) -> Groups {
+        let mut keys: Vec<(usize, usize)> =
+            self.nodes.iter().map(|n| (n.layer, n.community)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let of: Vec<usize> = self
+            .nodes
+            .iter()
+            .map(|n| keys.binary_search(&(n.layer, n.community)).unwrap_or(0))
+            .collect();
+        let mut size = vec![0usize; keys.len()];
+        for &g in &of {
+            size[g] += 1;
+        }
+        let mut in_layer = vec![0usize; self.layers()];
+        for k in &keys {
+            in_layer[k.0] += 1;
+        }
+        let mut seen = vec![0usize; self.layers()];
+        let pos = keys
+            .iter()
+            .map(|&(l, _)| {
+                let i = seen[l];
+                seen[l] += 1;
+                (l as f64, 1.0 - (i as f64 + 0.5) / in_layer[l] as f64)
+            })
+            .collect();
+        Groups {
+            keys,
+            pos,
+            size,
+            of,
+        }
+    }
+
+    fn bundles(&self, edges: &[GraphEdgeRecord], g: &Groups) -> Vec<Bundle> {
+        let mut map: BTreeMap<(usize, usize), Bundle> = BTreeMap::new();
+        for e in edges {
+            let (from, to) = (g.of[e.from], g.of[e.to]);
+            let b = map.entry((from, to)).or_insert(Bundle {
+                from,
+                to,
+                sum: 0.0,
+                sum_abs: 0.0,
+                edges: 0,
+            });
+            b.sum += e.mean;
+            b.sum_abs += e.mean_abs;
+            b.edges += 1;
+        }
+        let mut v: Vec<Bundle> = map.into_values().collect();
+        v.sort_by(|a, b| b.sum_abs.total_cmp(&a.sum_abs));
+        v
     }
 }
 
@@ -125,9 +236,51 @@ impl View for Graph {
         match key {
             KeyCode::Down | KeyCode::Right => self.selected = (self.selected + 1) % n,
             KeyCode::Up | KeyCode::Left => self.selected = (self.selected + n - 1) % n,
+            KeyCode::Char('a') => {
+                self.mode = match self.mode {
+                    Drawing::Auto => Drawing::Edges,
+                    Drawing::Edges => Drawing::Bundles,
+                    Drawing::Bundles => Drawing::Auto,
+                }
+            }
             _ => return false,
         }
         true
+    }
+
+    fn search(&mut self, query: &str, next: bool) -> Option<String> {
+        let q = query.to_lowercase();
+        let n = self.nodes.len();
+        if n == 0 {
+            return Some(format!("/{query}: no graph yet"));
+        }
+        let hits: Vec<usize> = (0..n)
+            .filter(|&i| self.nodes[i].label.to_lowercase().contains(&q))
+            .collect();
+        // An exact name first; else the first match after the selected node (`next`) or
+        // from it.
+        let start = self.selected + usize::from(next);
+        let found = hits
+            .iter()
+            .copied()
+            .find(|&i| !next && self.nodes[i].label.to_lowercase() == q)
+            .or_else(|| {
+                (0..n)
+                    .map(|k| (start + k) % n)
+                    .find(|i| hits.binary_search(i).is_ok())
+            });
+        Some(match found {
+            Some(i) => {
+                self.selected = i;
+                let k = hits.binary_search(&i).map_or(0, |k| k + 1);
+                format!(
+                    "/{query}: node {} ({k} of {} matches; n: the next)",
+                    self.nodes[i].label,
+                    hits.len()
+                )
+            }
+            None => format!("/{query}: no node is named like that"),
+        })
     }
 
     fn render(&self, area: Rect, buf: &mut Buffer, ctx: &Ctx) {
@@ -218,6 +371,9 @@ impl View for Graph {
             }
         }
         let wide = area.width >= 70;
+        // The line the bundling adds (the canvas's height, which decides it, is known only
+        // after the layout; one more line in the narrow form changes it by one row at most).
+        info.push(Line::default());
         let (canvas_area, info_area) = if wide {
             let [a, b] =
                 Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
@@ -229,12 +385,66 @@ impl View for Graph {
                 Layout::vertical([Constraint::Length(lines), Constraint::Min(0)]).areas(area);
             (a, b)
         };
+        // The bottom row names the layers, under their columns.
+        let [canvas_area, names_row] =
+            Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(canvas_area);
+        let bundled = self.bundled(ctx.keep, canvas_area.height);
+        info.pop();
+        info.push(Line::from(Span::styled(
+            format!(
+                "{} ({}; a: auto, every edge, bundles)",
+                if bundled {
+                    "edges bundled by (layer, community)"
+                } else {
+                    "every edge drawn"
+                },
+                match self.mode {
+                    Drawing::Auto if bundled => "auto: too many to tell apart here",
+                    Drawing::Auto => "auto",
+                    _ => "as asked",
+                }
+            ),
+            Style::default().fg(Color::DarkGray),
+        )));
         Paragraph::new(info)
             .wrap(Wrap { trim: true })
             .block(Block::default().borders(if wide { Borders::LEFT } else { Borders::NONE }))
             .render(info_area, buf);
-        // Node positions: layers left to right, units spread over the height.
         let layers = self.layers();
+        let span = layers.saturating_sub(1) as f64 + 0.4;
+        let column = |x: f64| -> u16 {
+            let w = canvas_area.width.saturating_sub(1) as f64;
+            canvas_area.x + ((x + 0.2) / span * w).round().clamp(0.0, w) as u16
+        };
+        for l in (0..layers).filter(|_| names_row.height > 0 && names_row.width > 0) {
+            let name = self.layer_name(l);
+            let w = name.chars().count() as u16;
+            let x = column(l as f64).saturating_sub(w / 2).clamp(
+                names_row.x,
+                (names_row.x + names_row.width).saturating_sub(w),
+            );
+            buf.set_stringn(
+                x,
+                names_row.y,
+                &name,
+                (names_row.x + names_row.width - x) as usize,
+                Style::default().fg(Color::Cyan),
+            );
+        }
+        // One x unit per character cell (a label at the right edge is written leftwards).
+        let per_cell = span / canvas_area.width.max(1) as f64;
+        let right = layers.saturating_sub(1) as f64;
+        let rows = canvas_area.height;
+        // Character cells between two layers' columns, less a gap.
+        let room = ((1.0 / per_cell) as usize).saturating_sub(2);
+        let label_at = |x: f64, text: &str| -> f64 {
+            if layers > 1 && x >= right {
+                x - per_cell * (text.chars().count() as f64 + 1.0)
+            } else {
+                x
+            }
+        };
+        // Node positions: layers left to right, units spread over the height.
         let mut count = vec![0usize; layers];
         let mut index = Vec::with_capacity(self.nodes.len());
         for n in &self.nodes {
@@ -252,33 +462,90 @@ impl View for Graph {
                 )
             })
             .collect();
+        let groups = bundled.then(|| self.groups());
+        let bundles = groups
+            .as_ref()
+            .map(|g| self.bundles(edges, g))
+            .unwrap_or_default();
+        let strongest = bundles.first().map_or(0.0, |b| b.sum_abs);
         Canvas::default()
             .marker(Marker::Braille)
-            .x_bounds([-0.2, layers.saturating_sub(1) as f64 + 0.2])
+            .x_bounds([-0.2, right + 0.2])
             .y_bounds([0.0, 1.0])
             .paint(|c| {
-                for e in edges.iter().rev() {
-                    let (a, b) = (pos[e.from], pos[e.to]);
-                    let color = if e.mean >= 0.0 {
-                        Color::Green
-                    } else {
-                        Color::Red
-                    };
-                    c.draw(&CanvasLine::new(a.0, a.1, b.0, b.1, color));
-                }
-                c.layer();
-                for (i, n) in self.nodes.iter().enumerate() {
-                    c.draw(&Points {
-                        coords: &[pos[i]],
-                        color: PALETTE[n.community % PALETTE.len()],
-                    });
+                if let Some(g) = &groups {
+                    for b in bundles.iter().rev() {
+                        let (a, z) = (g.pos[b.from], g.pos[b.to]);
+                        // Strong bundles bright, weak ones dim: the eye finds the circuit.
+                        let strong = b.sum_abs >= strongest / 3.0;
+                        let color = match (b.sum >= 0.0, strong) {
+                            (true, true) => Color::LightGreen,
+                            (false, true) => Color::LightRed,
+                            (true, false) => Color::Green,
+                            (false, false) => Color::Red,
+                        };
+                        c.draw(&CanvasLine::new(a.0, a.1, z.0, z.1, color));
+                    }
+                    c.layer();
+                    let in_layer = |l: usize| g.keys.iter().filter(|k| k.0 == l).count();
+                    for (i, &(l, community)) in g.keys.iter().enumerate() {
+                        let p = g.pos[i];
+                        let text = format!("●c{community}·{}", g.size[i]);
+                        if in_layer(l) * 2 <= rows as usize {
+                            c.print(
+                                label_at(p.0, &text),
+                                p.1,
+                                Span::styled(
+                                    text,
+                                    Style::default().fg(PALETTE[community % PALETTE.len()]),
+                                ),
+                            );
+                        } else {
+                            c.draw(&Points {
+                                coords: &[p],
+                                color: PALETTE[community % PALETTE.len()],
+                            });
+                        }
+                    }
+                } else {
+                    for e in edges.iter().rev() {
+                        let (a, b) = (pos[e.from], pos[e.to]);
+                        let color = if e.mean >= 0.0 {
+                            Color::Green
+                        } else {
+                            Color::Red
+                        };
+                        c.draw(&CanvasLine::new(a.0, a.1, b.0, b.1, color));
+                    }
+                    c.layer();
+                    for (i, n) in self.nodes.iter().enumerate() {
+                        c.draw(&Points {
+                            coords: &[pos[i]],
+                            color: PALETTE[n.community % PALETTE.len()],
+                        });
+                        // Every node named where its layer leaves a row for each: the
+                        // name within its layer (the layer's is below), cut to the room
+                        // between two layers.
+                        if i != sel && count[n.layer] * 2 <= rows as usize && room >= 3 {
+                            let short = n.label.split_once(':').map_or(&*n.label, |(_, r)| r);
+                            // An ROI's name without its size (the selected node shows it).
+                            let short = short.split(" (").next().unwrap_or(short);
+                            let text = clip(short, room);
+                            c.print(
+                                label_at(pos[i].0, &text),
+                                pos[i].1,
+                                Span::styled(text, Style::default().fg(Color::DarkGray)),
+                            );
+                        }
+                    }
                 }
                 let p = pos[sel];
+                let text = format!("●{}", node.label);
                 c.print(
-                    p.0,
+                    label_at(p.0, &text),
                     p.1,
                     Span::styled(
-                        format!("●{}", node.label),
+                        text,
                         Style::default()
                             .fg(Color::Yellow)
                             .add_modifier(Modifier::BOLD),

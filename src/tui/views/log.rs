@@ -1,5 +1,6 @@
 //! The Log view: the raw events, newest at the bottom; scrolled back, the event at the bottom
-//! of the list is shown whole below it.
+//! of the list (the selected one) is shown whole below it. `k` shows one kind of event at a
+//! time; `/` finds text.
 
 use super::{clip, empty};
 use crate::tui::{Ctx, Record, View};
@@ -13,11 +14,27 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 /// The raw events, newest at the bottom; up/down, PgUp/PgDn, Home/End scroll.
 #[derive(Default)]
 pub struct Log {
-    lines: std::collections::VecDeque<String>,
-    /// Lines scrolled back from the newest.
+    /// Each event's kind and its line.
+    lines: std::collections::VecDeque<(String, String)>,
+    /// Lines (of those shown) scrolled back from the newest.
     back: usize,
     /// The oldest lines dropped to stay within [`LOG_LINES`].
     dropped: usize,
+    /// The kinds seen, and the one shown alone (`k` cycles: all, then each kind).
+    kinds: std::collections::BTreeSet<String>,
+    only: Option<String>,
+    /// The last `/` query (matching lines are highlighted).
+    query: Option<String>,
+}
+
+impl Log {
+    fn shown(&self) -> Vec<&str> {
+        self.lines
+            .iter()
+            .filter(|(k, _)| self.only.as_ref().is_none_or(|o| o == k))
+            .map(|(_, l)| l.as_str())
+            .collect()
+    }
 }
 
 /// The log view keeps this many lines (the file keeps every one); it says how many it dropped.
@@ -55,15 +72,63 @@ impl View for Log {
             self.lines.pop_front();
             self.dropped += 1;
         }
-        self.lines.push_back(line);
-        if self.back > 0 {
+        let shown = self.only.as_ref().is_none_or(|o| *o == kind);
+        self.kinds.insert(kind.clone());
+        self.lines.push_back((kind, line));
+        if self.back > 0 && shown {
+            // Scrolled back, the selected event stays where it is.
             self.back = (self.back + 1).min(self.lines.len().saturating_sub(1));
         }
         true
     }
 
+    fn search(&mut self, query: &str, next: bool) -> Option<String> {
+        let q = query.to_lowercase();
+        let shown = self.shown();
+        let n = shown.len();
+        // From the selected line back towards the oldest (a fresh search includes it), then
+        // round from the newest.
+        let from = n.saturating_sub(self.back + 1);
+        let order = (0..n).map(|k| (from + n - k - usize::from(next)) % n.max(1));
+        let matches = shown
+            .iter()
+            .filter(|l| l.to_lowercase().contains(&q))
+            .count();
+        let found = order
+            .take(n)
+            .find(|&i| shown[i].to_lowercase().contains(&q));
+        self.query = Some(query.to_string());
+        Some(match found {
+            Some(i) => {
+                self.back = n - 1 - i;
+                format!(
+                    "/{query}: event {} of {n} shown ({matches} match{}; n: the next, older)",
+                    i + 1,
+                    if matches == 1 { "" } else { "es" }
+                )
+            }
+            None => format!("/{query}: no event shown matches"),
+        })
+    }
+
     fn key(&mut self, key: KeyCode) -> bool {
-        let max = self.lines.len().saturating_sub(1);
+        if key == KeyCode::Char('k') {
+            // All kinds, then each kind seen, in order.
+            self.only = match &self.only {
+                None => self.kinds.iter().next().cloned(),
+                Some(k) => self
+                    .kinds
+                    .range::<String, _>((
+                        std::ops::Bound::Excluded(k.clone()),
+                        std::ops::Bound::Unbounded,
+                    ))
+                    .next()
+                    .cloned(),
+            };
+            self.back = 0;
+            return true;
+        }
+        let max = self.shown().len().saturating_sub(1);
         let before = self.back;
         match key {
             KeyCode::Up => self.back = (self.back + 1).min(max),
@@ -81,6 +146,7 @@ impl View for Log {
         if self.lines.is_empty() {
             return empty(area, buf, "Log", "every event of the run, as it arrives.");
         }
+        let shown = self.shown();
         // Scrolled back: the event at the bottom of the list, whole, below it.
         let (list, detail) = if self.back > 0 && area.height >= 8 {
             let [l, d] =
@@ -92,6 +158,17 @@ impl View for Log {
         };
         let mut h = list.height as usize;
         let mut lines: Vec<Line> = Vec::new();
+        if let Some(k) = &self.only {
+            lines.push(Line::styled(
+                format!(
+                    "only `{k}` events: {} of {} (k: the next kind, then all)",
+                    shown.len(),
+                    self.lines.len()
+                ),
+                Style::default().fg(Color::Cyan),
+            ));
+            h = h.saturating_sub(1);
+        }
         if self.dropped > 0 && h > 1 {
             lines.push(Line::styled(
                 format!(
@@ -103,23 +180,29 @@ impl View for Log {
             h -= 1;
         }
         // Never scrolled past the top: the first screen stays full.
-        let n = self.lines.len();
+        let n = shown.len();
         let end = (n - self.back.min(n)).max(h.min(n));
         let start = end.saturating_sub(h);
-        lines.extend(
-            self.lines
-                .range(start..end)
-                .map(|l| Line::from(clip(l, list.width as usize))),
-        );
+        let q = self.query.as_ref().map(|q| q.to_lowercase());
+        lines.extend(shown[start..end].iter().enumerate().map(|(i, l)| {
+            let mut style = Style::default();
+            if q.as_ref().is_some_and(|q| l.to_lowercase().contains(q)) {
+                style = style.fg(Color::Yellow);
+            }
+            if self.back > 0 && start + i + 1 == end {
+                style = style.add_modifier(ratatui::style::Modifier::REVERSED);
+            }
+            Line::styled(clip(l, list.width as usize), style)
+        }));
         Paragraph::new(lines).render(list, buf);
-        if let Some(d) = detail {
+        if let (Some(d), true) = (detail, end > 0) {
             // As much of it as the pane holds; what does not fit is counted, never dropped
             // silently.
-            let line = &self.lines[end - 1];
+            let line = shown[end - 1];
             let room = (d.width as usize * d.height.saturating_sub(3) as usize).saturating_sub(120);
             let total = line.chars().count();
             let text = if total <= room {
-                line.clone()
+                line.to_string()
             } else {
                 format!(
                     "{} … ({} more characters; `circuitscope events RUN` prints every event whole)",

@@ -3,6 +3,7 @@
 //! that state alone; it must never read files or the clock. A view with no data yet says which
 //! events, from which command, will fill it.
 
+mod chart;
 mod clustering;
 mod emergence;
 mod faithfulness;
@@ -12,6 +13,7 @@ mod probes;
 mod training;
 mod zoo;
 
+pub(crate) use chart::overlay_chart;
 pub use clustering::Clustering;
 pub use emergence::Emergence;
 pub use faithfulness::Faithfulness;
@@ -71,9 +73,31 @@ pub fn clip(s: &str, n: usize) -> String {
     }
 }
 
-pub(crate) fn push_thinned(series: &mut Vec<(f64, f64)>, p: (f64, f64)) {
+/// A duration in seconds as people read it: `42 s`, `3m 05s`, `2h 03m`.
+pub fn duration(s: f64) -> String {
+    if !s.is_finite() || s < 0.0 {
+        return "-".into();
+    }
+    let t = s.round() as u64;
+    match t {
+        0..=59 => format!("{t} s"),
+        60..=3599 => format!("{}m {:02}s", t / 60, t % 60),
+        _ => format!("{}h {:02}m", t / 3600, t % 3600 / 60),
+    }
+}
+
+/// A time (seconds since the epoch) as the local wall clock, `HH:MM:SS`.
+pub fn clock(t: f64) -> String {
+    use chrono::{DateTime, Local};
+    match DateTime::from_timestamp(t.floor() as i64, 0) {
+        Some(d) if t.is_finite() => d.with_timezone(&Local).format("%H:%M:%S").to_string(),
+        _ => "-".into(),
+    }
+}
+
+pub(crate) fn push_thinned<T: Copy>(series: &mut Vec<T>, p: T) {
     if series.len() >= MAX_POINTS {
-        let kept: Vec<(f64, f64)> = series.iter().copied().step_by(2).collect();
+        let kept: Vec<T> = series.iter().copied().step_by(2).collect();
         *series = kept;
     }
     series.push(p);

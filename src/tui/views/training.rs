@@ -1,15 +1,25 @@
-//! The Training view: per-task loss over steps, lr, throughput, ETA, the last evaluation.
+//! The Training view: per-task loss over steps (or elapsed or wall-clock time), lr,
+//! throughput, ETA, the last evaluation, the values under a cursor; with several runs
+//! selected, every run's loss laid over the others.
 
-use super::{bounds, empty, num, push_thinned, PALETTE};
+use super::{empty, interpolate, num, overlay_chart, push_thinned, PALETTE};
 use crate::runlog::events::TaskMetrics;
 use crate::runlog::Event;
-use crate::tui::{Ctx, Record, View};
+use crate::tui::{Ctx, Overlay, Record, Series, View, XAxis};
 use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
-use ratatui::symbols::Marker;
-use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Widget, Wrap};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+/// A logged point: step, envelope time, log10 of the loss.
+#[derive(Debug, Clone, Copy)]
+struct Pt {
+    step: f64,
+    time: f64,
+    y: f64,
+}
 
 /// Training: per-task loss (log scale) over steps, lr, throughput, ETA, the last evaluation.
 #[derive(Default)]
@@ -17,10 +27,79 @@ pub struct Training {
     preset: Option<String>,
     /// The epochs the run was configured for (its `run_start` config), when it says.
     epochs: Option<u64>,
-    tasks: Vec<Vec<(f64, f64)>>,
+    tasks: Vec<Vec<Pt>>,
+    /// The total loss (what overlays of several runs draw, and what the cursor walks).
+    total: Vec<Pt>,
+    /// The time of the first event seen (elapsed time counts from it).
+    t0: Option<f64>,
     last: Option<(u64, usize, f64, f64, f64, f64)>,
     eval: Option<(usize, String, Vec<TaskMetrics>)>,
     resumed: Option<u64>,
+    /// The cursor: an index into `total` (None: no cursor).
+    cursor: Option<usize>,
+}
+
+impl Training {
+    fn x(&self, p: &Pt, x: XAxis) -> f64 {
+        match x {
+            XAxis::Step => p.step,
+            XAxis::Elapsed => p.time - self.t0.unwrap_or(p.time),
+            XAxis::Wall => p.time,
+        }
+    }
+
+    fn xy(&self, s: &[Pt], x: XAxis) -> Vec<(f64, f64)> {
+        s.iter().map(|p| (self.x(p, x), p.y)).collect()
+    }
+
+    /// The values under the cursor: the point's step and times, each task's loss there, and,
+    /// laid over other runs, each run's loss at the same x.
+    fn cursor_line(&self, ctx: &Ctx) -> Option<Line<'static>> {
+        let p = *self.total.get(self.cursor?)?;
+        let mut spans = vec![Span::styled(
+            format!(
+                "cursor: step {:.0} · {} · {}",
+                p.step,
+                super::duration(p.time - self.t0.unwrap_or(p.time)),
+                super::clock(p.time)
+            ),
+            Style::default().fg(Color::Yellow),
+        )];
+        if ctx.overlay.len() > 1 {
+            let at = self.x(&p, ctx.x);
+            for o in ctx.overlay {
+                let v = o.series.first().and_then(|s| value_at(&s.points, at));
+                spans.push(Span::styled(
+                    format!(
+                        "  {} {}",
+                        o.run,
+                        v.map_or("-".into(), |v| num(10f64.powf(v)))
+                    ),
+                    Style::default().fg(o.color),
+                ));
+            }
+        } else {
+            for (t, s) in self.tasks.iter().enumerate() {
+                let pts: Vec<(f64, f64)> = s.iter().map(|q| (q.step, q.y)).collect();
+                if let Some(v) = value_at(&pts, p.step) {
+                    spans.push(Span::styled(
+                        format!("  task{t} {}", num(10f64.powf(v))),
+                        Style::default().fg(PALETTE[t % PALETTE.len()]),
+                    ));
+                }
+            }
+        }
+        Some(Line::from(spans))
+    }
+}
+
+/// `interpolate`, but only within the series' x range (outside it a run has no value).
+fn value_at(points: &[(f64, f64)], x: f64) -> Option<f64> {
+    let (first, last) = (points.first()?, points.last()?);
+    (first.0..=last.0)
+        .contains(&x)
+        .then(|| interpolate(points, x))
+        .flatten()
 }
 
 impl View for Training {
@@ -30,6 +109,9 @@ impl View for Training {
 
     fn update(&mut self, r: &Record) -> bool {
         let Some(env) = &r.event else { return false };
+        if self.t0.is_none() && env.time > 0.0 {
+            self.t0 = Some(env.time);
+        }
         match &env.event {
             Event::RunStart {
                 command,
@@ -52,9 +134,22 @@ impl View for Training {
                 if self.tasks.len() < losses.len() {
                     self.tasks.resize(losses.len(), Vec::new());
                 }
+                let pt = |l: f64| Pt {
+                    step: step as f64,
+                    time: env.time,
+                    y: l.log10(),
+                };
                 for (t, l) in losses.iter().enumerate() {
                     if *l > 0.0 && l.is_finite() {
-                        push_thinned(&mut self.tasks[t], (step as f64, l.log10()));
+                        push_thinned(&mut self.tasks[t], pt(*l));
+                    }
+                }
+                if *loss > 0.0 && loss.is_finite() {
+                    let before = self.total.len();
+                    push_thinned(&mut self.total, pt(*loss));
+                    if self.total.len() < before {
+                        // Thinned: the cursor's point moved to half its index.
+                        self.cursor = self.cursor.map(|c| c / 2);
                     }
                 }
                 self.last = Some((step, *epoch, *loss, *lr, *examples_per_s, *eta_s));
@@ -76,7 +171,36 @@ impl View for Training {
         }
     }
 
-    fn render(&self, area: Rect, buf: &mut Buffer, _ctx: &Ctx) {
+    fn key(&mut self, key: KeyCode) -> bool {
+        let n = self.total.len();
+        if n == 0 {
+            return false;
+        }
+        let before = self.cursor;
+        // Left from no cursor puts it on the newest point; right past the newest removes it.
+        self.cursor = match (key, self.cursor) {
+            (KeyCode::Left, None) => Some(n - 1),
+            (KeyCode::Left, Some(c)) => Some(c.saturating_sub(1)),
+            (KeyCode::Right, Some(c)) if c + 1 < n => Some(c + 1),
+            (KeyCode::Right, Some(_)) => None,
+            (KeyCode::Home, _) => Some(0),
+            (KeyCode::End, _) => None,
+            _ => return false,
+        };
+        self.cursor != before
+    }
+
+    fn series(&self, x: XAxis) -> Vec<Series> {
+        if self.total.is_empty() {
+            return Vec::new();
+        }
+        vec![Series {
+            name: "loss".into(),
+            points: self.xy(&self.total, x),
+        }]
+    }
+
+    fn render(&self, area: Rect, buf: &mut Buffer, ctx: &Ctx) {
         let Some((step, epoch, loss, lr, eps, eta)) = self.last else {
             return empty(
                 area,
@@ -128,6 +252,9 @@ impl View for Training {
                 figs.join(" | ")
             )));
         }
+        if let Some(l) = self.cursor_line(ctx) {
+            lines.push(l);
+        }
         // Rows the wrapped head needs.
         let w = area.width.max(1) as usize;
         let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(w)).sum();
@@ -139,41 +266,55 @@ impl View for Training {
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
             .render(head, buf);
-        let xs = self.tasks.iter().flatten().map(|p| p.0);
-        let ys = self.tasks.iter().flatten().map(|p| p.1);
-        let (Some((x0, x1)), Some((y0, y1))) = (bounds(xs), bounds(ys)) else {
-            return;
+        let cursor = self
+            .cursor
+            .and_then(|c| self.total.get(c))
+            .map(|p| self.x(p, ctx.x));
+        // One run: a colour per task; several selected: a colour per run, its total loss.
+        let own: Vec<Overlay>;
+        let (overlay, title) = if ctx.overlay.len() > 1 {
+            (ctx.overlay, "loss of each selected run (log10)")
+        } else {
+            own = self
+                .tasks
+                .iter()
+                .enumerate()
+                .map(|(t, s)| Overlay {
+                    run: format!("task{t}"),
+                    color: PALETTE[t % PALETTE.len()],
+                    series: vec![Series {
+                        name: format!("task{t}"),
+                        points: self.xy(s, ctx.x),
+                    }],
+                })
+                .collect();
+            (own.as_slice(), "loss per task (log10)")
         };
-        let names: Vec<String> = (0..self.tasks.len()).map(|t| format!("task{t}")).collect();
-        let data: Vec<Dataset> = self
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(t, s)| {
-                Dataset::default()
-                    .name(names[t].as_str())
-                    .marker(Marker::Braille)
-                    .graph_type(GraphType::Line)
-                    .style(Style::default().fg(PALETTE[t % PALETTE.len()]))
-                    .data(s)
-            })
-            .collect();
-        Chart::new(data)
-            .block(
-                Block::default()
-                    .borders(Borders::TOP)
-                    .title("loss per task (log10)"),
-            )
-            .x_axis(
-                Axis::default()
-                    .bounds([x0, x1])
-                    .labels([format!("{x0:.0}"), format!("step {x1:.0}")]),
-            )
-            .y_axis(
-                Axis::default()
-                    .bounds([y0, y1])
-                    .labels([num(10f64.powf(y0)), num(10f64.powf(y1))]),
-            )
-            .render(chart, buf);
+        let right = max_x(overlay);
+        overlay_chart(
+            chart,
+            buf,
+            overlay,
+            title,
+            cursor,
+            None,
+            &|x| {
+                if x == right {
+                    format!("{} {}", ctx.x.name(), ctx.x.label(x))
+                } else {
+                    ctx.x.label(x)
+                }
+            },
+            &|y| num(10f64.powf(y)),
+        );
     }
+}
+
+/// The largest x of the series (the right end of the axis, labelled with the axis's name).
+fn max_x(o: &[Overlay]) -> f64 {
+    o.iter()
+        .flat_map(|o| &o.series)
+        .flat_map(|s| &s.points)
+        .map(|p| p.0)
+        .fold(f64::NEG_INFINITY, f64::max)
 }

@@ -29,6 +29,15 @@ impl View for Zoo {
     fn update(&mut self, r: &Record) -> bool {
         let Some(env) = &r.event else { return false };
         match &env.event {
+            // Each `embed` on a zoo appends its embedders and baselines to the zoo's log: a
+            // new one replaces the last one's rows (never two runs' rows mixed in one table).
+            Event::RunStart { command, .. } if command == "embed" => {
+                self.losses.clear();
+                self.val_series.clear();
+                self.probes.clear();
+                self.last_label = None;
+                true
+            }
             Event::ZooProgress {
                 done,
                 total,

@@ -837,15 +837,36 @@ fn watch_refuses_bad_targets_and_a_missing_terminal_before_drawing() {
     );
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
+    // A directory that is no run stands for the runs below it: here there are none.
     assert_error(
         &run(&["watch", empty.to_str().unwrap()]),
         &format!(
-            "{}: missing: this is not a circuitscope run directory",
-            empty.join("run.json").display()
+            "{}: no run below this directory (a run has run.json or zoo.json, and an events.jsonl)",
+            empty.display()
         ),
     );
     // A real run, but standard output is a pipe here: a clear message, the terminal untouched.
     let root = small_run(dir.path(), "r", "products");
+    // Several runs: each must exist, and --save (a copy of one log) is refused.
+    assert_error(
+        &run(&["watch", root.to_str().unwrap(), none.to_str().unwrap()]),
+        &format!(
+            "{}: no such run directory (a remote run is written [user@]host:RUN)",
+            none.display()
+        ),
+    );
+    let save = dir.path().join("saved.jsonl");
+    assert_error(
+        &run(&[
+            "watch",
+            "--save",
+            save.to_str().unwrap(),
+            root.to_str().unwrap(),
+            "me@box:runs/x",
+        ]),
+        "--save copies one run's log, and this watches several; name one run with --save",
+    );
+    assert!(!save.exists(), "nothing written");
     let out = bin()
         .args(["watch", root.to_str().unwrap()])
         .env("TERM", "xterm-256color")

@@ -232,71 +232,112 @@ impl App {
     }
 
     /// The run list: every run with its state, step, times, event count, the age of its last
-    /// event and its connection; `[x]` marks the runs laid over each other.
+    /// event and its connection; `[x]` marks the runs laid over each other. The run's name is
+    /// never cut: on a narrow terminal the last columns give way first.
     fn render_run_list(&self, area: Rect, buf: &mut Buffer) {
-        let rows: Vec<Row> = self
-            .runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let status = r.status(self.stale_after_s);
-                let age = match (r.age_shown(self.stale_after_s), &status) {
-                    (Some((a, _)), _) => format!("{a} s ago"),
-                    (None, Status::Running) => "just now".into(),
-                    _ => "-".into(),
-                };
-                let (conn, conn_color) = r.connection_text();
-                let mut row = Row::new(vec![
-                    Line::from(if r.selected { "[x]" } else { "[ ]" }),
+        let stale = self.stale_after_s;
+        // Each column: its header, its width and a cell per run.
+        type Cell<'a> = Box<dyn Fn(usize) -> Line<'a> + 'a>;
+        let mut columns: Vec<(&str, u16, Cell)> = vec![
+            (
+                "",
+                3,
+                Box::new(|i| Line::from(if self.runs[i].selected { "[x]" } else { "[ ]" })),
+            ),
+            (
+                "run",
+                self.runs
+                    .iter()
+                    .map(|r| r.label.chars().count() as u16)
+                    .max()
+                    .unwrap_or(3)
+                    .max(3),
+                Box::new(|i| {
                     Line::from(Span::styled(
-                        r.label.clone(),
+                        self.runs[i].label.clone(),
                         Style::default().fg(run_color(i)),
-                    )),
+                    ))
+                }),
+            ),
+            (
+                "state",
+                22,
+                Box::new(|i| {
+                    let r = &self.runs[i];
                     Line::from(Span::styled(
-                        r.state_text(self.stale_after_s),
-                        Style::default().fg(status.color()),
-                    )),
-                    Line::from(r.last_step.map_or("-".into(), |s| s.to_string())),
-                    Line::from(r.times().map_or("-".into(), |(e, _)| duration(e))),
-                    Line::from(r.records.to_string()),
-                    Line::from(age),
-                    Line::from(Span::styled(conn, Style::default().fg(conn_color))),
-                ]);
+                        r.state_text(stale),
+                        Style::default().fg(r.status(stale).color()),
+                    ))
+                }),
+            ),
+            (
+                "step",
+                8,
+                Box::new(|i| {
+                    Line::from(self.runs[i].last_step.map_or("-".into(), |s| s.to_string()))
+                }),
+            ),
+            (
+                "events",
+                7,
+                Box::new(|i| Line::from(self.runs[i].records.to_string())),
+            ),
+            (
+                "last",
+                10,
+                Box::new(|i| {
+                    let r = &self.runs[i];
+                    Line::from(match (r.age_shown(stale), r.status(stale)) {
+                        (Some((a, _)), _) => format!("{a} s ago"),
+                        (None, Status::Running) => "just now".into(),
+                        _ => "-".into(),
+                    })
+                }),
+            ),
+            (
+                "elapsed",
+                9,
+                Box::new(|i| {
+                    Line::from(
+                        self.runs[i]
+                            .times()
+                            .map_or("-".into(), |(e, _)| duration(e)),
+                    )
+                }),
+            ),
+            (
+                "connection",
+                14,
+                Box::new(|i| {
+                    let (conn, color) = self.runs[i].connection_text();
+                    Line::from(Span::styled(conn, Style::default().fg(color)))
+                }),
+            ),
+        ];
+        let width = |c: &[(&str, u16, Cell)]| -> u16 {
+            c.iter().map(|c| c.1 + 1).sum::<u16>().saturating_sub(1)
+        };
+        while columns.len() > 3 && width(&columns) > area.width {
+            columns.pop();
+        }
+        let rows: Vec<Row> = (0..self.runs.len())
+            .map(|i| {
+                let row = Row::new(columns.iter().map(|c| c.2(i)).collect::<Vec<_>>());
                 if i == self.focus {
-                    row = row.style(Style::default().add_modifier(Modifier::REVERSED));
+                    row.style(Style::default().add_modifier(Modifier::REVERSED))
+                } else {
+                    row
                 }
-                row
             })
             .collect();
         let [table, help] =
             Layout::vertical([Constraint::Min(0), Constraint::Length(2)]).areas(area);
-        Table::new(
-            rows,
-            [
-                Constraint::Length(3),
-                Constraint::Min(16),
-                Constraint::Length(22),
-                Constraint::Length(8),
-                Constraint::Length(9),
-                Constraint::Length(7),
-                Constraint::Length(10),
-                Constraint::Length(14),
-            ],
-        )
-        .header(
-            Row::new(vec![
-                "",
-                "run",
-                "state",
-                "step",
-                "elapsed",
-                "events",
-                "last",
-                "connection",
-            ])
-            .style(Style::default().add_modifier(Modifier::BOLD)),
-        )
-        .render(table, buf);
+        Table::new(rows, columns.iter().map(|c| Constraint::Length(c.1)))
+            .header(
+                Row::new(columns.iter().map(|c| c.0).collect::<Vec<_>>())
+                    .style(Style::default().add_modifier(Modifier::BOLD)),
+            )
+            .render(table, buf);
         Paragraph::new(
             "up/down or r: the run shown  space: lay it over the others (Training, Faithfulness)  a: all / none  enter: its Training view",
         )

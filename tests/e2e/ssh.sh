@@ -104,6 +104,28 @@ cmp "$tmp/saved.jsonl" "$run/events.jsonl" || fail "the saved stream differs fro
 echo "e2e ssh: the stream equals the log: $after lines, none lost or repeated across the reconnection"
 $T kill-server
 
+# Two runs at once, one local and one over ssh: the run list shows both, and the Training view
+# draws both runs' loss curves, each in its colour (run 1 cyan, run 2 magenta) with its name in
+# the legend.
+other="$tmp/other"
+"$BIN" train --preset products --out "$other" --epochs 15 --n-train 2000 --log-every 5 \
+    --checkpoint-every 100000 >/dev/null 2>&1 || fail "the second training failed"
+tmux_start bash -c "\"$BIN\" watch --ssh \"$SSH\" --remote-bin \"$BIN\" \"$other\" \"$user@127.0.0.1:$run\"; sleep 600"
+wait_for "[ \$(screen | grep -c 'train finished') -ge 2 ]" 30 || fail "the run list does not show both runs finished"
+screen | grep -q "$user@127.0.0.1:$run" || fail "the remote run is not named in the run list"
+$T send-keys -t e2e 1
+wait_for 'screen | grep -q "loss of each selected run"' 10 || fail "the Training view does not lay the two runs over each other"
+legend=$(screen | grep -c "│$other\|│$user@127.0.0.1")
+[ "$legend" -ge 2 ] || fail "the legend does not name both runs"
+# A braille glyph right after the run's colour (ANSI colour $1, which tmux writes as SGR 3$1 or
+# 38;5;$1): a drawn curve. capture-pane -e keeps the colours.
+drawn() { $T capture-pane -e -p -t e2e | LC_ALL=C.UTF-8 grep -qP "\\e\\[(3$1|38;5;$1)m[\\x{2801}-\\x{28ff}]"; }
+drawn 6 || fail "run 1's curve (cyan) is not drawn"
+drawn 5 || fail "run 2's curve (magenta, over ssh) is not drawn"
+$T send-keys -t e2e q
+$T kill-server
+echo "e2e ssh: two runs, one local and one over ssh, listed and both curves drawn"
+
 # An unreachable host: the screen says why and that it retries.
 closed=$((port + 1))
 tmux_start bash -c "\"$BIN\" watch --ssh \"ssh -p $closed -o BatchMode=yes -o ConnectTimeout=3\" 127.0.0.1:/nowhere; sleep 600"

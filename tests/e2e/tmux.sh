@@ -35,6 +35,15 @@ screen | grep -q '\[live\]' || fail "the header does not say live"
 screen | grep -q 'train running' || fail "the header does not say the training runs"
 echo "e2e tmux: step on screen advanced from $first to $second while train ran"
 
+# The mouse is the dashboard's while it runs (clicks and the wheel), and a click on a tab
+# shows it: a press and release on "Graph" in the tab bar (SGR mouse, 1-based columns).
+mouse() { $T display -p -t e2e '#{mouse_any_flag}'; }
+[ "$(mouse)" = 1 ] || fail "watch did not take the mouse"
+col=$(screen | sed -n 2p | awk '{print index($0, "Graph")}')
+printf '\033[<0;%d;2M\033[<0;%d;2m' "$col" "$col" | $T load-buffer - && $T paste-buffer -t e2e
+wait_for 'screen | grep -q "fills with a .graph_edges. event\|graph: [0-9]* nodes"' 10 || fail "a click on the Graph tab did not show it"
+echo "e2e tmux: the mouse is taken while watch runs; a click on the Graph tab shows it"
+
 # Keys reach the app: go to the log view and back.
 $T send-keys -t e2e 8
 wait_for 'screen | grep -q "train_step"' 10 || fail "key 8 did not show the log"
@@ -58,7 +67,8 @@ grep -q 'watch-exit=0' "$tmp/exit" || fail "watch exited with $(cat "$tmp/exit")
 wait_for 'screen | grep -q "shell again"' 10 || fail "the shell did not come back"
 cmp -s "$tmp/stty.before" "$tmp/stty.after" || fail "terminal settings differ after watch: $(cat "$tmp/stty.before") vs $(cat "$tmp/stty.after")"
 screen | grep -q 'Training' && fail "the dashboard is still on screen (alternate screen not left)"
-echo "e2e tmux: q exited 0 and the terminal was restored"
+[ "$(mouse)" = 0 ] || fail "the mouse is still captured after q"
+echo "e2e tmux: q exited 0 and the terminal was restored (the mouse given back)"
 
 # SIGTERM and SIGHUP (a closed SSH session) end watch with the terminal restored, as q does.
 for sig in TERM HUP; do
@@ -72,6 +82,7 @@ for sig in TERM HUP; do
     wait_for 'screen | grep -q "shell again"' 10 || fail "the shell did not come back after SIG$sig"
     cmp -s "$tmp/stty.before.$sig" "$tmp/stty.after.$sig" || fail "terminal settings differ after SIG$sig"
     screen | grep -q ' 1 Training' && fail "the dashboard is still on screen after SIG$sig"
+    [ "$(mouse)" = 0 ] || fail "the mouse is still captured after SIG$sig"
     $T kill-server
     echo "e2e tmux: SIG$sig ended watch with status $want and the terminal restored"
 done

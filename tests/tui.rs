@@ -707,6 +707,12 @@ fn several_runs_are_listed_and_laid_over_each_other() {
         assert!(row.contains(&events.to_string()), "{row}");
     }
     assert!(s.contains("[1/2] runs/a"), "the run shown is named: {s}");
+    // Nine tabs still fit a 100-column terminal (one space fewer between them).
+    let bar = screen(&app, 100, 20).lines().nth(1).unwrap().to_string();
+    assert!(
+        bar.starts_with("1 Training 2 Probes") && bar.contains("9 Runs"),
+        "{bar}"
+    );
     insta::assert_snapshot!("runs", s);
 
     // Training: every selected run's total loss, one colour and a legend entry each.

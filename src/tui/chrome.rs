@@ -168,13 +168,12 @@ impl App {
 
     fn render_tabs(&self, area: Rect, buf: &mut Buffer) {
         let titles = self.titles();
-        let line = if tabs_fit(&titles, area.width) {
-            Line::from(
-                titles
-                    .iter()
+        let line = match tab_segments(&titles, area.width) {
+            Some(segments) => Line::from(
+                segments
+                    .into_iter()
                     .enumerate()
-                    .map(|(i, t)| {
-                        let s = format!(" {} {t} ", i + 1);
+                    .map(|(i, s)| {
                         if i == self.tab {
                             Span::styled(s, current())
                         } else {
@@ -182,16 +181,15 @@ impl App {
                         }
                     })
                     .collect::<Vec<_>>(),
-            )
-        } else {
+            ),
             // Too narrow for every name: the current one, and where it is.
-            Line::from(vec![
+            None => Line::from(vec![
                 Span::styled(
                     format!(" {}/{} {} ", self.tab + 1, titles.len(), titles[self.tab]),
                     current(),
                 ),
                 Span::raw(" tab: next"),
-            ])
+            ]),
         };
         Paragraph::new(line).render(area, buf);
     }
@@ -398,28 +396,35 @@ fn current() -> Style {
         .add_modifier(Modifier::BOLD)
 }
 
-fn tabs_fit(titles: &[String], width: u16) -> bool {
-    let full: usize = titles
-        .iter()
-        .enumerate()
-        .map(|(i, t)| format!(" {} {t} ", i + 1).chars().count())
-        .sum();
-    full <= width as usize
+/// The tab bar's pieces, one per tab: ` 1 Training `, or `1 Training ` where that does not
+/// fit; `None` where neither does (the bar then names the current tab only).
+fn tab_segments(titles: &[String], width: u16) -> Option<Vec<String>> {
+    let form = |wide: bool| -> Vec<String> {
+        titles
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if wide {
+                    format!(" {} {t} ", i + 1)
+                } else {
+                    format!("{} {t} ", i + 1)
+                }
+            })
+            .collect()
+    };
+    [form(true), form(false)]
+        .into_iter()
+        .find(|f| f.iter().map(|s| s.chars().count()).sum::<usize>() <= width as usize)
 }
 
 /// The tab under column `x` of the tab bar drawn `width` wide (where a click lands).
 pub(crate) fn tab_at(app: &App, width: u16, x: u16) -> Option<usize> {
-    let titles = app.titles();
-    if !tabs_fit(&titles, width) {
-        return None;
-    }
     let mut left = 0usize;
-    for (i, t) in titles.iter().enumerate() {
-        let w = format!(" {} {t} ", i + 1).chars().count();
-        if (x as usize) < left + w {
+    for (i, s) in tab_segments(&app.titles(), width)?.iter().enumerate() {
+        left += s.chars().count();
+        if (x as usize) < left {
             return Some(i);
         }
-        left += w;
     }
     None
 }

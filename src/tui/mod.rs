@@ -1,11 +1,12 @@
-//! The terminal dashboard (`circuitscope watch`): follows a run's event log, locally or from a
-//! remote machine over SSH, and shows it as tabs — training, probes, clustering, the graph,
-//! faithfulness, circuit emergence over checkpoints, the zoo and embedder, the raw log. Beside
-//! the run's own log it follows the run's analysis log (`analysis/events.jsonl`, written by
-//! `analyze --follow`) once that exists.
+//! The terminal dashboard (`circuitscope watch`): follows runs' event logs, locally or from
+//! remote machines over SSH, and shows them as tabs — training, probes, clustering, the graph,
+//! faithfulness, circuit emergence over checkpoints, the zoo and embedder, the raw log, and,
+//! with several runs, the run list (the Training and Faithfulness tabs lay the selected runs
+//! over each other). Beside each run's own log it follows the run's analysis log
+//! (`analysis/events.jsonl`, written by `analyze --follow`) once that exists.
 //!
-//! State in, frame out: every input — a key, a resize, a run event, a change of the source's
-//! connection — is one [`AppEvent`] sent over a channel into [`App`]; [`App::render`] is a pure
+//! State in, frame out: every input — a key, the mouse, a resize, a run's event, a change of a
+//! source's connection — is one [`AppEvent`] sent over a channel into [`App`]; [`App::render`] is a pure
 //! function of the app's state. Reading files, running ssh and talking to the terminal live in
 //! [`source`] and [`watch`], never in a view. A view is one type implementing [`View`] plus one
 //! line in [`default_views`]: adding a view for a new event kind touches nothing else.
@@ -125,6 +126,9 @@ pub enum Connection {
 }
 
 /// Everything that can change the dashboard, in one type.
+// Nearly every message is a run's record (the large variant): boxing it would allocate once
+// more per event line and save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppEvent {
     Key(KeyEvent),

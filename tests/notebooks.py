@@ -21,9 +21,7 @@ EXPECT = {
     "02-multitask-graph": {"image/svg+xml": 3, "text/html": 6},
     "03-network-embedding": {"image/svg+xml": 1, "text/html": 3},
     "04-digits": {"image/svg+xml": 1, "text/html": 2},
-    # 05-pytorch-run is not executed yet: its first run in CI failed on an escaped string
-    # (fixed since), and the fix has not been run through the kernel; add it back here once it
-    # has: "05-pytorch-run": {"image/svg+xml": 3, "text/html": 1},
+    "05-pytorch-run": {"image/svg+xml": 3, "text/html": 1},
 }
 BAD_STDERR = ("panicked", "error[", "error:", "Error:")
 

@@ -1037,3 +1037,34 @@ fn a_directory_of_runs_is_every_run_below_it() {
         .to_string();
     assert!(e.contains("no run below this directory"), "{e}");
 }
+
+#[test]
+fn the_run_list_marks_a_quiet_running_run_stale() {
+    let mut app = App::with_runs(
+        vec!["runs/a".into(), "runs/b".into()],
+        Box::new(default_views),
+    )
+    .with_stale_after(60);
+    let recs = records(&fixture("run.jsonl"));
+    for (i, n) in [(0, recs.len()), (1, 40)] {
+        app.handle(AppEvent::Run(i, RunEvent::Connection(Connection::Live)));
+        for r in recs.iter().take(n) {
+            app.handle(AppEvent::Run(i, RunEvent::Record(r.clone())));
+        }
+    }
+    for _ in 0..61 {
+        app.handle(AppEvent::Tick);
+    }
+    let s = screen(&app, 120, 12);
+    let row = |name: &str| {
+        s.lines()
+            .skip(2)
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{s}"))
+            .to_string()
+    };
+    // Run a ended (its log has run_end): never stale. Run b is still running, silent 61 s.
+    assert!(row("runs/a").contains("eval finished"), "{s}");
+    assert!(row("runs/b").contains("train stale"), "{s}");
+    assert!(row("runs/b").contains("60 s ago"), "{s}");
+}

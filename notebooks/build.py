@@ -432,17 +432,21 @@ let table = emergence_table(&run.join("analysis/events.jsonl")).unwrap();
 table.html()
 """),
     code("""
-let col = |name: &str| -> Vec<(f64, f64)> {
-    let steps = table.column("step").unwrap().u64().unwrap();
-    let v = table.column(name).unwrap().f64().unwrap();
-    steps.into_no_null_iter().zip(v.into_no_null_iter()).filter(|p| p.1.is_finite()).map(|(s, y)| (s as f64, y)).collect()
-};
-curve_svg("Circuit emergence over training", "training step", "figure", &[
-    Series::new("CPR", col("cpr")),
-    Series::new("faithfulness at 10% of edges", col("faithfulness_at_10pct")),
-    Series::new("ARI (communities vs tasks)", col("ari")),
-    Series::new("mean held-out R²", col("mean_r2")),
-], false)
+// In a block: evcxr keeps top-level variables between cells, and a closure kept there could
+// not borrow `table`.
+{
+    let col = |name: &str| -> Vec<(f64, f64)> {
+        let steps = table.column("step").unwrap().u64().unwrap();
+        let v = table.column(name).unwrap().f64().unwrap();
+        steps.into_no_null_iter().zip(v.into_no_null_iter()).filter(|p| p.1.is_finite()).map(|(s, y)| (s as f64, y)).collect()
+    };
+    curve_svg("Circuit emergence over training", "training step", "figure", &[
+        Series::new("CPR", col("cpr")),
+        Series::new("faithfulness at 10% of edges", col("faithfulness_at_10pct")),
+        Series::new("ARI (communities vs tasks)", col("ari")),
+        Series::new("mean held-out R²", col("mean_r2")),
+    ], false)
+}
 """),
     md("""
 ## The final model's graph

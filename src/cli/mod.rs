@@ -8,6 +8,7 @@ mod atypical;
 mod bench;
 mod choice;
 mod demo;
+mod discover;
 mod embed;
 mod eval;
 mod events;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Evaluate a run's graph: faithfulness vs sparsity under real ablation,
     /// disentanglement, interventions.
     Eval(eval::EvalArgs),
+    /// Find a circuit by one method (exact IG, EAP, EAP-IG, ACDC, learned masks) and score it
+    /// as eval does: faithfulness curve, completeness, planted AUC, wall time.
+    Discover(discover::DiscoverArgs),
     /// Analyse a run's checkpoints as training writes them (graph, census, communities,
     /// faithfulness, interventions) into RUN/analysis/events.jsonl; --follow keeps up live.
     Analyze(analyze::AnalyzeArgs),
@@ -91,6 +95,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Graph(a) => graph::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Discover(a) => discover::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Atypical(a) => atypical::run(a),
         Command::Zoo(a) => zoo::run(a),

@@ -77,6 +77,11 @@ impl Baselines {
             .collect();
         Ok(Baselines { kind, n, per_layer })
     }
+
+    /// Layer `l`'s baselines, `n x d_l` (layer 0: the inputs').
+    pub fn layer(&self, l: usize) -> &[f64] {
+        &self.per_layer[l]
+    }
 }
 
 /// The outputs (`n x d_out`) of `model` on `x` with the edges not in `mask` ablated.

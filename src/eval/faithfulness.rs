@@ -68,8 +68,9 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-/// Sweeps the share of edges kept over `fractions` (sorted ascending, within [0, 1]), scoring
-/// `chance_draws` random edge sets of each size beside the ranked one (0: no chance curve).
+/// Sweeps the share of edges kept over `fractions` (sorted ascending, within [0, 1]), the
+/// graph's edges ranked by mean |value|, scoring `chance_draws` random edge sets of each size
+/// beside the ranked one (0: no chance curve).
 pub fn faithfulness(
     model: &RuntimeModel,
     g: &CircuitGraph,
@@ -79,7 +80,46 @@ pub fn faithfulness(
     fractions: &[f64],
     chance_draws: usize,
 ) -> Result<Faithfulness> {
+    faithfulness_of(
+        model,
+        g,
+        data,
+        tasks,
+        base,
+        &by_mean_abs(g),
+        fractions,
+        chance_draws,
+    )
+}
+
+/// The graph's edges by mean |value|, largest first.
+fn by_mean_abs(g: &CircuitGraph) -> Vec<EdgeIndex> {
+    let mut ranked: Vec<EdgeIndex> = g.graph.edge_indices().collect();
+    ranked.sort_by(|&a, &b| g.graph[b].mean_abs.total_cmp(&g.graph[a].mean_abs));
+    ranked
+}
+
+/// [`faithfulness()`] for the graph's edges in the order `ranked` (every edge once, best
+/// first): what a circuit-discovery method's ranking is scored by.
+#[allow(clippy::too_many_arguments)]
+pub fn faithfulness_of(
+    model: &RuntimeModel,
+    g: &CircuitGraph,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    base: &Baselines,
+    ranked: &[EdgeIndex],
+    fractions: &[f64],
+    chance_draws: usize,
+) -> Result<Faithfulness> {
     check_ablatable(g)?;
+    if ranked.len() != g.graph.edge_count() {
+        invalid!(
+            "faithfulness: a ranking of {} edges for a graph of {}",
+            ranked.len(),
+            g.graph.edge_count()
+        );
+    }
     if fractions.iter().any(|f| !(0.0..=1.0).contains(f)) {
         invalid!("faithfulness: edge shares must lie in [0, 1]");
     }
@@ -104,9 +144,9 @@ pub fn faithfulness(
             f64::NAN
         }
     };
-    let mut ranked: Vec<EdgeIndex> = g.graph.edge_indices().collect();
-    ranked.sort_by(|&a, &b| g.graph[b].mean_abs.total_cmp(&g.graph[a].mean_abs));
-    let mut shuffled = ranked.clone();
+    // The random edge sets do not depend on the ranking scored: every method's curve has the
+    // same chance curve beside it.
+    let mut shuffled = by_mean_abs(g);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut points = Vec::new();
     for &f in fractions {
@@ -151,4 +191,30 @@ pub fn faithfulness(
         chance_cmd: area(&|p| (1.0 - p.chance).abs()),
         points,
     })
+}
+
+/// Completeness of a circuit: the faithfulness score of the model with only the top `share`
+/// of `ranked` removed (every other edge kept). 0 is ideal: the circuit was all the model
+/// used; NaN where `f` is undefined.
+#[allow(clippy::too_many_arguments)]
+pub fn completeness(
+    model: &RuntimeModel,
+    g: &CircuitGraph,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    base: &Baselines,
+    f: &Faithfulness,
+    ranked: &[EdgeIndex],
+    share: f64,
+) -> Result<f64> {
+    if !f.defined {
+        return Ok(f64::NAN);
+    }
+    let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
+    let k = ((share * ranked.len() as f64).ceil() as usize).min(ranked.len());
+    let mut mask = EdgeMask::all(model, true);
+    mark(g, &ranked[..k], &mut mask, false);
+    let out = forward_ablated(model, &x, &mask, base)?;
+    let loss = mean(&task_losses(&out, data, tasks));
+    Ok((loss - f.m_none) / (f.m_full - f.m_none))
 }

@@ -16,21 +16,31 @@
 //!   observed change in each task's loss: Spearman ρ over all (intervention, task) pairs, and the
 //!   selectivity of each task subgraph.
 //!
+//! - [`discover()`]: circuit discovery by other methods than the IG ranking (EAP, EAP-IG, ACDC,
+//!   learned masks), each ranking the edges for the same faithfulness curve
+//!   ([`faithfulness_of`]) and the circuit's [`completeness`].
+//!
 //! Evaluation runs models with edges ablated; it must never change a model's weights.
 pub mod ablation;
 pub mod atypical;
 pub mod chance;
+pub mod discover;
 pub mod disentangle;
 pub mod faithfulness;
 pub mod intervene;
 pub mod learned;
 pub mod loss;
+pub mod mask;
 pub mod recovery;
 pub mod report;
 pub mod stability;
 
+pub use discover::{discover, Circuit, DiscoverOptions, Method};
 pub use disentangle::{disentanglement, AtTaskCount, Disentanglement};
-pub use faithfulness::{faithfulness, FaithPoint, Faithfulness, CHANCE_DRAWS, FRACTIONS, MIN_GAIN};
+pub use faithfulness::{
+    completeness, faithfulness, faithfulness_of, FaithPoint, Faithfulness, CHANCE_DRAWS, FRACTIONS,
+    MIN_GAIN,
+};
 pub use intervene::{
     community_class_accuracy, interventions, Intervention, Interventions, LOSS_ROUNDING,
 };

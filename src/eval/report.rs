@@ -400,6 +400,35 @@ pub fn summary(r: &EvalReport) -> String {
         aucs(&fig.first_layer_auc),
         aucs(&fig.input_auc)
     ));
+    // Each input's own IG as a share of the task's input attribution (paths that cancel
+    // cancel here, unlike the sum of its edges' |IG|).
+    let inputs: Vec<&crate::graph::Node> = r
+        .graph
+        .graph
+        .node_weights()
+        .filter(|n| n.layer == 0 && n.units.len() == 1)
+        .collect();
+    let shares: Vec<String> = (0..r.graph.tasks.len())
+        .map(|t| {
+            let total: f64 = inputs.iter().filter_map(|n| n.attribution.get(t)).sum();
+            let each: Vec<String> = inputs
+                .iter()
+                .map(|n| {
+                    let v = n.attribution.get(t).copied().unwrap_or(0.0);
+                    format!(
+                        "{} {:.4}",
+                        n.units[0],
+                        if total > 0.0 { v / total } else { 0.0 }
+                    )
+                })
+                .collect();
+            format!("{}: {}", r.graph.tasks[t], each.join(" "))
+        })
+        .collect();
+    s.push_str(&format!(
+        "  inputs' own IG, share of each task's input attribution (input: share): {}\n",
+        shares.join(" | ")
+    ));
     for i in iv
         .points
         .iter()

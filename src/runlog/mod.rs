@@ -18,6 +18,7 @@
 pub mod analyze;
 pub mod atypical;
 pub mod dir;
+pub mod discover;
 pub mod embed;
 pub mod eval;
 pub mod events;

@@ -1,0 +1,54 @@
+//! `circuitscope discover`: one circuit-discovery method on a run's graph, scored by the
+//! faithfulness code `eval` uses.
+
+use super::choice::{choice, key};
+use circuitscope::eval::ablation::Ablation;
+use circuitscope::eval::{DiscoverOptions, Method};
+use circuitscope::graph::{GraphSpec, NodeKind};
+use circuitscope::runlog::discover::{discover_run, summary};
+use circuitscope::Result;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct DiscoverArgs {
+    /// The run directory.
+    pub run: PathBuf,
+    /// The discovery method.
+    #[arg(long, value_parser = choice::<Method>(), default_value = key(Method::Ig))]
+    pub method: Method,
+    /// How an ablated edge's source activation is replaced (discovery and scoring alike).
+    #[arg(long, value_parser = choice::<Ablation>(), default_value = key(Ablation::Mean))]
+    pub ablation: Ablation,
+    /// What a node of the graph is (discovery works on neurons).
+    #[arg(long, value_parser = choice::<NodeKind>(), default_value = key(NodeKind::Neuron))]
+    pub nodes: NodeKind,
+    /// Examples of the validation split the graph and the method use.
+    #[arg(long, default_value_t = 500)]
+    pub examples: usize,
+    /// EAP-IG's midpoint steps.
+    #[arg(long, default_value_t = 16)]
+    pub steps: usize,
+    /// Adam steps of each learned mask.
+    #[arg(long, default_value_t = 300)]
+    pub mask_steps: usize,
+}
+
+pub fn run(a: DiscoverArgs) -> Result<()> {
+    let spec = GraphSpec {
+        nodes: a.nodes,
+        examples: a.examples,
+        ..Default::default()
+    }
+    .check()?;
+    let opts = DiscoverOptions {
+        steps: a.steps,
+        mask_steps: a.mask_steps,
+        ..DiscoverOptions::new(a.method)
+    }
+    .check()?;
+    print!(
+        "{}",
+        summary(&discover_run(&a.run, &spec, a.ablation, &opts)?)
+    );
+    Ok(())
+}

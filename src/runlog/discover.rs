@@ -1,0 +1,269 @@
+//! `discover` on a run: its neuron graph, one circuit-discovery method's ranking of the edges
+//! (discovered on the graph's examples), that ranking scored on the whole validation split by
+//! the same faithfulness code as `eval` (with its chance curve), the circuit's completeness,
+//! the planted-circuit ROC AUC where the run has a truth; `graph/circuit-METHOD.json` and a
+//! `discover` segment of events (the curve as `faithfulness_point`s named by the method).
+
+use super::dir::write_json;
+use super::events::Event;
+use super::load::LoadedRun;
+use super::log::segment;
+use crate::eval::ablation::{Ablation, Baselines};
+use crate::eval::{
+    completeness, discover, faithfulness_of, learned, DiscoverOptions, Faithfulness, Learned,
+    Method, CHANCE_DRAWS, FRACTIONS,
+};
+use crate::graph::{build, GraphSpec};
+use crate::numeric::score;
+use crate::params::{Choice, Valid};
+use crate::Result;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The share of edges completeness is measured at.
+pub const COMPLETENESS_AT: f64 = 0.1;
+
+/// What `discover` found and how it scored.
+#[derive(Debug, Clone)]
+pub struct DiscoverReport {
+    pub method: Method,
+    pub ablation: Ablation,
+    pub learned: Learned,
+    /// The graph's edges and the examples the method saw.
+    pub edges: usize,
+    pub examples: usize,
+    /// The ranking's faithfulness curve on the validation split (None: not learned).
+    pub faithfulness: Option<Faithfulness>,
+    /// Faithfulness of the model with the top 10% of the ranking removed (ideal 0).
+    pub completeness: f64,
+    /// ROC AUC of the edge scores against the planted circuits (planted presets).
+    pub planted_auc: Option<f64>,
+    /// Seconds the method took (discovery only, not the scoring).
+    pub seconds: f64,
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct CircuitFile<'a> {
+    method: &'a str,
+    ablation: &'a str,
+    examples: usize,
+    seconds: f64,
+    cpr: f64,
+    chance_cpr: f64,
+    completeness_at_10pct: f64,
+    planted_auc: Option<f64>,
+    curve: Vec<(f64, f64, f64)>,
+    /// Every edge, best first: (from, to, score).
+    edges: Vec<(String, String, f64)>,
+}
+
+/// Runs `opts.method` on the run's neuron graph (`spec`) under `kind` ablation.
+pub fn discover_run(
+    root: &Path,
+    spec: &Valid<GraphSpec>,
+    kind: Ablation,
+    opts: &Valid<DiscoverOptions>,
+) -> Result<DiscoverReport> {
+    let loaded = LoadedRun::open(root)?;
+    let (run, model, data) = (&loaded.run, &loaded.model, &loaded.data);
+    spec.fits(model, &data.val)?;
+    let config = serde_json::json!({ "ablation": kind, "graph": &**spec, "discover": &**opts });
+    segment(run, "discover", Some(loaded.name()), config, |log| {
+        let g = build(model, &data.val, &data.tasks, spec)?;
+        let verdict = learned(model, &data.val, &data.tasks)?;
+        let mut report = DiscoverReport {
+            method: opts.method,
+            ablation: kind,
+            learned: verdict.clone(),
+            edges: g.graph.edge_count(),
+            examples: g.examples,
+            faithfulness: None,
+            completeness: f64::NAN,
+            planted_auc: None,
+            seconds: 0.0,
+            file: None,
+        };
+        if !verdict.learned {
+            log.emit(
+                None,
+                Event::Note {
+                    text: format!(
+                        "discover {}: undefined (not learned: {})",
+                        opts.method.key(),
+                        verdict.reason()
+                    ),
+                },
+            )?;
+            return Ok(report);
+        }
+        // Discovered on the graph's examples, scored on the whole validation split.
+        let all: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
+        let seen = &all[..g.examples * data.val.d_in];
+        let t0 = std::time::Instant::now();
+        let base_seen = Baselines::new(model, seen, kind, spec.seed)?;
+        let circuit = discover(model, &g, seen, &base_seen, opts)?;
+        report.seconds = t0.elapsed().as_secs_f64();
+        let ranked = circuit.ranking(&g);
+        let base = Baselines::new(model, &all, kind, spec.seed)?;
+        let f = faithfulness_of(
+            model,
+            &g,
+            &data.val,
+            &data.tasks,
+            &base,
+            &ranked,
+            &FRACTIONS,
+            CHANCE_DRAWS,
+        )?;
+        report.completeness = completeness(
+            model,
+            &g,
+            &data.val,
+            &data.tasks,
+            &base,
+            &f,
+            &ranked,
+            COMPLETENESS_AT,
+        )?;
+        if let Some(blocks) = loaded.planted_blocks() {
+            // An edge of a planted circuit: both ends in the same task's block, each unit
+            // firing on some example (a dead unit computes nothing for any task).
+            let trace = model.trace(&all)?;
+            let live = |layer: usize, u: usize| {
+                layer == 0
+                    || layer == model.layers.len()
+                    || (0..trace.n)
+                        .any(|i| trace.pre[layer - 1][i * model.layers[layer - 1].d_out + u] > 0.0)
+            };
+            let (mut scores, mut truth) = (Vec::new(), Vec::new());
+            for e in g.graph.edge_indices() {
+                let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+                let (src, dst) = (&g.graph[a], &g.graph[b]);
+                let (i, j) = (src.units[0], dst.units[0]);
+                scores.push(circuit.edge_score(&g, e));
+                truth.push(
+                    blocks[src.layer][i] == blocks[dst.layer][j]
+                        && live(src.layer, i)
+                        && live(dst.layer, j),
+                );
+            }
+            report.planted_auc = Some(score::roc_auc(&scores, &truth));
+        }
+        if f.defined {
+            for p in &f.points {
+                log.emit(
+                    None,
+                    Event::FaithfulnessPoint {
+                        graph: opts.method.key().into(),
+                        ablation: kind.key().into(),
+                        edges_kept: p.kept,
+                        faithfulness: p.faithfulness,
+                    },
+                )?;
+            }
+        }
+        let file = root
+            .join("graph")
+            .join(format!("circuit-{}.json", opts.method.key()));
+        let label = |n: petgraph::graph::NodeIndex| g.graph[n].label.clone();
+        write_json(
+            &file,
+            &CircuitFile {
+                method: opts.method.key(),
+                ablation: kind.key(),
+                examples: g.examples,
+                seconds: report.seconds,
+                cpr: f.cpr,
+                chance_cpr: f.chance_cpr,
+                completeness_at_10pct: report.completeness,
+                planted_auc: report.planted_auc,
+                curve: f
+                    .points
+                    .iter()
+                    .map(|p| (p.kept, p.faithfulness, p.chance))
+                    .collect(),
+                edges: ranked
+                    .iter()
+                    .map(|&e| {
+                        let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+                        (label(a), label(b), circuit.edge_score(&g, e))
+                    })
+                    .collect(),
+            },
+        )?;
+        log.emit(
+            None,
+            Event::Note {
+                text: format!(
+                    "discover {}: CPR {:.4} (chance {:.4}), completeness at 10% {:.4}{}, {:.2} s",
+                    opts.method.key(),
+                    f.cpr,
+                    f.chance_cpr,
+                    report.completeness,
+                    report
+                        .planted_auc
+                        .map(|a| format!(", planted AUC {a:.4}"))
+                        .unwrap_or_default(),
+                    report.seconds
+                ),
+            },
+        )?;
+        report.faithfulness = Some(f);
+        report.file = Some(file);
+        Ok(report)
+    })
+}
+
+/// What `discover` prints.
+pub fn summary(r: &DiscoverReport) -> String {
+    let mut s = format!(
+        "{} ({} edges, {} ablation; discovered on {} examples, scored on the validation split)\n",
+        r.method.key(),
+        r.edges,
+        r.ablation.key(),
+        r.examples
+    );
+    let Some(f) = &r.faithfulness else {
+        s.push_str(&format!(
+            "every figure undefined (not learned: {})\n",
+            r.learned.reason()
+        ));
+        return s;
+    };
+    if !f.defined {
+        s.push_str(&format!(
+            "faithfulness undefined (the model removes {:.1}% of its ablated self's loss)\n",
+            100.0 * f.gain
+        ));
+    } else {
+        s.push_str(&format!(
+            "faithfulness: CPR {:.4} (chance {:.4})  CMD {:.4} (chance {:.4})\n",
+            f.cpr, f.chance_cpr, f.cmd, f.chance_cmd
+        ));
+        for p in f
+            .points
+            .iter()
+            .filter(|p| [0.01, 0.02, 0.05, 0.1].contains(&p.kept))
+        {
+            s.push_str(&format!(
+                "  at {:>4.1}% of edges: faithfulness {:.4} (chance {:.4})\n",
+                100.0 * p.kept,
+                p.faithfulness,
+                p.chance
+            ));
+        }
+        s.push_str(&format!(
+            "completeness at 10% of edges: {:.4} (the model with the circuit removed; ideal 0)\n",
+            r.completeness
+        ));
+    }
+    if let Some(a) = r.planted_auc {
+        s.push_str(&format!("planted AUC {a:.4} (chance 0.5)\n"));
+    }
+    s.push_str(&format!("wall time {:.2} s (discovery)\n", r.seconds));
+    if let Some(p) = &r.file {
+        s.push_str(&format!("circuit: {}\n", p.display()));
+    }
+    s
+}

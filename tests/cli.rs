@@ -1020,6 +1020,7 @@ fn help_is_plain_text_with_defaults_and_every_preset() {
         &["graph"],
         &["inspect"],
         &["eval"],
+        &["discover"],
         &["analyze"],
         &["atypical"],
         &["zoo"],
@@ -1054,4 +1055,75 @@ fn help_is_plain_text_with_defaults_and_every_preset() {
     }
     let embed = text(&run(&["embed", "--help"]).stdout);
     assert!(embed.contains("[default: 2,4,8,16]"), "{embed}");
+}
+
+#[test]
+fn discover_scores_a_methods_circuit_and_saves_it_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // A model that has not learned: every figure undefined, nothing saved.
+    let small = small_run(dir.path(), "small", "products");
+    let out = run(&["discover", small.to_str().unwrap(), "--method", "eap"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("every figure undefined (not learned: mean held-out R²"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!small.join("graph/circuit-eap.json").exists());
+    // A learned one: the curve, completeness and time printed; the circuit saved with every
+    // edge ranked; the curve logged under the method's name.
+    let root = dir.path().join("learned");
+    let out = run(&[
+        "train",
+        "--preset",
+        "products",
+        "--out",
+        root.to_str().unwrap(),
+        "--epochs",
+        "8",
+        "--n-train",
+        "4000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&[
+        "discover",
+        root.to_str().unwrap(),
+        "--method",
+        "eap",
+        "--examples",
+        "200",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        "eap (2240 edges, mean ablation; discovered on 200 examples",
+        "faithfulness: CPR ",
+        "at 10.0% of edges: faithfulness ",
+        "completeness at 10% of edges: ",
+        "wall time ",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("graph/circuit-eap.json")).unwrap(),
+    )
+    .unwrap();
+    let edges = file["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2240);
+    let scores: Vec<f64> = edges.iter().map(|e| e[2].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked best first");
+    let cpr = file["cpr"].as_f64().unwrap();
+    assert!(s.contains(&format!("CPR {cpr:.4}")), "{s}");
+    let log = std::fs::read_to_string(root.join("events.jsonl")).unwrap();
+    let points = log
+        .lines()
+        .filter(|l| l.contains("\"faithfulness_point\"") && l.contains("\"graph\":\"eap\""))
+        .count();
+    assert_eq!(points, circuitscope::eval::FRACTIONS.len());
+    // Discovery works on neurons: an ROI graph is refused before any work.
+    let out = run(&["discover", root.to_str().unwrap(), "--nodes", "roi"]);
+    assert_error(
+        &out,
+        "discovery works on neuron graphs (--nodes neuron); ROI graphs are not yet supported",
+    );
 }

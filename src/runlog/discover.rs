@@ -65,6 +65,11 @@ pub fn discover_run(
     kind: Ablation,
     opts: &Valid<DiscoverOptions>,
 ) -> Result<DiscoverReport> {
+    if spec.nodes != crate::graph::NodeKind::Neuron {
+        crate::invalid!(
+            "discovery works on neuron graphs (--nodes neuron); ROI graphs are not yet supported"
+        );
+    }
     let loaded = LoadedRun::open(root)?;
     let (run, model, data) = (&loaded.run, &loaded.model, &loaded.data);
     spec.fits(model, &data.val)?;

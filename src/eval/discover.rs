@@ -308,8 +308,35 @@ fn acdc(model: &RuntimeModel, x: &[f64], base: &Baselines, taus: &[f64]) -> Resu
     Ok(counts)
 }
 
+/// Layer `k`'s pre-activations (`n x d_out`) on its input `h` with the edges not kept in
+/// `kept` carrying the baselines `b` instead (as [`forward_ablated`]).
+fn masked_layer(model: &RuntimeModel, k: usize, h: &[f64], b: &[f64], kept: &[bool]) -> Vec<f64> {
+    let layer = &model.layers[k];
+    let (dk, dk1) = (layer.d_in, layer.d_out);
+    let n = h.len() / dk.max(1);
+    let mut z = vec![0.0; n * dk1];
+    for r in 0..n {
+        for j in 0..dk1 {
+            let mut s = layer.bias[j] as f64;
+            for i in 0..dk {
+                let e = j * dk + i;
+                let v = if kept[e] {
+                    h[r * dk + i]
+                } else {
+                    b[r * dk + i]
+                };
+                s += layer.weight[e] as f64 * v;
+            }
+            z[r * dk1 + j] = s;
+        }
+    }
+    z
+}
+
 /// One ACDC pass: from the output layer back, each unit's incoming edges in turn; an edge is
-/// removed for good when that raises the metric by less than `threshold`.
+/// removed for good when that raises the metric by less than `threshold`. Each trial changes
+/// one unit's pre-activation and reruns only the layers after it (the layers before are the
+/// current circuit's, kept).
 pub fn acdc_circuit(
     model: &RuntimeModel,
     x: &[f64],
@@ -317,18 +344,60 @@ pub fn acdc_circuit(
     full: &[f64],
     threshold: f64,
 ) -> Result<EdgeMask> {
+    let n = model.check_input(x)?;
+    let n_layers = model.layers.len();
     let mut mask = EdgeMask::all(model, true);
-    let mut current = 0.0;
-    for (k, layer) in model.layers.iter().enumerate().rev() {
-        for j in (0..layer.d_out).rev() {
-            for i in (0..layer.d_in).rev() {
-                let e = j * layer.d_in + i;
-                mask.kept[k][e] = false;
-                let m = metric(&forward_ablated(model, x, &mask, base)?, full);
+    // The current circuit's layer inputs `a[k]` and pre-activations `z[k]`.
+    let mut a = vec![x.to_vec()];
+    let mut z = Vec::with_capacity(n_layers);
+    for k in 0..n_layers {
+        let zk = masked_layer(model, k, &a[k], base.layer(k), &mask.kept[k]);
+        a.push(
+            zk.iter()
+                .map(|&v| model.layers[k].activation.apply_f64(v))
+                .collect(),
+        );
+        z.push(zk);
+    }
+    let mut current = metric(&a[n_layers], full);
+    for k in (0..n_layers).rev() {
+        let layer = &model.layers[k];
+        let (dk, dk1) = (layer.d_in, layer.d_out);
+        let b = base.layer(k);
+        for j in (0..dk1).rev() {
+            for i in (0..dk).rev() {
+                let e = j * dk + i;
+                let w = layer.weight[e] as f64;
+                // The trial: unit j of layer k without the edge, the later layers rerun.
+                let mut zk = z[k].clone();
+                let mut h = a[k + 1].clone();
+                for r in 0..n {
+                    zk[r * dk1 + j] -= w * (a[k][r * dk + i] - b[r * dk + i]);
+                    h[r * dk1 + j] = layer.activation.apply_f64(zk[r * dk1 + j]);
+                }
+                let mut later = vec![(zk, h)];
+                for l in k + 1..n_layers {
+                    let zl = masked_layer(
+                        model,
+                        l,
+                        &later.last().expect("layer").1,
+                        base.layer(l),
+                        &mask.kept[l],
+                    );
+                    let hl = zl
+                        .iter()
+                        .map(|&v| model.layers[l].activation.apply_f64(v))
+                        .collect();
+                    later.push((zl, hl));
+                }
+                let m = metric(&later.last().expect("output").1, full);
                 if m - current < threshold {
+                    mask.kept[k][e] = false;
                     current = m;
-                } else {
-                    mask.kept[k][e] = true;
+                    for (off, (zl, hl)) in later.into_iter().enumerate() {
+                        z[k + off] = zl;
+                        a[k + off + 1] = hl;
+                    }
                 }
             }
         }

@@ -3,11 +3,13 @@
 //! by its ablation baseline exactly as [`super::ablation::forward_ablated`] replaces a removed
 //! edge's (`z_j = b_j + Σ_i w_ji (a'_i + m_ji (a_i − a'_i))`), trained by full-batch Adam to
 //! keep the full model's outputs (their mean squared difference, as a share of the fully
-//! ablated model's) plus `λ` times the mean mask. Deterministic: every mask starts at the same
-//! value and every step sees every example. It must never change the model's weights.
+//! ablated model's) plus `λ` times the mean mask, by the project's Adam ([`AdamState`]).
+//! Deterministic: every mask starts at the same value and every step sees every example. It
+//! must never change the model's weights.
 
 use super::ablation::{forward_ablated, Baselines, EdgeMask};
 use super::discover::{metric, DiscoverOptions};
+use crate::model::adam::{AdamConfig, AdamState};
 use crate::model::RuntimeModel;
 use crate::params::Valid;
 use crate::Result;
@@ -15,7 +17,7 @@ use crate::Result;
 /// The masks' starting logit (m = 0.95: every edge kept).
 const START: f64 = 3.0;
 /// Adam's step size on the logits.
-const LR: f64 = 0.1;
+const LR: f32 = 0.1;
 
 /// The trained masks for each penalty of the ladder (`[rung][layer][j * d_in + i]`).
 pub fn masks(
@@ -84,20 +86,30 @@ fn train(
     steps: usize,
 ) -> Result<Vec<Vec<f64>>> {
     let n = model.check_input(x)?;
-    let edges: usize = model.layers.iter().map(|l| l.d_in * l.d_out).sum();
-    let mut theta: Vec<Vec<f64>> = model
-        .layers
+    let sizes: Vec<usize> = model.layers.iter().map(|l| l.d_in * l.d_out).collect();
+    let offsets: Vec<usize> = sizes
         .iter()
-        .map(|l| vec![START; l.d_in * l.d_out])
+        .scan(0, |at, &s| {
+            let o = *at;
+            *at += s;
+            Some(o)
+        })
         .collect();
-    let mut mom: Vec<Vec<f64>> = theta.iter().map(|t| vec![0.0; t.len()]).collect();
-    let mut vel = mom.clone();
-    let (b1, b2, eps) = (0.9, 0.999, 1e-8);
-    for step in 1..=steps {
-        let m: Vec<Vec<f64>> = theta
+    let edges: usize = sizes.iter().sum();
+    // The logits, flat over the layers, stepped by the project's Adam.
+    let mut theta = vec![START as f32; edges];
+    let mut adam = AdamState::new(edges);
+    let cfg = AdamConfig::default();
+    let masks = |theta: &[f32]| -> Vec<Vec<f64>> {
+        sizes
             .iter()
-            .map(|t| t.iter().map(|&v| sigmoid(v)).collect())
-            .collect();
+            .zip(&offsets)
+            .map(|(&s, &o)| theta[o..o + s].iter().map(|&t| sigmoid(t as f64)).collect())
+            .collect()
+    };
+    let mut grad = vec![0f32; edges];
+    for _ in 0..steps {
+        let m = masks(&theta);
         let (a, z) = forward(model, x, base, &m, n);
         let y = a.last().expect("output");
         // dL/dh of the output, then back through each layer.
@@ -111,7 +123,7 @@ fn train(
                 .map(|(g, &zz)| g * layer.activation.derivative_f64(zz))
                 .collect();
             let b = base.layer(k);
-            let mut grad = vec![lambda / edges as f64; dk * dk1];
+            let mut g = vec![lambda / edges as f64; dk * dk1];
             let mut below = vec![0.0; n * dk];
             for r in 0..n {
                 for j in 0..dk1 {
@@ -123,24 +135,18 @@ fn train(
                         let e = j * dk + i;
                         let w = layer.weight[e] as f64;
                         let (ai, bi) = (a[k][r * dk + i], b[r * dk + i]);
-                        grad[e] += d * w * (ai - bi);
+                        g[e] += d * w * (ai - bi);
                         below[r * dk + i] += d * w * m[k][e];
                     }
                 }
             }
-            for e in 0..dk * dk1 {
-                let g = grad[e] * m[k][e] * (1.0 - m[k][e]);
-                mom[k][e] = b1 * mom[k][e] + (1.0 - b1) * g;
-                vel[k][e] = b2 * vel[k][e] + (1.0 - b2) * g * g;
-                let mh = mom[k][e] / (1.0 - b1.powi(step as i32));
-                let vh = vel[k][e] / (1.0 - b2.powi(step as i32));
-                theta[k][e] -= LR * mh / (vh.sqrt() + eps);
+            // Through the sigmoid, into the flat gradient of the logits.
+            for (e, g) in g.iter().enumerate() {
+                grad[offsets[k] + e] = (g * m[k][e] * (1.0 - m[k][e])) as f32;
             }
             dh = below;
         }
+        adam.update(&cfg, LR, &mut theta, &grad);
     }
-    Ok(theta
-        .iter()
-        .map(|t| t.iter().map(|&v| sigmoid(v)).collect())
-        .collect())
+    Ok(masks(&theta))
 }

@@ -80,7 +80,9 @@ impl RunState {
 
     /// Takes one record in: the run's own figures, then every view.
     pub fn apply(&mut self, r: &Record) {
-        if let Some(env) = &r.event {
+        // The run's times come from its own log (the analysis log is written later, by
+        // another process).
+        if let Some(env) = r.event.as_ref().filter(|_| !r.analysis) {
             if env.time > 0.0 && env.time.is_finite() {
                 self.first_time = Some(self.first_time.map_or(env.time, |t| t.min(env.time)));
                 self.last_time = Some(self.last_time.map_or(env.time, |t| t.max(env.time)));

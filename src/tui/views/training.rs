@@ -109,7 +109,7 @@ impl View for Training {
 
     fn update(&mut self, r: &Record) -> bool {
         let Some(env) = &r.event else { return false };
-        if self.t0.is_none() && env.time > 0.0 {
+        if self.t0.is_none() && env.time > 0.0 && !r.analysis {
             self.t0 = Some(env.time);
         }
         match &env.event {

@@ -30,6 +30,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("FGSM on a regression", "atypical RUN", "atypical: preset `products` is not a classifier; FGSM needs class labels (use digits or mnist)"),
     ("zoo of zero functions", "zoo --out DIR/z --functions 0", "--functions must be at least 2 (got 0): one function gives nothing to tell apart"),
     ("shard 5/3", "zoo --out DIR/z --shard 5/3", "--shard 5/3 is out of range: the index must be 0..2 for 3 shards"),
+    ("shard auto outside Slurm", "zoo --out DIR/z --shard auto", "--shard auto reads a Slurm array task's SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, and they are not set (outside Slurm, give --shard i/n)"),
     ("shard that is no shard", "zoo --out DIR/z --shard x", "--shard `x`: expected `i/n` with 0 <= i < n, e.g. `0/4` for the first of four"),
     ("negative zoo rate", "zoo --out DIR/z --lr -1", "--lr must be a positive finite number, got -1"),
     ("merge of a missing shard", "zoo --out DIR/z --merge DIR/none", "DIR/none: no such zoo directory"),

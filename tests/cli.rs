@@ -1032,6 +1032,7 @@ fn help_is_plain_text_with_defaults_and_every_preset() {
         &["bench", "ig"],
         &["bench", "jacobians"],
         &["bench", "follow"],
+        &["bench", "circuits"],
     ];
     for sub in subcommands {
         let out = run(&[*sub, &["--help"][..]].concat());
@@ -1126,4 +1127,114 @@ fn discover_scores_a_methods_circuit_and_saves_it_or_says_why_not() {
         &out,
         "discovery works on neuron graphs (--nodes neuron); ROI graphs are not yet supported",
     );
+}
+
+#[test]
+fn four_slurm_array_tasks_as_separate_processes_make_the_zoo_one_machine_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
+    let small = [
+        "--functions",
+        "2",
+        "--seeds",
+        "4",
+        "--epochs",
+        "2",
+        "--n-train",
+        "256",
+        "--threads",
+        "1",
+    ];
+    // An array `--array=1-4`: tasks 1..4, started together as Slurm would.
+    let shards: Vec<std::process::Child> = (1..=4)
+        .map(|task| {
+            bin()
+                .args([
+                    "zoo",
+                    "--out",
+                    &d(&format!("shard{task}")),
+                    "--shard",
+                    "auto",
+                ])
+                .args(small)
+                .env("SLURM_ARRAY_TASK_ID", task.to_string())
+                .env("SLURM_ARRAY_TASK_COUNT", "4")
+                .env("SLURM_ARRAY_TASK_MIN", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (k, child) in shards.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "task {}: {}",
+            k + 1,
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stdout).contains(&format!("(this is shard {k}/4)")),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    let mut merge = vec!["zoo", "--out", "MERGED", "--merge"];
+    let names: Vec<String> = (1..=4).map(|t| d(&format!("shard{t}"))).collect();
+    let merged = d("merged");
+    merge[2] = &merged;
+    merge.extend(names.iter().map(String::as_str));
+    let out = run(&merge);
+    assert!(
+        text(&out.stdout).contains("8 of 8 models"),
+        "{}",
+        text(&out.stdout)
+    );
+    let one = d("one");
+    let mut args = vec!["zoo", "--out", one.as_str()];
+    args.extend(small);
+    assert!(run(&args).status.success());
+    // Model for model, the same weights to the byte.
+    let models = |root: &str| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(Path::new(root).join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (models(&merged), models(&one));
+    assert_eq!(a.len(), 8);
+    assert_eq!(
+        a.iter().map(|m| &m.0).collect::<Vec<_>>(),
+        b.iter().map(|m| &m.0).collect::<Vec<_>>()
+    );
+    // The tensors, by name (the files' metadata is a map, written in no fixed order).
+    let tensors = |bytes: &[u8]| -> Vec<(String, Vec<u8>)> {
+        let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+        let mut v: Vec<(String, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(name, t)| (name, t.data().to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    for (x, y) in a.iter().zip(&b) {
+        let (tx, ty) = (tensors(&x.1), tensors(&y.1));
+        assert!(!tx.is_empty());
+        assert!(
+            tx == ty,
+            "{}: the merged zoo's weights differ from one machine's",
+            x.0
+        );
+    }
 }

@@ -41,7 +41,7 @@ pub struct Family {
 }
 
 impl Family {
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let base = match self.source {
             Source::Preset(p) => p.to_string(),
             Source::Spec { file, .. } => format!("--spec {file}"),
@@ -84,7 +84,7 @@ pub fn families() -> Vec<Family> {
 }
 
 /// `mean (lo–hi)` of the finite values, or `undefined`.
-fn spread(v: &[f64], digits: usize) -> String {
+pub(crate) fn spread(v: &[f64], digits: usize) -> String {
     let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return "undefined".into();
@@ -121,6 +121,21 @@ fn cell(values: &[(f64, f64)], digits: usize) -> String {
 
 /// Trains `family` on `seed` in `dir` (reusing a finished run there) and evaluates it.
 fn report(dir: &Path, family: Family, seed: u64, nodes: NodeKind) -> Result<(EvalReport, f64)> {
+    let root = trained(dir, family, seed)?;
+    let l = LoadedRun::open(&root)?;
+    let spec = GraphSpec {
+        nodes,
+        ..Default::default()
+    }
+    .check()?;
+    let blocks = l.planted_blocks();
+    let r = evaluate(&l.model, &l.data, &spec, Ablation::Mean, blocks.as_deref())?;
+    Ok((r.clone(), r.learned.score))
+}
+
+/// The run of `family` on `seed` in `dir`: trained with its defaults, or the finished run
+/// already there.
+pub(crate) fn trained(dir: &Path, family: Family, seed: u64) -> Result<std::path::PathBuf> {
     let root = dir.join(format!("{}-l1-{}-{seed}", family.dir_name(), family.l1));
     if !root.join("model.safetensors").exists() {
         let _ = std::fs::remove_dir_all(&root);
@@ -150,15 +165,7 @@ fn report(dir: &Path, family: Family, seed: u64, nodes: NodeKind) -> Result<(Eva
             }
         }
     }
-    let l = LoadedRun::open(&root)?;
-    let spec = GraphSpec {
-        nodes,
-        ..Default::default()
-    }
-    .check()?;
-    let blocks = l.planted_blocks();
-    let r = evaluate(&l.model, &l.data, &spec, Ablation::Mean, blocks.as_deref())?;
-    Ok((r.clone(), r.learned.score))
+    Ok(root)
 }
 
 /// The table, as markdown, for `seeds` seeds of every family; runs go to `dir`.

@@ -61,6 +61,16 @@ pub enum BenchWhat {
         #[arg(long, default_value = "target/bench-eval")]
         dir: PathBuf,
     },
+    /// Every circuit-discovery method (ig, eap, eap-ig, acdc, mask) on six model families and
+    /// several seeds: one faithfulness table (README "Circuit discovery").
+    Circuits {
+        /// Training seeds per family (0, 1, ...).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Where the runs go (finished runs there are reused; the same as bench eval's).
+        #[arg(long, default_value = "target/bench-eval")]
+        dir: PathBuf,
+    },
     /// Training throughput in examples/s (default: products64 at batch 256).
     Train {
         #[command(flatten)]
@@ -185,6 +195,12 @@ pub fn run(what: BenchWhat) -> Result<()> {
         }
         BenchWhat::Eval { seeds, dir } => {
             print!("{}", circuitscope::bench::evaluation::table(&dir, seeds)?);
+            Ok(())
+        }
+        BenchWhat::Circuits { seeds, dir } => {
+            let table =
+                circuitscope::bench::circuits::table(&dir, seeds, &mut |line| eprintln!("{line}"))?;
+            print!("{table}");
             Ok(())
         }
         BenchWhat::Peak => {

@@ -39,7 +39,8 @@ pub struct ZooArgs {
     /// Which code trains the models.
     #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
     pub engine: Engine,
-    /// Train only this slice i/n of the models (for job arrays); merge with --merge.
+    /// Train only this slice i/n of the models (for job arrays), or `auto`: the slice of this
+    /// Slurm array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT); merge with --merge.
     #[arg(long)]
     pub shard: Option<String>,
     /// Worker threads (default: all cores).
@@ -74,7 +75,15 @@ pub fn run(a: ZooArgs) -> Result<()> {
         engine: a.engine,
     }
     .check()?;
-    let shard = match &a.shard {
+    let shard = match a.shard.as_deref() {
+        Some("auto") => {
+            let var = |name: &str| std::env::var(name).ok();
+            Shard::from_slurm(
+                var("SLURM_ARRAY_TASK_ID").as_deref(),
+                var("SLURM_ARRAY_TASK_COUNT").as_deref(),
+                var("SLURM_ARRAY_TASK_MIN").as_deref(),
+            )?
+        }
         Some(s) => Shard::parse(s)?,
         None => Shard::ALL,
     };

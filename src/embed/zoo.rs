@@ -175,6 +175,39 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
+    /// The shard of a Slurm array task (`--shard auto`), from the values of
+    /// `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT` and `SLURM_ARRAY_TASK_MIN` (an array may
+    /// start at 1: the shard is the task's place in the array).
+    pub fn from_slurm(id: Option<&str>, count: Option<&str>, min: Option<&str>) -> Result<Shard> {
+        let (Some(id), Some(count)) = (id, count) else {
+            param!(
+                shard,
+                "auto reads a Slurm array task's SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, and they are not set (outside Slurm, give --shard i/n)"
+            );
+        };
+        let num = |name: &str, v: &str| -> Result<usize> {
+            v.trim().parse().map_err(|_| Error::Param {
+                name: "shard",
+                problem: format!("auto: {name}=`{v}` is not a whole number"),
+            })
+        };
+        let (id, count) = (
+            num("SLURM_ARRAY_TASK_ID", id)?,
+            num("SLURM_ARRAY_TASK_COUNT", count)?,
+        );
+        let min = min.map_or(Ok(0), |m| num("SLURM_ARRAY_TASK_MIN", m))?;
+        if id < min || id - min >= count {
+            param!(
+                shard,
+                "auto: task {id} is not among the {count} tasks of an array starting at {min} (an array with a step other than 1? give --shard i/n)"
+            );
+        }
+        Ok(Shard {
+            index: id - min,
+            count,
+        })
+    }
+
     pub fn holds(&self, model_index: usize) -> bool {
         model_index % self.count == self.index
     }

@@ -151,7 +151,7 @@ fn acdc_and_masks_keep_nothing_but_the_path() {
         }
         .check()
         .unwrap();
-        let m = circuitscope::eval::mask::masks(&model, &x, &base, &opts).unwrap();
+        let m = circuitscope::eval::mask::masks(&model, &x, &base, &opts, false).unwrap();
         let on: Vec<(usize, usize)> = m[0]
             .iter()
             .enumerate()
@@ -255,4 +255,55 @@ fn acdc_reruns_only_later_layers_and_finds_what_whole_ablated_passes_find() {
         }
         assert_eq!(mask, naive, "τ {share}");
     }
+}
+
+#[test]
+fn node_circuits_keep_the_one_neuron_that_carries_the_task() {
+    use circuitscope::eval::{completeness_nodes, faithfulness_nodes, Level};
+    let model = network();
+    let (ds, tasks) = data(64);
+    let x: Vec<f64> = ds.x.iter().map(|&v| v as f64).collect();
+    let g = build(&model, &ds, &tasks, &GraphSpec::default().check().unwrap()).unwrap();
+    let base = Baselines::new(&model, &x, Ablation::Zero, 0).unwrap();
+    for method in [
+        Method::Ig,
+        Method::Eap,
+        Method::EapIg,
+        Method::Acdc,
+        Method::Mask,
+    ] {
+        let opts = DiscoverOptions {
+            level: Level::Node,
+            ..DiscoverOptions::new(method)
+        }
+        .check()
+        .unwrap();
+        let c = discover(&model, &g, &x, &base, &opts).unwrap();
+        let ranked = c.node_ranking();
+        assert_eq!(ranked.len(), 3);
+        assert_eq!(ranked[0], (1, 0), "{method:?}: {:?}", c.scores);
+        // h0 alone (a third of the neurons) is the whole behaviour; without it, none is left.
+        let f = faithfulness_nodes(&model, &ds, &tasks, &base, &ranked, &[1.0 / 3.0], 0).unwrap();
+        assert!(
+            (f.points[0].faithfulness - 1.0).abs() < 1e-9,
+            "{method:?}: {:?}",
+            f.points
+        );
+        let comp = completeness_nodes(&model, &ds, &tasks, &base, &f, &ranked, 1.0 / 3.0).unwrap();
+        assert!(comp.abs() < 1e-9, "{method:?}: completeness {comp}");
+    }
+    // The selecting methods drop the cancelling pair together: at their harshest rung (ACDC's
+    // largest threshold, the masks' largest penalty) only h0 is kept.
+    let opts = DiscoverOptions {
+        level: Level::Node,
+        lambdas: vec![0.1],
+        ..DiscoverOptions::new(Method::Mask)
+    }
+    .check()
+    .unwrap();
+    let m = circuitscope::eval::mask::masks(&model, &x, &base, &opts, true).unwrap();
+    let kept: Vec<usize> = (0..3).filter(|&u| m[0][1][u] > 0.5).collect();
+    assert_eq!(kept, [0], "{m:?}");
+    // The inputs' edges are never masked at the node level.
+    assert!(m[0][0].iter().all(|&v| v == 1.0));
 }

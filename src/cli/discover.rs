@@ -3,7 +3,7 @@
 
 use super::choice::{choice, key};
 use circuitscope::eval::ablation::Ablation;
-use circuitscope::eval::{DiscoverOptions, Method};
+use circuitscope::eval::{DiscoverOptions, Level, Method};
 use circuitscope::graph::{GraphSpec, NodeKind};
 use circuitscope::runlog::discover::{discover_run, summary};
 use circuitscope::Result;
@@ -16,6 +16,9 @@ pub struct DiscoverArgs {
     /// The discovery method.
     #[arg(long, value_parser = choice::<Method>(), default_value = key(Method::Ig))]
     pub method: Method,
+    /// A circuit of edges, or of neurons (each kept or ablated with all its edges).
+    #[arg(long, value_parser = choice::<Level>(), default_value = key(Level::Edge))]
+    pub level: Level,
     /// How an ablated edge's source activation is replaced (discovery and scoring alike).
     #[arg(long, value_parser = choice::<Ablation>(), default_value = key(Ablation::Mean))]
     pub ablation: Ablation,
@@ -41,6 +44,7 @@ pub fn run(a: DiscoverArgs) -> Result<()> {
     }
     .check()?;
     let opts = DiscoverOptions {
+        level: a.level,
         steps: a.steps,
         mask_steps: a.mask_steps,
         ..DiscoverOptions::new(a.method)

@@ -48,10 +48,24 @@ crate::choices!(Method {
     Mask => "mask": "learned edge masks through the ablated forward pass, swept over penalties",
 });
 
+/// What a circuit is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    Edge,
+    Node,
+}
+
+crate::choices!(Level {
+    Edge => "edge": "a circuit of edges",
+    Node => "node": "a circuit of neurons, each kept or ablated with all its edges",
+});
+
 /// Options of a discovery method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiscoverOptions {
     pub method: Method,
+    pub level: Level,
     /// EAP-IG's midpoint steps.
     pub steps: usize,
     /// ACDC's thresholds: the largest rise of the metric, as a share of the fully ablated
@@ -67,6 +81,7 @@ impl DiscoverOptions {
     pub fn new(method: Method) -> DiscoverOptions {
         DiscoverOptions {
             method,
+            level: Level::Edge,
             steps: 16,
             taus: vec![1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
             lambdas: vec![0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
@@ -93,15 +108,27 @@ impl DiscoverOptions {
     }
 }
 
-/// A method's verdict: one score per model edge (`[layer][j * d_in + i]`, as [`EdgeMask`]),
-/// higher kept first.
+/// A method's verdict, higher kept first: at the edge level one score per model edge
+/// (`[layer][j * d_in + i]`, as [`EdgeMask`]); at the node level one per layer input
+/// (`[layer][unit]`; layer 0, the inputs, is never ablated and scores 0).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Circuit {
     pub method: Method,
+    pub level: Level,
     pub scores: Vec<Vec<f64>>,
 }
 
 impl Circuit {
+    /// The hidden neurons `(layer, unit)`, best first (ties in network order); node level.
+    pub fn node_ranking(&self) -> Vec<(usize, usize)> {
+        let mut nodes: Vec<((usize, usize), f64)> = (1..self.scores.len())
+            .flat_map(|l| (0..self.scores[l].len()).map(move |u| (l, u)))
+            .map(|(l, u)| ((l, u), self.scores[l][u]))
+            .collect();
+        nodes.sort_by(|a, b| b.1.total_cmp(&a.1));
+        nodes.into_iter().map(|(n, _)| n).collect()
+    }
+
     /// The graph's edges, best first (ties in graph order).
     pub fn ranking(&self, g: &CircuitGraph) -> Vec<EdgeIndex> {
         let mut edges: Vec<(EdgeIndex, f64)> = g
@@ -140,16 +167,27 @@ pub fn discover(
             "discovery works on neuron graphs (--nodes neuron); ROI graphs are not yet supported"
         );
     }
+    if opts.level == Level::Node {
+        return Ok(Circuit {
+            method: opts.method,
+            level: Level::Node,
+            scores: super::nodes::discover_nodes(model, g, x, base, opts)?,
+        });
+    }
     let ig = ig_scores(model, g);
     let scores = match opts.method {
         Method::Ig => ig,
         Method::Eap => eap(model, x, base, 0)?,
         Method::EapIg => eap(model, x, base, opts.steps)?,
         Method::Acdc => with_ties(acdc(model, x, base, &opts.taus)?, &ig),
-        Method::Mask => with_ties(mean_mask(super::mask::masks(model, x, base, opts)?), &ig),
+        Method::Mask => with_ties(
+            mean_mask(super::mask::masks(model, x, base, opts, false)?),
+            &ig,
+        ),
     };
     Ok(Circuit {
         method: opts.method,
+        level: Level::Edge,
         scores,
     })
 }
@@ -172,7 +210,7 @@ fn ig_scores(model: &RuntimeModel, g: &CircuitGraph) -> Vec<Vec<f64>> {
 
 /// Each edge's mask averaged over the penalties: an edge dropped at a small penalty scores
 /// low, one kept at every penalty near 1.
-fn mean_mask(rungs: Vec<Vec<Vec<f64>>>) -> Vec<Vec<f64>> {
+pub(crate) fn mean_mask(rungs: Vec<Vec<Vec<f64>>>) -> Vec<Vec<f64>> {
     let k = rungs.len().max(1) as f64;
     let mut sum = rungs[0].clone();
     for r in &rungs[1..] {
@@ -188,7 +226,7 @@ fn mean_mask(rungs: Vec<Vec<Vec<f64>>>) -> Vec<Vec<f64>> {
 
 /// Scores (counts of ladder rungs, or mean masks) with the edge's IG, scaled below the
 /// smallest step that matters, as tie-break.
-fn with_ties(counts: Vec<Vec<f64>>, ig: &[Vec<f64>]) -> Vec<Vec<f64>> {
+pub(crate) fn with_ties(counts: Vec<Vec<f64>>, ig: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let max = ig.iter().flatten().fold(0.0f64, |m, &v| m.max(v));
     counts
         .into_iter()
@@ -202,9 +240,49 @@ fn with_ties(counts: Vec<Vec<f64>>, ig: &[Vec<f64>]) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// What EAP reads: `∂y_o/∂z_kj` for every layer `k`, example, output and unit (averaged over
+/// the path's points for EAP-IG), and the clean layer inputs.
+pub(crate) struct Gradients {
+    pub dz: Vec<Vec<f64>>,
+    pub acts: Vec<Vec<f64>>,
+}
+
 /// EAP (`steps` 0: gradients at the example) or EAP-IG (`steps` midpoints from the input
-/// baseline to the example).
+/// baseline to the example), per edge.
 fn eap(model: &RuntimeModel, x: &[f64], base: &Baselines, steps: usize) -> Result<Vec<Vec<f64>>> {
+    let n = model.check_input(x)?;
+    let d_out = model.d_out();
+    let Gradients { dz, acts } = gradients(model, x, base, steps)?;
+    let mut out = Vec::with_capacity(model.layers.len());
+    for (k, layer) in model.layers.iter().enumerate() {
+        let (dk, dk1) = (layer.d_in, layer.d_out);
+        let b = base.layer(k);
+        let mut s = vec![0.0; dk * dk1];
+        for r in 0..n {
+            for j in 0..dk1 {
+                for i in 0..dk {
+                    let delta =
+                        layer.weight[j * dk + i] as f64 * (acts[k][r * dk + i] - b[r * dk + i]);
+                    let mut sum = 0.0;
+                    for o in 0..d_out {
+                        sum += (dz[k][(r * d_out + o) * dk1 + j] * delta).abs();
+                    }
+                    s[j * dk + i] += sum / n as f64;
+                }
+            }
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// The gradients EAP and EAP-IG read (`steps` 0: at the example).
+pub(crate) fn gradients(
+    model: &RuntimeModel,
+    x: &[f64],
+    base: &Baselines,
+    steps: usize,
+) -> Result<Gradients> {
     let n = model.check_input(x)?;
     let clean = model.trace(x)?;
     let d_out = model.d_out();
@@ -252,27 +330,7 @@ fn eap(model: &RuntimeModel, x: &[f64], base: &Baselines, steps: usize) -> Resul
     }
     let mut acts = vec![x.to_vec()];
     acts.extend(clean.post.iter().take(n_layers - 1).cloned());
-    let mut out = Vec::with_capacity(n_layers);
-    for (k, layer) in model.layers.iter().enumerate() {
-        let (dk, dk1) = (layer.d_in, layer.d_out);
-        let b = base.layer(k);
-        let mut s = vec![0.0; dk * dk1];
-        for r in 0..n {
-            for j in 0..dk1 {
-                for i in 0..dk {
-                    let delta =
-                        layer.weight[j * dk + i] as f64 * (acts[k][r * dk + i] - b[r * dk + i]);
-                    let mut sum = 0.0;
-                    for o in 0..d_out {
-                        sum += (dz[k][(r * d_out + o) * dk1 + j] * delta).abs();
-                    }
-                    s[j * dk + i] += sum / n as f64;
-                }
-            }
-        }
-        out.push(s);
-    }
-    Ok(out)
+    Ok(Gradients { dz, acts })
 }
 
 /// The metric the selecting methods keep small: mean squared difference between `y` and the

@@ -120,6 +120,99 @@ pub fn faithfulness_of(
             g.graph.edge_count()
         );
     }
+    // The random edge sets do not depend on the ranking scored: every method's curve has the
+    // same chance curve beside it.
+    let keep = |edges: &[EdgeIndex]| {
+        let mut mask = EdgeMask::all(model, false);
+        mark(g, edges, &mut mask, true);
+        mask
+    };
+    sweep(
+        model,
+        data,
+        tasks,
+        base,
+        ranked,
+        by_mean_abs(g),
+        &keep,
+        fractions,
+        chance_draws,
+    )
+}
+
+/// [`faithfulness()`] over hidden neurons: each kept with all its edges, or ablated with all of
+/// them (its activation replaced by its baseline wherever it is read), in the order `ranked`
+/// (every hidden neuron once, `(layer, unit)` with layer 1 the first hidden layer, best
+/// first); x is the share of hidden neurons kept.
+pub fn faithfulness_nodes(
+    model: &RuntimeModel,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    base: &Baselines,
+    ranked: &[(usize, usize)],
+    fractions: &[f64],
+    chance_draws: usize,
+) -> Result<Faithfulness> {
+    let mut all = hidden_units(model);
+    if ranked.len() != all.len() {
+        invalid!(
+            "faithfulness: a ranking of {} neurons for a network of {} hidden ones",
+            ranked.len(),
+            all.len()
+        );
+    }
+    all.sort_unstable();
+    let keep = |nodes: &[(usize, usize)]| node_mask(model, nodes);
+    sweep(
+        model,
+        data,
+        tasks,
+        base,
+        ranked,
+        all,
+        &keep,
+        fractions,
+        chance_draws,
+    )
+}
+
+/// Every hidden neuron, `(layer, unit)`, layer 1 the first hidden layer.
+pub fn hidden_units(model: &RuntimeModel) -> Vec<(usize, usize)> {
+    (1..model.layers.len())
+        .flat_map(|l| (0..model.layers[l].d_in).map(move |u| (l, u)))
+        .collect()
+}
+
+/// The edge mask that keeps the neurons `kept` (and the inputs) and ablates every other hidden
+/// neuron: all the edges it feeds.
+pub fn node_mask(model: &RuntimeModel, kept: &[(usize, usize)]) -> EdgeMask {
+    let mut mask = EdgeMask::all(model, true);
+    let keep: std::collections::HashSet<&(usize, usize)> = kept.iter().collect();
+    for (l, u) in hidden_units(model) {
+        if !keep.contains(&(l, u)) {
+            let d = model.layers[l].d_in;
+            for j in 0..model.layers[l].d_out {
+                mask.kept[l][j * d + u] = false;
+            }
+        }
+    }
+    mask
+}
+
+/// The curve of the items `ranked` (edges or neurons), `keep` turning a set of items into the
+/// model's edge mask; chance draws shuffle `start`.
+#[allow(clippy::too_many_arguments)]
+fn sweep<T: Copy>(
+    model: &RuntimeModel,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    base: &Baselines,
+    ranked: &[T],
+    mut shuffled: Vec<T>,
+    keep: &dyn Fn(&[T]) -> EdgeMask,
+    fractions: &[f64],
+    chance_draws: usize,
+) -> Result<Faithfulness> {
     if fractions.iter().any(|f| !(0.0..=1.0).contains(f)) {
         invalid!("faithfulness: edge shares must lie in [0, 1]");
     }
@@ -144,16 +237,11 @@ pub fn faithfulness_of(
             f64::NAN
         }
     };
-    // The random edge sets do not depend on the ranking scored: every method's curve has the
-    // same chance curve beside it.
-    let mut shuffled = by_mean_abs(g);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut points = Vec::new();
     for &f in fractions {
         let k = ((f * ranked.len() as f64).ceil() as usize).min(ranked.len());
-        let mut mask = EdgeMask::all(model, false);
-        mark(g, &ranked[..k], &mut mask, true);
-        let (loss, task_losses) = loss_of(&mask)?;
+        let (loss, task_losses) = loss_of(&keep(&ranked[..k]))?;
         let chance = if !defined || chance_draws == 0 {
             f64::NAN
         } else if k == 0 || k == ranked.len() {
@@ -162,9 +250,7 @@ pub fn faithfulness_of(
             let mut sum = 0.0;
             for _ in 0..chance_draws {
                 shuffled.shuffle(&mut rng);
-                let mut mask = EdgeMask::all(model, false);
-                mark(g, &shuffled[..k], &mut mask, true);
-                sum += score(loss_of(&mask)?.0);
+                sum += score(loss_of(&keep(&shuffled[..k]))?.0);
             }
             sum / chance_draws as f64
         };
@@ -215,6 +301,28 @@ pub fn completeness(
     let mut mask = EdgeMask::all(model, true);
     mark(g, &ranked[..k], &mut mask, false);
     let out = forward_ablated(model, &x, &mask, base)?;
+    let loss = mean(&task_losses(&out, data, tasks));
+    Ok((loss - f.m_none) / (f.m_full - f.m_none))
+}
+
+/// [`completeness`] for a neuron circuit: the score of the model with the top `share` of the
+/// hidden neurons `ranked` ablated, every other neuron kept.
+#[allow(clippy::too_many_arguments)]
+pub fn completeness_nodes(
+    model: &RuntimeModel,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    base: &Baselines,
+    f: &Faithfulness,
+    ranked: &[(usize, usize)],
+    share: f64,
+) -> Result<f64> {
+    if !f.defined {
+        return Ok(f64::NAN);
+    }
+    let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
+    let k = ((share * ranked.len() as f64).ceil() as usize).min(ranked.len());
+    let out = forward_ablated(model, &x, &node_mask(model, &ranked[k..]), base)?;
     let loss = mean(&task_losses(&out, data, tasks));
     Ok((loss - f.m_none) / (f.m_full - f.m_none))
 }

@@ -19,12 +19,15 @@ const START: f64 = 3.0;
 /// Adam's step size on the logits.
 const LR: f32 = 0.1;
 
-/// The trained masks for each penalty of the ladder (`[rung][layer][j * d_in + i]`).
+/// The trained masks for each penalty of the ladder (`[rung][layer][j * d_in + i]`). With
+/// `per_neuron`, one mask per hidden neuron, shared by every edge it feeds (the inputs' edges
+/// keep mask 1): a neuron kept or ablated whole; the result is still one mask per edge.
 pub fn masks(
     model: &RuntimeModel,
     x: &[f64],
     base: &Baselines,
     opts: &Valid<DiscoverOptions>,
+    per_neuron: bool,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
     let full = forward_ablated(model, x, &EdgeMask::all(model, true), base)?;
     let none = metric(
@@ -34,7 +37,17 @@ pub fn masks(
     .max(f64::MIN_POSITIVE);
     opts.lambdas
         .iter()
-        .map(|&lambda| train(model, x, base, &full, none, lambda, opts.mask_steps))
+        .map(|&lambda| {
+            train(
+                model,
+                x,
+                base,
+                &full,
+                none,
+                (lambda, opts.mask_steps),
+                per_neuron,
+            )
+        })
         .collect()
 }
 
@@ -75,44 +88,76 @@ fn forward(
     (a, z)
 }
 
-/// Trains the masks for one penalty; returns them (`[layer][j * d_in + i]`).
+/// Which logit each edge's mask reads: per edge, or (`per_neuron`) its source neuron's, with
+/// the inputs' edges reading none (mask 1).
+struct Logits {
+    /// Per layer, per edge: the index into the logits, or None (mask 1).
+    of: Vec<Vec<Option<usize>>>,
+    count: usize,
+}
+
+impl Logits {
+    fn new(model: &RuntimeModel, per_neuron: bool) -> Logits {
+        let mut count = 0;
+        let of = model
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(k, l)| {
+                let (dk, dk1) = (l.d_in, l.d_out);
+                if !per_neuron {
+                    let v = (count..count + dk * dk1).map(Some).collect();
+                    count += dk * dk1;
+                    v
+                } else if k == 0 {
+                    vec![None; dk * dk1]
+                } else {
+                    let first = count;
+                    count += dk;
+                    (0..dk * dk1).map(|e| Some(first + e % dk)).collect()
+                }
+            })
+            .collect();
+        Logits { of, count }
+    }
+
+    fn masks(&self, theta: &[f32]) -> Vec<Vec<f64>> {
+        self.of
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|t| t.map_or(1.0, |t| sigmoid(theta[t] as f64)))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Trains the masks for one `(penalty, steps)`; returns them (`[layer][j * d_in + i]`).
 fn train(
     model: &RuntimeModel,
     x: &[f64],
     base: &Baselines,
     full: &[f64],
     none: f64,
-    lambda: f64,
-    steps: usize,
+    (lambda, steps): (f64, usize),
+    per_neuron: bool,
 ) -> Result<Vec<Vec<f64>>> {
     let n = model.check_input(x)?;
-    let sizes: Vec<usize> = model.layers.iter().map(|l| l.d_in * l.d_out).collect();
-    let offsets: Vec<usize> = sizes
-        .iter()
-        .scan(0, |at, &s| {
-            let o = *at;
-            *at += s;
-            Some(o)
-        })
-        .collect();
-    let edges: usize = sizes.iter().sum();
-    // The logits, flat over the layers, stepped by the project's Adam.
-    let mut theta = vec![START as f32; edges];
-    let mut adam = AdamState::new(edges);
+    let logits = Logits::new(model, per_neuron);
+    // The logits, stepped by the project's Adam.
+    let mut theta = vec![START as f32; logits.count];
+    let mut adam = AdamState::new(logits.count);
     let cfg = AdamConfig::default();
-    let masks = |theta: &[f32]| -> Vec<Vec<f64>> {
-        sizes
-            .iter()
-            .zip(&offsets)
-            .map(|(&s, &o)| theta[o..o + s].iter().map(|&t| sigmoid(t as f64)).collect())
-            .collect()
-    };
-    let mut grad = vec![0f32; edges];
+    let mut grad = vec![0f64; logits.count];
+    let mut grad32 = vec![0f32; logits.count];
     for _ in 0..steps {
-        let m = masks(&theta);
+        let m = logits.masks(&theta);
         let (a, z) = forward(model, x, base, &m, n);
         let y = a.last().expect("output");
-        // dL/dh of the output, then back through each layer.
+        // dL/dh of the output, then back through each layer; the penalty's share first.
+        grad.iter_mut()
+            .for_each(|g| *g = lambda / logits.count as f64);
         let scale = 2.0 / (y.len() as f64 * none);
         let mut dh: Vec<f64> = y.iter().zip(full).map(|(y, f)| scale * (y - f)).collect();
         for (k, layer) in model.layers.iter().enumerate().rev() {
@@ -123,7 +168,7 @@ fn train(
                 .map(|(g, &zz)| g * layer.activation.derivative_f64(zz))
                 .collect();
             let b = base.layer(k);
-            let mut g = vec![lambda / edges as f64; dk * dk1];
+            let mut g = vec![0.0; dk * dk1];
             let mut below = vec![0.0; n * dk];
             for r in 0..n {
                 for j in 0..dk1 {
@@ -140,13 +185,19 @@ fn train(
                     }
                 }
             }
-            // Through the sigmoid, into the flat gradient of the logits.
+            // Through the sigmoid, into the gradient of the logit each edge reads.
             for (e, g) in g.iter().enumerate() {
-                grad[offsets[k] + e] = (g * m[k][e] * (1.0 - m[k][e])) as f32;
+                if let Some(t) = logits.of[k][e] {
+                    grad[t] += g * m[k][e] * (1.0 - m[k][e]);
+                }
             }
             dh = below;
         }
-        adam.update(&cfg, LR, &mut theta, &grad);
+        grad32
+            .iter_mut()
+            .zip(&grad)
+            .for_each(|(a, &b)| *a = b as f32);
+        adam.update(&cfg, LR, &mut theta, &grad32);
     }
-    Ok(masks(&theta))
+    Ok(logits.masks(&theta))
 }

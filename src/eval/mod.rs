@@ -31,15 +31,16 @@ pub mod intervene;
 pub mod learned;
 pub mod loss;
 pub mod mask;
+pub mod nodes;
 pub mod recovery;
 pub mod report;
 pub mod stability;
 
-pub use discover::{discover, Circuit, DiscoverOptions, Method};
+pub use discover::{discover, Circuit, DiscoverOptions, Level, Method};
 pub use disentangle::{disentanglement, AtTaskCount, Disentanglement};
 pub use faithfulness::{
-    completeness, faithfulness, faithfulness_of, FaithPoint, Faithfulness, CHANCE_DRAWS, FRACTIONS,
-    MIN_GAIN,
+    completeness, completeness_nodes, faithfulness, faithfulness_nodes, faithfulness_of,
+    FaithPoint, Faithfulness, CHANCE_DRAWS, FRACTIONS, MIN_GAIN,
 };
 pub use intervene::{
     community_class_accuracy, interventions, Intervention, Interventions, LOSS_ROUNDING,

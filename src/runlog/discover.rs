@@ -10,8 +10,8 @@ use super::load::LoadedRun;
 use super::log::segment;
 use crate::eval::ablation::{Ablation, Baselines};
 use crate::eval::{
-    completeness, discover, faithfulness_of, learned, DiscoverOptions, Faithfulness, Learned,
-    Method, CHANCE_DRAWS, FRACTIONS,
+    completeness, completeness_nodes, discover, faithfulness_nodes, faithfulness_of, learned,
+    Circuit, DiscoverOptions, Faithfulness, Learned, Level, Method, CHANCE_DRAWS, FRACTIONS,
 };
 use crate::graph::{build, GraphSpec};
 use crate::numeric::score;
@@ -29,8 +29,11 @@ pub struct DiscoverReport {
     pub method: Method,
     pub ablation: Ablation,
     pub learned: Learned,
+    pub level: Level,
     /// The graph's edges and the examples the method saw.
     pub edges: usize,
+    /// The items ranked: edges, or hidden neurons.
+    pub items: usize,
     pub examples: usize,
     /// The ranking's faithfulness curve on the validation split (None: not learned).
     pub faithfulness: Option<Faithfulness>,
@@ -46,6 +49,7 @@ pub struct DiscoverReport {
 #[derive(Serialize)]
 struct CircuitFile<'a> {
     method: &'a str,
+    level: &'a str,
     ablation: &'a str,
     examples: usize,
     seconds: f64,
@@ -54,8 +58,8 @@ struct CircuitFile<'a> {
     completeness_at_10pct: f64,
     planted_auc: Option<f64>,
     curve: Vec<(f64, f64, f64)>,
-    /// Every edge, best first: (from, to, score).
-    edges: Vec<(String, String, f64)>,
+    /// Every edge (from, to, score), or every hidden neuron (name, "", score), best first.
+    ranked: Vec<(String, String, f64)>,
 }
 
 /// Runs `opts.method` on the run's neuron graph (`spec`) under `kind` ablation.
@@ -79,9 +83,11 @@ pub fn discover_run(
         let verdict = learned(model, &data.val, &data.tasks)?;
         let mut report = DiscoverReport {
             method: opts.method,
+            level: opts.level,
             ablation: kind,
             learned: verdict.clone(),
             edges: g.graph.edge_count(),
+            items: 0,
             examples: g.examples,
             faithfulness: None,
             completeness: f64::NAN,
@@ -109,58 +115,84 @@ pub fn discover_run(
         let base_seen = Baselines::new(model, seen, kind, spec.seed)?;
         let circuit = discover(model, &g, seen, &base_seen, opts)?;
         report.seconds = t0.elapsed().as_secs_f64();
-        let ranked = circuit.ranking(&g);
         let base = Baselines::new(model, &all, kind, spec.seed)?;
-        let f = faithfulness_of(
-            model,
-            &g,
-            &data.val,
-            &data.tasks,
-            &base,
-            &ranked,
-            &FRACTIONS,
-            CHANCE_DRAWS,
-        )?;
-        report.completeness = completeness(
-            model,
-            &g,
-            &data.val,
-            &data.tasks,
-            &base,
-            &f,
-            &ranked,
-            COMPLETENESS_AT,
-        )?;
-        if let Some(blocks) = loaded.planted_blocks() {
-            // An edge of a planted circuit: both ends in the same task's block, each unit
-            // firing on some example (a dead unit computes nothing for any task).
-            let trace = model.trace(&all)?;
-            let live = |layer: usize, u: usize| {
-                layer == 0
-                    || layer == model.layers.len()
-                    || (0..trace.n)
-                        .any(|i| trace.pre[layer - 1][i * model.layers[layer - 1].d_out + u] > 0.0)
-            };
-            let (mut scores, mut truth) = (Vec::new(), Vec::new());
-            for e in g.graph.edge_indices() {
-                let (a, b) = g.graph.edge_endpoints(e).expect("edge");
-                let (src, dst) = (&g.graph[a], &g.graph[b]);
-                let (i, j) = (src.units[0], dst.units[0]);
-                scores.push(circuit.edge_score(&g, e));
-                truth.push(
-                    blocks[src.layer][i] == blocks[dst.layer][j]
-                        && live(src.layer, i)
-                        && live(dst.layer, j),
-                );
+        let label = |n: petgraph::graph::NodeIndex| g.graph[n].label.clone();
+        // The curve, completeness and every item ranked with its score: edges, or neurons.
+        let (f, ranked_items): (Faithfulness, Vec<(String, String, f64)>) = match opts.level {
+            Level::Edge => {
+                let ranked = circuit.ranking(&g);
+                let f = faithfulness_of(
+                    model,
+                    &g,
+                    &data.val,
+                    &data.tasks,
+                    &base,
+                    &ranked,
+                    &FRACTIONS,
+                    CHANCE_DRAWS,
+                )?;
+                report.completeness = completeness(
+                    model,
+                    &g,
+                    &data.val,
+                    &data.tasks,
+                    &base,
+                    &f,
+                    &ranked,
+                    COMPLETENESS_AT,
+                )?;
+                if let Some(blocks) = loaded.planted_blocks() {
+                    report.planted_auc = Some(planted_auc(model, &g, &all, &blocks, &circuit)?);
+                }
+                let items = ranked
+                    .iter()
+                    .map(|&e| {
+                        let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+                        (label(a), label(b), circuit.edge_score(&g, e))
+                    })
+                    .collect();
+                (f, items)
             }
-            report.planted_auc = Some(score::roc_auc(&scores, &truth));
-        }
+            Level::Node => {
+                let ranked = circuit.node_ranking();
+                let f = faithfulness_nodes(
+                    model,
+                    &data.val,
+                    &data.tasks,
+                    &base,
+                    &ranked,
+                    &FRACTIONS,
+                    CHANCE_DRAWS,
+                )?;
+                report.completeness = completeness_nodes(
+                    model,
+                    &data.val,
+                    &data.tasks,
+                    &base,
+                    &f,
+                    &ranked,
+                    COMPLETENESS_AT,
+                )?;
+                let name = |l: usize, u: usize| {
+                    g.graph
+                        .node_weights()
+                        .find(|n| n.layer == l && n.units == [u])
+                        .map_or_else(|| format!("h{l}:{u}"), |n| n.label.clone())
+                };
+                let items = ranked
+                    .iter()
+                    .map(|&(l, u)| (name(l, u), String::new(), circuit.scores[l][u]))
+                    .collect();
+                (f, items)
+            }
+        };
+        report.items = ranked_items.len();
         if f.defined {
             for p in &f.points {
                 log.emit(
                     None,
                     Event::FaithfulnessPoint {
-                        graph: opts.method.key().into(),
+                        graph: curve_name(opts),
                         ablation: kind.key().into(),
                         edges_kept: p.kept,
                         faithfulness: p.faithfulness,
@@ -170,12 +202,12 @@ pub fn discover_run(
         }
         let file = root
             .join("graph")
-            .join(format!("circuit-{}.json", opts.method.key()));
-        let label = |n: petgraph::graph::NodeIndex| g.graph[n].label.clone();
+            .join(format!("circuit-{}.json", curve_name(opts)));
         write_json(
             &file,
             &CircuitFile {
                 method: opts.method.key(),
+                level: opts.level.key(),
                 ablation: kind.key(),
                 examples: g.examples,
                 seconds: report.seconds,
@@ -188,13 +220,7 @@ pub fn discover_run(
                     .iter()
                     .map(|p| (p.kept, p.faithfulness, p.chance))
                     .collect(),
-                edges: ranked
-                    .iter()
-                    .map(|&e| {
-                        let (a, b) = g.graph.edge_endpoints(e).expect("edge");
-                        (label(a), label(b), circuit.edge_score(&g, e))
-                    })
-                    .collect(),
+                ranked: ranked_items,
             },
         )?;
         log.emit(
@@ -202,7 +228,7 @@ pub fn discover_run(
             Event::Note {
                 text: format!(
                     "discover {}: CPR {:.4} (chance {:.4}), completeness at 10% {:.4}{}, {:.2} s",
-                    opts.method.key(),
+                    curve_name(opts),
                     f.cpr,
                     f.chance_cpr,
                     report.completeness,
@@ -220,12 +246,58 @@ pub fn discover_run(
     })
 }
 
+/// The name of a method's curve and file: `acdc`, or `acdc-node` for a neuron circuit.
+fn curve_name(opts: &DiscoverOptions) -> String {
+    match opts.level {
+        Level::Edge => opts.method.key().to_string(),
+        Level::Node => format!("{}-node", opts.method.key()),
+    }
+}
+
+/// ROC AUC of the circuit's edge scores against the planted circuits: an edge is in one when
+/// both its units sit in the same task's block and fire on some example (a dead unit computes
+/// nothing for any task).
+fn planted_auc(
+    model: &crate::model::RuntimeModel,
+    g: &crate::graph::CircuitGraph,
+    x: &[f64],
+    blocks: &[Vec<usize>],
+    circuit: &Circuit,
+) -> Result<f64> {
+    let trace = model.trace(x)?;
+    let live = |layer: usize, u: usize| {
+        layer == 0
+            || layer == model.layers.len()
+            || (0..trace.n)
+                .any(|i| trace.pre[layer - 1][i * model.layers[layer - 1].d_out + u] > 0.0)
+    };
+    let (mut scores, mut truth) = (Vec::new(), Vec::new());
+    for e in g.graph.edge_indices() {
+        let (a, b) = g.graph.edge_endpoints(e).expect("edge");
+        let (src, dst) = (&g.graph[a], &g.graph[b]);
+        let (i, j) = (src.units[0], dst.units[0]);
+        scores.push(circuit.edge_score(g, e));
+        truth.push(
+            blocks[src.layer][i] == blocks[dst.layer][j]
+                && live(src.layer, i)
+                && live(dst.layer, j),
+        );
+    }
+    Ok(score::roc_auc(&scores, &truth))
+}
+
 /// What `discover` prints.
 pub fn summary(r: &DiscoverReport) -> String {
+    let (what, unit) = match r.level {
+        Level::Edge => (format!("{} edges", r.edges), "edges"),
+        Level::Node => (
+            format!("a circuit of neurons: {} hidden neurons", r.items),
+            "neurons",
+        ),
+    };
     let mut s = format!(
-        "{} ({} edges, {} ablation; discovered on {} examples, scored on the validation split)\n",
+        "{} ({what}, {} ablation; discovered on {} examples, scored on the validation split)\n",
         r.method.key(),
-        r.edges,
         r.ablation.key(),
         r.examples
     );
@@ -252,14 +324,14 @@ pub fn summary(r: &DiscoverReport) -> String {
             .filter(|p| [0.01, 0.02, 0.05, 0.1].contains(&p.kept))
         {
             s.push_str(&format!(
-                "  at {:>4.1}% of edges: faithfulness {:.4} (chance {:.4})\n",
+                "  at {:>4.1}% of {unit}: faithfulness {:.4} (chance {:.4})\n",
                 100.0 * p.kept,
                 p.faithfulness,
                 p.chance
             ));
         }
         s.push_str(&format!(
-            "completeness at 10% of edges: {:.4} (the model with the circuit removed; ideal 0)\n",
+            "completeness at 10% of {unit}: {:.4} (the model with the circuit removed; ideal 0)\n",
             r.completeness
         ));
     }

@@ -244,6 +244,38 @@ attributions *predicted*, and the change *observed* in the ablated network.
     code("""
 circuitscope::runlog::RunDir::open(&root).unwrap().read_table("eval_interventions").unwrap().html()
 """),
+    md("""
+## Every discovery method on one plot
+
+Is the computation spread out, or is ranking single edges by attribution the wrong way to find
+a small circuit? `circuitscope discover` runs other methods — EAP, EAP-IG, ACDC (greedy pruning
+with real ablations), learned edge masks — and scores each one's circuit with the same
+faithfulness code. Small budgets here (200 examples, three ACDC thresholds, two mask penalties
+of 100 steps) for a quick look; `circuitscope bench circuits` has the full table.
+"""),
+    code("""
+use circuitscope::eval::{DiscoverOptions, Method};
+use circuitscope::params::Choice;
+use circuitscope::runlog::discover::discover_run;
+let quick = circuitscope::graph::GraphSpec { examples: 200, ..Default::default() }.check().unwrap();
+let mut methods = Vec::new();
+for method in Method::ALL.iter().copied() {
+    let opts = DiscoverOptions {
+        taus: vec![1e-3, 1e-2, 1e-1],
+        lambdas: vec![0.1, 1.0],
+        mask_steps: 100,
+        ..DiscoverOptions::new(method)
+    }
+    .check()
+    .unwrap();
+    let r = discover_run(&root, &quick, Ablation::Mean, &opts).unwrap();
+    let f = r.faithfulness.expect("the model learned its tasks");
+    let at10 = f.points.iter().find(|p| p.kept == 0.1).map_or(f64::NAN, |p| p.faithfulness);
+    println!("{:<7} CPR {:.3} (chance {:.3})  at 10% of edges {:.3}  completeness {:.3}  {:.2} s", method.key(), f.cpr, f.chance_cpr, at10, r.completeness, r.seconds);
+    methods.push(Series::new(method.key(), f.points.iter().map(|p| (p.kept, p.faithfulness)).collect()));
+}
+curve_svg("every discovery method: faithfulness vs sparsity (mean ablation)", "share of edges kept", "faithfulness", &methods, false)
+"""),
 ]
 
 NB["03-network-embedding"] = [

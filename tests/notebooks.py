@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXPECT = {
     "01-autodiff": {"image/svg+xml": 1, "text/html": 1},
-    "02-multitask-graph": {"image/svg+xml": 3, "text/html": 6},
+    "02-multitask-graph": {"image/svg+xml": 4, "text/html": 6},
     "03-network-embedding": {"image/svg+xml": 1, "text/html": 3},
     "04-digits": {"image/svg+xml": 1, "text/html": 2},
     "05-pytorch-run": {"image/svg+xml": 3, "text/html": 1},

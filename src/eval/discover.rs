@@ -18,6 +18,7 @@
 //! The selecting methods rank edges by how many rungs of ACDC's ladder keep them, or by their
 //! mask averaged over the penalties (ties broken by the edge's IG), so every method gives a
 //! ranking that one faithfulness curve can score.
+//!
 //! At the node level ([`Level::Node`], in [`super::nodes`]) the same five methods rank hidden
 //! neurons, each kept or ablated with all its edges.
 //!

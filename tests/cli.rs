@@ -1109,7 +1109,7 @@ fn discover_scores_a_methods_circuit_and_saves_it_or_says_why_not() {
         &std::fs::read_to_string(root.join("graph/circuit-eap.json")).unwrap(),
     )
     .unwrap();
-    let edges = file["edges"].as_array().unwrap();
+    let edges = file["ranked"].as_array().unwrap();
     assert_eq!(edges.len(), 2240);
     let scores: Vec<f64> = edges.iter().map(|e| e[2].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked best first");
@@ -1121,6 +1121,17 @@ fn discover_scores_a_methods_circuit_and_saves_it_or_says_why_not() {
         .filter(|l| l.contains("\"faithfulness_point\"") && l.contains("\"graph\":\"eap\""))
         .count();
     assert_eq!(points, circuitscope::eval::FRACTIONS.len());
+    // inspect lists the saved circuit with its figures.
+    assert!(run(&["graph", root.to_str().unwrap(), "--examples", "200"])
+        .status
+        .success());
+    let out = run(&["inspect", root.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert!(
+        s.contains(&format!("circuit eap: CPR {cpr:.4} (chance "))
+            && s.contains("circuit-eap.json"),
+        "{s}"
+    );
     // Discovery works on neurons: an ROI graph is refused before any work.
     let out = run(&["discover", root.to_str().unwrap(), "--nodes", "roi"]);
     assert_error(

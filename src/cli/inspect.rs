@@ -1,6 +1,8 @@
-//! `circuitscope inspect`: a quick summary of a run's graph and its last faithfulness curve.
+//! `circuitscope inspect`: a quick summary of a run's graph, its last faithfulness curve and
+//! the circuits `discover` saved.
 
 use circuitscope::graph::summary;
+use circuitscope::runlog::discover::circuits_of_run;
 use circuitscope::runlog::eval::sparkline_of_run;
 use circuitscope::runlog::graph::read_graph;
 use circuitscope::runlog::RunDir;
@@ -37,6 +39,9 @@ pub fn run(a: InspectArgs) -> Result<()> {
     print!("{}", summary(&read_graph(&path)?, a.threshold, a.top));
     if a.run.is_dir() {
         if let Some(line) = sparkline_of_run(&RunDir::open(&a.run)?)? {
+            println!("{line}");
+        }
+        for line in circuits_of_run(&a.run)? {
             println!("{line}");
         }
     }

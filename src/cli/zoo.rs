@@ -39,7 +39,7 @@ pub struct ZooArgs {
     /// Which code trains the models.
     #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
     pub engine: Engine,
-    /// Train only this slice i/n of the models (for job arrays), or `auto`: the slice of this
+    /// Train only this slice i/n of the models (for job arrays), or "auto": the slice of this
     /// Slurm array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT); merge with --merge.
     #[arg(long)]
     pub shard: Option<String>,

@@ -17,7 +17,7 @@ use crate::graph::{build, GraphSpec};
 use crate::numeric::score;
 use crate::params::{Choice, Valid};
 use crate::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The share of edges completeness is measured at.
@@ -284,6 +284,63 @@ fn planted_auc(
         );
     }
     Ok(score::roc_auc(&scores, &truth))
+}
+
+/// What `inspect` reads back of a saved circuit.
+#[derive(Deserialize)]
+struct SavedCircuit {
+    method: String,
+    #[serde(default)]
+    level: Option<String>,
+    cpr: f64,
+    chance_cpr: f64,
+    completeness_at_10pct: f64,
+    planted_auc: Option<f64>,
+    curve: Vec<(f64, f64, f64)>,
+}
+
+/// One line per circuit `discover` saved in the run (`graph/circuit-*.json`), in name order:
+/// its CPR beside chance, faithfulness at 10%, completeness and planted AUC.
+pub fn circuits_of_run(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("graph");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("circuit-") && n.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|e| crate::Error::io(p, "cannot read", e))?;
+            let c: SavedCircuit = serde_json::from_str(&text)
+                .map_err(|e| crate::Error::bad_file(p, format!("not a saved circuit: {e}")))?;
+            let at10 = c
+                .curve
+                .iter()
+                .find(|p| p.0 == 0.1)
+                .map_or("-".into(), |p| format!("{:.4}", p.1));
+            Ok(format!(
+                "circuit {}{}: CPR {:.4} (chance {:.4}), at 10% {at10}, completeness at 10% {:.4}{} ({})",
+                c.method,
+                c.level.filter(|l| l == "node").map_or(String::new(), |_| " (neurons)".into()),
+                c.cpr,
+                c.chance_cpr,
+                c.completeness_at_10pct,
+                c.planted_auc
+                    .map(|a| format!(", planted AUC {a:.4}"))
+                    .unwrap_or_default(),
+                p.display()
+            ))
+        })
+        .collect()
 }
 
 /// What `discover` prints.

@@ -25,6 +25,7 @@
 //! Discovery runs models with edges ablated; it must never change a model's weights.
 
 use super::ablation::{forward_ablated, Baselines, EdgeMask};
+use super::mask::masked_pre;
 use crate::graph::{CircuitGraph, NodeKind};
 use crate::model::RuntimeModel;
 use crate::params::Valid;
@@ -370,31 +371,6 @@ fn acdc(model: &RuntimeModel, x: &[f64], base: &Baselines, taus: &[f64]) -> Resu
     Ok(counts)
 }
 
-/// Layer `k`'s pre-activations (`n x d_out`) on its input `h` with the edges not kept in
-/// `kept` carrying the baselines `b` instead (as [`forward_ablated`]).
-fn masked_layer(model: &RuntimeModel, k: usize, h: &[f64], b: &[f64], kept: &[bool]) -> Vec<f64> {
-    let layer = &model.layers[k];
-    let (dk, dk1) = (layer.d_in, layer.d_out);
-    let n = h.len() / dk.max(1);
-    let mut z = vec![0.0; n * dk1];
-    for r in 0..n {
-        for j in 0..dk1 {
-            let mut s = layer.bias[j] as f64;
-            for i in 0..dk {
-                let e = j * dk + i;
-                let v = if kept[e] {
-                    h[r * dk + i]
-                } else {
-                    b[r * dk + i]
-                };
-                s += layer.weight[e] as f64 * v;
-            }
-            z[r * dk1 + j] = s;
-        }
-    }
-    z
-}
-
 /// One ACDC pass: from the output layer back, each unit's incoming edges in turn; an edge is
 /// removed for good when that raises the metric by less than `threshold`. Each trial changes
 /// one unit's pre-activation and reruns only the layers after it (the layers before are the
@@ -413,7 +389,10 @@ pub fn acdc_circuit(
     let mut a = vec![x.to_vec()];
     let mut z = Vec::with_capacity(n_layers);
     for k in 0..n_layers {
-        let zk = masked_layer(model, k, &a[k], base.layer(k), &mask.kept[k]);
+        let kept = &mask.kept[k];
+        let zk = masked_pre(&model.layers[k], &a[k], base.layer(k), n, |e| {
+            f64::from(u8::from(kept[e]))
+        });
         a.push(
             zk.iter()
                 .map(|&v| model.layers[k].activation.apply_f64(v))
@@ -439,12 +418,13 @@ pub fn acdc_circuit(
                 }
                 let mut later = vec![(zk, h)];
                 for l in k + 1..n_layers {
-                    let zl = masked_layer(
-                        model,
-                        l,
+                    let kept = &mask.kept[l];
+                    let zl = masked_pre(
+                        &model.layers[l],
                         &later.last().expect("layer").1,
                         base.layer(l),
-                        &mask.kept[l],
+                        n,
+                        |e| f64::from(u8::from(kept[e])),
                     );
                     let hl = zl
                         .iter()

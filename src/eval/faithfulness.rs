@@ -240,7 +240,7 @@ fn sweep<T: Copy>(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut points = Vec::new();
     for &f in fractions {
-        let k = ((f * ranked.len() as f64).ceil() as usize).min(ranked.len());
+        let k = top(ranked.len(), f);
         let (loss, task_losses) = loss_of(&keep(&ranked[..k]))?;
         let chance = if !defined || chance_draws == 0 {
             f64::NAN
@@ -293,21 +293,14 @@ pub fn completeness(
     ranked: &[EdgeIndex],
     share: f64,
 ) -> Result<f64> {
-    if !f.defined {
-        return Ok(f64::NAN);
-    }
-    let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
-    let k = ((share * ranked.len() as f64).ceil() as usize).min(ranked.len());
+    let k = top(ranked.len(), share);
     let mut mask = EdgeMask::all(model, true);
     mark(g, &ranked[..k], &mut mask, false);
-    let out = forward_ablated(model, &x, &mask, base)?;
-    let loss = mean(&task_losses(&out, data, tasks));
-    Ok((loss - f.m_none) / (f.m_full - f.m_none))
+    score_of(model, data, tasks, base, f, &mask)
 }
 
 /// [`completeness`] for a neuron circuit: the score of the model with the top `share` of the
 /// hidden neurons `ranked` ablated, every other neuron kept.
-#[allow(clippy::too_many_arguments)]
 pub fn completeness_nodes(
     model: &RuntimeModel,
     data: &Dataset,
@@ -317,12 +310,30 @@ pub fn completeness_nodes(
     ranked: &[(usize, usize)],
     share: f64,
 ) -> Result<f64> {
+    let k = top(ranked.len(), share);
+    score_of(model, data, tasks, base, f, &node_mask(model, &ranked[k..]))
+}
+
+/// How many of `n` items the share `share` keeps (rounded up).
+fn top(n: usize, share: f64) -> usize {
+    ((share * n as f64).ceil() as usize).min(n)
+}
+
+/// The faithfulness score of the model run with `mask`, on `f`'s scale (NaN where `f` is
+/// undefined).
+fn score_of(
+    model: &RuntimeModel,
+    data: &Dataset,
+    tasks: &TaskStructure,
+    base: &Baselines,
+    f: &Faithfulness,
+    mask: &EdgeMask,
+) -> Result<f64> {
     if !f.defined {
         return Ok(f64::NAN);
     }
     let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
-    let k = ((share * ranked.len() as f64).ceil() as usize).min(ranked.len());
-    let out = forward_ablated(model, &x, &node_mask(model, &ranked[k..]), base)?;
+    let out = forward_ablated(model, &x, mask, base)?;
     let loss = mean(&task_losses(&out, data, tasks));
     Ok((loss - f.m_none) / (f.m_full - f.m_none))
 }

@@ -55,6 +55,39 @@ fn sigmoid(t: f64) -> f64 {
     1.0 / (1.0 + (-t).exp())
 }
 
+/// A layer's pre-activations (`n x d_out`) on its input `h` with every edge `e` carrying
+/// `b_i + m(e) (a_i − b_i)`: its source's activation at mask 1, its baseline at 0 (as
+/// [`forward_ablated`] for a removed edge), in proportion between.
+pub(crate) fn masked_pre(
+    layer: &crate::model::Layer,
+    h: &[f64],
+    b: &[f64],
+    n: usize,
+    m: impl Fn(usize) -> f64,
+) -> Vec<f64> {
+    let (dk, dk1) = (layer.d_in, layer.d_out);
+    let mut z = vec![0.0; n * dk1];
+    for r in 0..n {
+        for j in 0..dk1 {
+            let mut s = layer.bias[j] as f64;
+            for i in 0..dk {
+                let e = j * dk + i;
+                let (ai, bi) = (h[r * dk + i], b[r * dk + i]);
+                // Masks of exactly 1 and 0 carry the value itself (bit for bit as an ablated
+                // forward pass), others the blend.
+                let v = match m(e) {
+                    1.0 => ai,
+                    0.0 => bi,
+                    m => bi + m * (ai - bi),
+                };
+                s += layer.weight[e] as f64 * v;
+            }
+            z[r * dk1 + j] = s;
+        }
+    }
+    z
+}
+
 /// The masked forward pass: every layer's input `a` and pre-activation `z` (`n` rows each).
 fn forward(
     model: &RuntimeModel,
@@ -66,21 +99,7 @@ fn forward(
     let mut a = vec![x.to_vec()];
     let mut z = Vec::with_capacity(model.layers.len());
     for (k, layer) in model.layers.iter().enumerate() {
-        let (dk, dk1) = (layer.d_in, layer.d_out);
-        let b = base.layer(k);
-        let h = &a[k];
-        let mut zk = vec![0.0; n * dk1];
-        for r in 0..n {
-            for j in 0..dk1 {
-                let mut s = layer.bias[j] as f64;
-                for i in 0..dk {
-                    let e = j * dk + i;
-                    let (ai, bi) = (h[r * dk + i], b[r * dk + i]);
-                    s += layer.weight[e] as f64 * (bi + m[k][e] * (ai - bi));
-                }
-                zk[r * dk1 + j] = s;
-            }
-        }
+        let zk = masked_pre(layer, &a[k], base.layer(k), n, |e| m[k][e]);
         let next: Vec<f64> = zk.iter().map(|&v| layer.activation.apply_f64(v)).collect();
         z.push(zk);
         a.push(next);
@@ -133,33 +152,35 @@ impl Logits {
     }
 }
 
-/// Trains the masks for one `(penalty, steps)`; returns them (`[layer][j * d_in + i]`).
-fn train(
-    model: &RuntimeModel,
-    x: &[f64],
-    base: &Baselines,
-    full: &[f64],
+/// What one penalty's objective needs besides the logits.
+struct Objective<'a> {
+    model: &'a RuntimeModel,
+    x: &'a [f64],
+    base: &'a Baselines,
+    full: &'a [f64],
     none: f64,
-    (lambda, steps): (f64, usize),
-    per_neuron: bool,
-) -> Result<Vec<Vec<f64>>> {
-    let n = model.check_input(x)?;
-    let logits = Logits::new(model, per_neuron);
-    // The logits, stepped by the project's Adam.
-    let mut theta = vec![START as f32; logits.count];
-    let mut adam = AdamState::new(logits.count);
-    let cfg = AdamConfig::default();
-    let mut grad = vec![0f64; logits.count];
-    let mut grad32 = vec![0f32; logits.count];
-    for _ in 0..steps {
-        let m = logits.masks(&theta);
-        let (a, z) = forward(model, x, base, &m, n);
+    lambda: f64,
+    logits: Logits,
+    n: usize,
+}
+
+impl Objective<'_> {
+    /// `metric(y, full) / none + λ · mean(m)` at the logits `theta`, and its gradient.
+    fn value_and_grad(&self, theta: &[f32]) -> (f64, Vec<f64>) {
+        let (model, n, logits) = (self.model, self.n, &self.logits);
+        let m = logits.masks(theta);
+        let (a, z) = forward(model, self.x, self.base, &m, n);
         let y = a.last().expect("output");
-        // dL/dh of the output, then back through each layer; the penalty's share first.
-        grad.iter_mut()
-            .for_each(|g| *g = lambda / logits.count as f64);
-        let scale = 2.0 / (y.len() as f64 * none);
-        let mut dh: Vec<f64> = y.iter().zip(full).map(|(y, f)| scale * (y - f)).collect();
+        let mean_m = theta.iter().map(|&t| sigmoid(t as f64)).sum::<f64>() / logits.count as f64;
+        let value = metric(y, self.full) / self.none + self.lambda * mean_m;
+        // dL/dh of the output, then back through each layer, into the logits' gradient.
+        let mut grad = vec![0.0; logits.count];
+        let scale = 2.0 / (y.len() as f64 * self.none);
+        let mut dh: Vec<f64> = y
+            .iter()
+            .zip(self.full)
+            .map(|(y, f)| scale * (y - f))
+            .collect();
         for (k, layer) in model.layers.iter().enumerate().rev() {
             let (dk, dk1) = (layer.d_in, layer.d_out);
             let delta: Vec<f64> = dh
@@ -167,7 +188,7 @@ fn train(
                 .zip(&z[k])
                 .map(|(g, &zz)| g * layer.activation.derivative_f64(zz))
                 .collect();
-            let b = base.layer(k);
+            let b = self.base.layer(k);
             let mut g = vec![0.0; dk * dk1];
             let mut below = vec![0.0; n * dk];
             for r in 0..n {
@@ -193,11 +214,106 @@ fn train(
             }
             dh = below;
         }
-        grad32
-            .iter_mut()
-            .zip(&grad)
-            .for_each(|(a, &b)| *a = b as f32);
-        adam.update(&cfg, LR, &mut theta, &grad32);
+        // The penalty λ · mean(m), through each logit's sigmoid.
+        let per = self.lambda / logits.count as f64;
+        for (g, &t) in grad.iter_mut().zip(theta) {
+            let m = sigmoid(t as f64);
+            *g += per * m * (1.0 - m);
+        }
+        (value, grad)
     }
-    Ok(logits.masks(&theta))
+}
+
+/// Trains the masks for one `(penalty, steps)`; returns them (`[layer][j * d_in + i]`).
+fn train(
+    model: &RuntimeModel,
+    x: &[f64],
+    base: &Baselines,
+    full: &[f64],
+    none: f64,
+    (lambda, steps): (f64, usize),
+    per_neuron: bool,
+) -> Result<Vec<Vec<f64>>> {
+    let n = model.check_input(x)?;
+    let objective = Objective {
+        model,
+        x,
+        base,
+        full,
+        none,
+        lambda,
+        logits: Logits::new(model, per_neuron),
+        n,
+    };
+    let count = objective.logits.count;
+    // The logits, stepped by the project's Adam.
+    let mut theta = vec![START as f32; count];
+    let mut adam = AdamState::new(count);
+    let cfg = AdamConfig::default();
+    for _ in 0..steps {
+        let (_, grad) = objective.value_and_grad(&theta);
+        let grad: Vec<f32> = grad.iter().map(|&g| g as f32).collect();
+        adam.update(&cfg, LR, &mut theta, &grad);
+    }
+    Ok(objective.logits.masks(&theta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Activation, Layer};
+
+    /// The objective's gradient against central differences, for per-edge and per-neuron
+    /// masks, with a penalty, at logits away from the start.
+    #[test]
+    fn the_masks_gradient_is_the_objectives() {
+        let layer = |d_in: usize, d_out: usize, s: f32, activation| Layer {
+            d_in,
+            d_out,
+            weight: (0..d_in * d_out)
+                .map(|k| (k as f32 * 0.37 + s).sin())
+                .collect(),
+            bias: (0..d_out).map(|k| 0.1 * (k as f32 - 1.0)).collect(),
+            activation,
+        };
+        let model = RuntimeModel {
+            layers: vec![
+                layer(3, 4, 0.3, Activation::Tanh),
+                layer(4, 4, 1.1, Activation::Tanh),
+                layer(4, 2, 2.0, Activation::Identity),
+            ],
+        };
+        let x: Vec<f64> = (0..8 * 3).map(|k| ((k as f64) * 0.61).cos()).collect();
+        let base = Baselines::new(&model, &x, super::super::ablation::Ablation::Mean, 0).unwrap();
+        let full = model.forward(&x).unwrap();
+        for per_neuron in [false, true] {
+            let o = Objective {
+                model: &model,
+                x: &x,
+                base: &base,
+                full: &full,
+                none: 0.7,
+                lambda: 0.3,
+                logits: Logits::new(&model, per_neuron),
+                n: 8,
+            };
+            let theta: Vec<f32> = (0..o.logits.count)
+                .map(|k| (k as f32 * 0.9).sin() * 2.0)
+                .collect();
+            let (_, grad) = o.value_and_grad(&theta);
+            let h = 1e-2f32;
+            for t in 0..o.logits.count {
+                let (mut up, mut down) = (theta.clone(), theta.clone());
+                up[t] += h;
+                down[t] -= h;
+                let fd = (o.value_and_grad(&up).0 - o.value_and_grad(&down).0)
+                    / (up[t] as f64 - down[t] as f64);
+                assert!(
+                    (fd - grad[t]).abs() <= 1e-4 * (1.0 + fd.abs()),
+                    "per_neuron {per_neuron}, logit {t}: analytic {} vs central {fd}",
+                    grad[t]
+                );
+            }
+        }
+    }
 }

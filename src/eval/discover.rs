@@ -390,8 +390,12 @@ pub fn acdc_circuit(
     let mut z = Vec::with_capacity(n_layers);
     for k in 0..n_layers {
         let kept = &mask.kept[k];
-        let zk = masked_pre(&model.layers[k], &a[k], base.layer(k), n, |e| {
-            f64::from(u8::from(kept[e]))
+        let zk = masked_pre(&model.layers[k], &a[k], base.layer(k), n, |e, a, b| {
+            if kept[e] {
+                a
+            } else {
+                b
+            }
         });
         a.push(
             zk.iter()
@@ -424,7 +428,7 @@ pub fn acdc_circuit(
                         &later.last().expect("layer").1,
                         base.layer(l),
                         n,
-                        |e| f64::from(u8::from(kept[e])),
+                        |e, a, b| if kept[e] { a } else { b },
                     );
                     let hl = zl
                         .iter()

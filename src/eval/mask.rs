@@ -55,15 +55,15 @@ fn sigmoid(t: f64) -> f64 {
     1.0 / (1.0 + (-t).exp())
 }
 
-/// A layer's pre-activations (`n x d_out`) on its input `h` with every edge `e` carrying
-/// `b_i + m(e) (a_i − b_i)`: its source's activation at mask 1, its baseline at 0 (as
-/// [`forward_ablated`] for a removed edge), in proportion between.
+/// A layer's pre-activations (`n x d_out`) on its input `h` and its baselines `b`, every edge
+/// `e` from unit `i` carrying `value(e, a_i, b_i)`: the activation itself (kept), its baseline
+/// (ablated, as [`forward_ablated`]), or a blend (a mask).
 pub(crate) fn masked_pre(
     layer: &crate::model::Layer,
     h: &[f64],
     b: &[f64],
     n: usize,
-    m: impl Fn(usize) -> f64,
+    value: impl Fn(usize, f64, f64) -> f64,
 ) -> Vec<f64> {
     let (dk, dk1) = (layer.d_in, layer.d_out);
     let mut z = vec![0.0; n * dk1];
@@ -72,15 +72,7 @@ pub(crate) fn masked_pre(
             let mut s = layer.bias[j] as f64;
             for i in 0..dk {
                 let e = j * dk + i;
-                let (ai, bi) = (h[r * dk + i], b[r * dk + i]);
-                // Masks of exactly 1 and 0 carry the value itself (bit for bit as an ablated
-                // forward pass), others the blend.
-                let v = match m(e) {
-                    1.0 => ai,
-                    0.0 => bi,
-                    m => bi + m * (ai - bi),
-                };
-                s += layer.weight[e] as f64 * v;
+                s += layer.weight[e] as f64 * value(e, h[r * dk + i], b[r * dk + i]);
             }
             z[r * dk1 + j] = s;
         }
@@ -99,7 +91,10 @@ fn forward(
     let mut a = vec![x.to_vec()];
     let mut z = Vec::with_capacity(model.layers.len());
     for (k, layer) in model.layers.iter().enumerate() {
-        let zk = masked_pre(layer, &a[k], base.layer(k), n, |e| m[k][e]);
+        let mk = &m[k];
+        let zk = masked_pre(layer, &a[k], base.layer(k), n, |e, a, b| {
+            b + mk[e] * (a - b)
+        });
         let next: Vec<f64> = zk.iter().map(|&v| layer.activation.apply_f64(v)).collect();
         z.push(zk);
         a.push(next);

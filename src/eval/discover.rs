@@ -348,13 +348,24 @@ pub(crate) fn metric(y: &[f64], full: &[f64]) -> f64 {
         / y.len().max(1) as f64
 }
 
-/// ACDC over the ladder `taus`: per model edge, the number of thresholds whose circuit keeps it.
-fn acdc(model: &RuntimeModel, x: &[f64], base: &Baselines, taus: &[f64]) -> Result<Vec<Vec<f64>>> {
+/// What the selecting methods measure against: the full model's outputs on `x`, and the
+/// metric of the fully ablated model (every edge carrying its baseline).
+pub(crate) fn reference(
+    model: &RuntimeModel,
+    x: &[f64],
+    base: &Baselines,
+) -> Result<(Vec<f64>, f64)> {
     let full = forward_ablated(model, x, &EdgeMask::all(model, true), base)?;
     let none = metric(
         &forward_ablated(model, x, &EdgeMask::all(model, false), base)?,
         &full,
     );
+    Ok((full, none))
+}
+
+/// ACDC over the ladder `taus`: per model edge, the number of thresholds whose circuit keeps it.
+fn acdc(model: &RuntimeModel, x: &[f64], base: &Baselines, taus: &[f64]) -> Result<Vec<Vec<f64>>> {
+    let (full, none) = reference(model, x, base)?;
     let mut counts: Vec<Vec<f64>> = model
         .layers
         .iter()

@@ -7,8 +7,8 @@
 //! Deterministic: every mask starts at the same value and every step sees every example. It
 //! must never change the model's weights.
 
-use super::ablation::{forward_ablated, Baselines, EdgeMask};
-use super::discover::{metric, DiscoverOptions};
+use super::ablation::Baselines;
+use super::discover::{metric, reference, DiscoverOptions};
 use crate::model::adam::{AdamConfig, AdamState};
 use crate::model::RuntimeModel;
 use crate::params::Valid;
@@ -29,12 +29,8 @@ pub fn masks(
     opts: &Valid<DiscoverOptions>,
     per_neuron: bool,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
-    let full = forward_ablated(model, x, &EdgeMask::all(model, true), base)?;
-    let none = metric(
-        &forward_ablated(model, x, &EdgeMask::all(model, false), base)?,
-        &full,
-    )
-    .max(f64::MIN_POSITIVE);
+    let (full, none) = reference(model, x, base)?;
+    let none = none.max(f64::MIN_POSITIVE);
     opts.lambdas
         .iter()
         .map(|&lambda| {
@@ -57,7 +53,7 @@ fn sigmoid(t: f64) -> f64 {
 
 /// A layer's pre-activations (`n x d_out`) on its input `h` and its baselines `b`, every edge
 /// `e` from unit `i` carrying `value(e, a_i, b_i)`: the activation itself (kept), its baseline
-/// (ablated, as [`forward_ablated`]), or a blend (a mask).
+/// (ablated, as [`super::ablation::forward_ablated`]), or a blend (a mask).
 pub(crate) fn masked_pre(
     layer: &crate::model::Layer,
     h: &[f64],

@@ -3,8 +3,10 @@
 //! read). Scores are per layer input (`[layer][unit]`, layer 0 the inputs, never ablated). It
 //! must never change a model's weights.
 
-use super::ablation::{forward_ablated, Baselines, EdgeMask};
-use super::discover::{gradients, mean_mask, metric, with_ties, DiscoverOptions, Method};
+use super::ablation::{forward_ablated, Baselines};
+use super::discover::{
+    gradients, mean_mask, metric, reference, with_ties, DiscoverOptions, Method,
+};
 use super::faithfulness::{hidden_units, node_mask};
 use crate::graph::CircuitGraph;
 use crate::model::RuntimeModel;
@@ -101,11 +103,7 @@ fn acdc_nodes(
     base: &Baselines,
     taus: &[f64],
 ) -> Result<Vec<Vec<f64>>> {
-    let full = forward_ablated(model, x, &EdgeMask::all(model, true), base)?;
-    let none = metric(
-        &forward_ablated(model, x, &EdgeMask::all(model, false), base)?,
-        &full,
-    );
+    let (full, none) = reference(model, x, base)?;
     let mut counts = zeros(model);
     let order: Vec<(usize, usize)> = hidden_units(model).into_iter().rev().collect();
     for &tau in taus {

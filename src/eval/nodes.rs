@@ -1,4 +1,4 @@
-//! Node circuits: the discovery methods of [`super::discover`] for neurons, each kept or
+//! Node circuits: the discovery methods of [`super::discover`](mod@super::discover) for neurons, each kept or
 //! ablated with all its edges (its activation replaced by its ablation baseline wherever it is
 //! read). Scores are per layer input (`[layer][unit]`, layer 0 the inputs, never ablated). It
 //! must never change a model's weights.

@@ -1100,7 +1100,8 @@ fn discover_scores_a_methods_circuit_and_saves_it_or_says_why_not() {
         "eap (2240 edges, mean ablation; discovered on 200 examples",
         "faithfulness: CPR ",
         "at 10.0% of edges: faithfulness ",
-        "completeness at 10% of edges: ",
+        "circuit (budget 10%): 224 of 2240 edges, faithfulness ",
+        "completeness ",
         "wall time ",
     ] {
         assert!(s.contains(want), "{want}\n{s}");
@@ -1132,12 +1133,53 @@ fn discover_scores_a_methods_circuit_and_saves_it_or_says_why_not() {
             && s.contains("circuit-eap.json"),
         "{s}"
     );
-    // Discovery works on neurons: an ROI graph is refused before any work.
-    let out = run(&["discover", root.to_str().unwrap(), "--nodes", "roi"]);
+    // The saved circuit is the budget's top edges: its figures are those printed.
+    assert_eq!(file["circuit_items"].as_u64(), Some(224));
+    let f = file["faithfulness_at_budget"].as_f64().unwrap();
+    assert!(s.contains(&format!("faithfulness {f:.4} (chance")), "{s}");
+    // ROIs: a circuit of 3 hidden ROIs, each kept or removed whole, and its budget in items.
+    let out = run(&[
+        "discover",
+        root.to_str().unwrap(),
+        "--method",
+        "acdc",
+        "--nodes",
+        "roi",
+        "--level",
+        "node",
+        "--budget",
+        "3",
+        "--examples",
+        "200",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("acdc (a circuit of ROIs: ") && s.contains("circuit (budget 3): 3 of "),
+        "{s}"
+    );
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("graph/circuit-acdc-node.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(file["nodes"], "roi");
+    assert_eq!(file["circuit_items"].as_u64(), Some(3));
+    // Component graphs cannot be ablated, and a budget must keep something: refused before
+    // any work.
+    let out = run(&["discover", root.to_str().unwrap(), "--nodes", "component"]);
     assert_error(
         &out,
-        "discovery works on neuron graphs (--nodes neuron); ROI graphs are not yet supported",
+        "evaluation ablates units; component graphs are read-only views: evaluate neuron or roi nodes",
     );
+    for bad in ["0", "0%", "150%", "ten"] {
+        let out = run(&["discover", root.to_str().unwrap(), "--budget", bad]);
+        assert!(!out.status.success(), "--budget {bad}");
+        assert!(
+            text(&out.stderr).contains(&format!("`{bad}`")),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

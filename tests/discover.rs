@@ -6,7 +6,7 @@ use circuitscope::data::{Dataset, Task, TaskStructure};
 use circuitscope::eval::ablation::{Ablation, Baselines, EdgeMask};
 use circuitscope::eval::discover::acdc_circuit;
 use circuitscope::eval::{
-    completeness, discover, faithfulness_of, DiscoverOptions, Method, FRACTIONS,
+    completeness, discover, faithfulness_of, Circuit, DiscoverOptions, Items, Method, FRACTIONS,
 };
 use circuitscope::graph::{build, GraphSpec};
 use circuitscope::model::{Activation, Layer, RuntimeModel};
@@ -58,14 +58,28 @@ fn data(n: usize) -> (Dataset, TaskStructure) {
     (Dataset::regression("hand", 3, 1, x, y).unwrap(), tasks)
 }
 
-fn top(scores: &[Vec<f64>], k: usize) -> Vec<(usize, usize)> {
-    let mut all: Vec<((usize, usize), f64)> = scores
+/// The model edges `(layer, j * d_in + i)` of the circuit's top `k` items, sorted.
+fn top(c: &Circuit, k: usize) -> Vec<(usize, usize)> {
+    let mut t: Vec<(usize, usize)> = c.ranking()[..k]
         .iter()
-        .enumerate()
-        .flat_map(|(l, s)| s.iter().enumerate().map(move |(e, &v)| ((l, e), v)))
+        .flat_map(|&t| {
+            let (l, m) = &c.items.members[t];
+            m.iter().map(move |&e| (*l, e))
+        })
         .collect();
-    all.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let mut t: Vec<(usize, usize)> = all[..k].iter().map(|p| p.0).collect();
+    t.sort();
+    t
+}
+
+/// The items' masks above one half, as model edges (per-edge items).
+fn on(items: &Items, masks: &[f64]) -> Vec<(usize, usize)> {
+    let mut t: Vec<(usize, usize)> = (0..items.len())
+        .filter(|&t| masks[t] > 0.5)
+        .flat_map(|t| {
+            let (l, m) = &items.members[t];
+            m.iter().map(move |&e| (*l, e))
+        })
+        .collect();
     t.sort();
     t
 }
@@ -77,6 +91,10 @@ fn every_method_ranks_the_one_path_that_carries_the_task_first() {
     let x: Vec<f64> = ds.x.iter().map(|&v| v as f64).collect();
     let g = build(&model, &ds, &tasks, &GraphSpec::default().check().unwrap()).unwrap();
     assert_eq!(g.graph.edge_count(), 12);
+    // A neuron graph's edges are the model's edges, one item each, in the model's order.
+    let items = Items::of_graph(&model, &g, circuitscope::eval::Level::Edge).unwrap();
+    let edges = Items::per_edge(&model);
+    assert_eq!((&items.members, &items.of), (&edges.members, &edges.of));
     let base = Baselines::new(&model, &x, Ablation::Zero, 0).unwrap();
     for method in [
         Method::Ig,
@@ -86,11 +104,11 @@ fn every_method_ranks_the_one_path_that_carries_the_task_first() {
         Method::Mask,
     ] {
         let opts = DiscoverOptions::new(method).check().unwrap();
-        let c = discover(&model, &g, &x, &base, &opts).unwrap();
-        assert_eq!(top(&c.scores, 2), CIRCUIT, "{method:?}: {:?}", c.scores);
+        let c = discover(&model, &g, &tasks, &x, &base, &opts).unwrap();
+        assert_eq!(top(&c, 2), CIRCUIT, "{method:?}: {:?}", c.scores);
         // Scored by the real ablated model: the two edges (2 of 12) are the whole behaviour,
         // and removing them leaves what removing everything leaves.
-        let ranked = c.ranking(&g);
+        let ranked = c.ranked_edges();
         let f = faithfulness_of(&model, &g, &ds, &tasks, &base, &ranked, &[2.0 / 12.0], 0).unwrap();
         assert!(
             (f.points[0].faithfulness - 1.0).abs() < 1e-9,
@@ -151,18 +169,9 @@ fn acdc_and_masks_keep_nothing_but_the_path() {
         }
         .check()
         .unwrap();
-        let m = circuitscope::eval::mask::masks(&model, &x, &base, &opts, false).unwrap();
-        let on: Vec<(usize, usize)> = m[0]
-            .iter()
-            .enumerate()
-            .flat_map(|(l, c)| {
-                c.iter()
-                    .enumerate()
-                    .filter(|p| *p.1 > 0.5)
-                    .map(move |(e, _)| (l, e))
-            })
-            .collect();
-        assert_eq!(on, CIRCUIT, "λ {lambda}: {m:?}");
+        let items = Items::per_edge(&model);
+        let m = circuitscope::eval::mask::masks(&model, &items, &x, &base, &opts, &[0]).unwrap();
+        assert_eq!(on(&items, &m[0]), CIRCUIT, "λ {lambda}: {m:?}");
     }
 }
 
@@ -278,10 +287,10 @@ fn node_circuits_keep_the_one_neuron_that_carries_the_task() {
         }
         .check()
         .unwrap();
-        let c = discover(&model, &g, &x, &base, &opts).unwrap();
-        let ranked = c.node_ranking();
+        let c = discover(&model, &g, &tasks, &x, &base, &opts).unwrap();
+        let ranked = c.ranked_nodes(&g);
         assert_eq!(ranked.len(), 3);
-        assert_eq!(ranked[0], (1, 0), "{method:?}: {:?}", c.scores);
+        assert_eq!(ranked[0], [(1, 0)], "{method:?}: {:?}", c.scores);
         // h0 alone (a third of the neurons) is the whole behaviour; without it, none is left.
         let f = faithfulness_nodes(&model, &ds, &tasks, &base, &ranked, &[1.0 / 3.0], 0).unwrap();
         assert!(
@@ -301,9 +310,262 @@ fn node_circuits_keep_the_one_neuron_that_carries_the_task() {
     }
     .check()
     .unwrap();
-    let m = circuitscope::eval::mask::masks(&model, &x, &base, &opts, true).unwrap();
-    let kept: Vec<usize> = (0..3).filter(|&u| m[0][1][u] > 0.5).collect();
+    let items = Items::of_graph(&model, &g, Level::Node).unwrap();
+    let neurons = Items::per_neuron(&model);
+    assert_eq!((&items.members, &items.of), (&neurons.members, &neurons.of));
+    let m = circuitscope::eval::mask::masks(&model, &items, &x, &base, &opts, &[0]).unwrap();
+    let kept: Vec<usize> = (0..3).filter(|&u| m[0][u] > 0.5).collect();
     assert_eq!(kept, [0], "{m:?}");
-    // The inputs' edges are never masked at the node level.
-    assert!(m[0][0].iter().all(|&v| v == 1.0));
+    // The inputs' edges are in no item: never removed at the node level.
+    assert!(items.of[0].iter().all(Option::is_none));
+}
+
+/// Two tasks on separate paths: y0 = x0 through h0, y1 = x1 through h1, and a third input
+/// x2 that reaches h2, which no output reads.
+fn two_tasks() -> (RuntimeModel, Dataset, TaskStructure) {
+    #[rustfmt::skip]
+    let w0 = vec![
+        1.0, 0.0, 0.0, // h0 = x0
+        0.0, 1.0, 0.0, // h1 = x1
+        0.0, 0.0, 1.0, // h2 = x2
+    ];
+    #[rustfmt::skip]
+    let w1 = vec![
+        1.0, 0.0, 0.0, // y0 = h0
+        0.0, 1.0, 0.0, // y1 = h1
+    ];
+    let model = RuntimeModel {
+        layers: vec![
+            Layer {
+                d_in: 3,
+                d_out: 3,
+                weight: w0,
+                bias: vec![0.0; 3],
+                activation: Activation::Relu,
+            },
+            Layer {
+                d_in: 3,
+                d_out: 2,
+                weight: w1,
+                bias: vec![0.0; 2],
+                activation: Activation::Identity,
+            },
+        ],
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let n = 64;
+    let x: Vec<f32> = (0..n * 3).map(|_| rng.gen_range(0.1f32..1.0)).collect();
+    let y: Vec<f32> = x.chunks(3).flat_map(|r| [r[0], r[1]]).collect();
+    let task = |name: &str, k: usize| Task {
+        name: name.into(),
+        inputs: vec![k],
+        outputs: vec![k],
+    };
+    let tasks = TaskStructure {
+        tasks: vec![task("y0", 0), task("y1", 1)],
+    };
+    (
+        model,
+        Dataset::regression("two", 3, 2, x, y).unwrap(),
+        tasks,
+    )
+}
+
+#[test]
+fn each_tasks_own_discovery_ranks_that_tasks_path_first() {
+    // Read for one task alone, every method puts that task's two edges first and the other
+    // task's path below them; read for both, the four edges of the two paths come first.
+    let (model, ds, tasks) = two_tasks();
+    let x: Vec<f64> = ds.x.iter().map(|&v| v as f64).collect();
+    let g = build(&model, &ds, &tasks, &GraphSpec::default().check().unwrap()).unwrap();
+    let base = Baselines::new(&model, &x, Ablation::Zero, 0).unwrap();
+    // (layer, j * d_in + i): x_t -> h_t is (0, 4t), h_t -> y_t is (1, 4t).
+    let path = |t: usize| vec![(0, 4 * t), (1, 4 * t)];
+    for method in [
+        Method::Ig,
+        Method::Eap,
+        Method::EapIg,
+        Method::Acdc,
+        Method::Mask,
+    ] {
+        for t in 0..2 {
+            let opts = DiscoverOptions {
+                task: Some(t),
+                ..DiscoverOptions::new(method)
+            }
+            .check()
+            .unwrap();
+            let c = discover(&model, &g, &tasks, &x, &base, &opts).unwrap();
+            assert_eq!(top(&c, 2), path(t), "{method:?} task {t}: {:?}", c.scores);
+        }
+        let c = discover(
+            &model,
+            &g,
+            &tasks,
+            &x,
+            &base,
+            &DiscoverOptions::new(method).check().unwrap(),
+        )
+        .unwrap();
+        let mut both = [path(0), path(1)].concat();
+        both.sort();
+        assert_eq!(top(&c, 4), both, "{method:?}: {:?}", c.scores);
+    }
+    // A task the data does not have is refused.
+    let opts = DiscoverOptions {
+        task: Some(2),
+        ..DiscoverOptions::new(Method::Eap)
+    }
+    .check()
+    .unwrap();
+    let e = discover(&model, &g, &tasks, &x, &base, &opts).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("task 2 asked for, the data has 2 tasks"),
+        "{e}"
+    );
+}
+
+#[test]
+fn acdc_over_groups_of_edges_finds_what_whole_ablated_passes_find() {
+    // ACDC over hidden nodes (every edge a neuron feeds, removed together) reruns only the
+    // later layers; the same walk done with whole ablated passes keeps the same nodes.
+    use circuitscope::eval::ablation::forward_ablated;
+    use circuitscope::eval::discover::acdc_items;
+    use circuitscope::model::{net, Preset};
+    let model = Preset::Products
+        .arch()
+        .view(&net::build(Preset::Products, 2).params())
+        .unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let x: Vec<f64> = (0..40 * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
+    let full = model.forward(&x).unwrap();
+    let outputs = [1usize];
+    let mse = |y: &[f64]| -> f64 {
+        (0..40)
+            .map(|r| (y[r * 2 + 1] - full[r * 2 + 1]).powi(2))
+            .sum::<f64>()
+            / 40.0
+    };
+    let items = Items::per_neuron(&model);
+    let none = mse(&forward_ablated(&model, &x, &EdgeMask::all(&model, false), &base).unwrap());
+    let threshold = 0.01 * none;
+    let kept = acdc_items(&model, &items, &x, &base, (&full, &outputs), threshold).unwrap();
+    assert!(kept.iter().filter(|k| !**k).count() > 10, "{kept:?}");
+    let mut naive = vec![true; items.len()];
+    let mut current = 0.0;
+    for t in items.from_outputs_back() {
+        naive[t] = false;
+        let m =
+            mse(&forward_ablated(&model, &x, &items.mask(&model, |u| naive[u]), &base).unwrap());
+        if m - current < threshold {
+            current = m;
+        } else {
+            naive[t] = true;
+        }
+    }
+    assert_eq!(kept, naive);
+}
+
+#[test]
+fn a_budget_is_a_share_or_a_count() {
+    use circuitscope::eval::discover::Budget;
+    assert_eq!("10%".parse::<Budget>(), Ok(Budget::Share(0.1)));
+    assert_eq!("50".parse::<Budget>(), Ok(Budget::Count(50)));
+    assert_eq!(Budget::Share(0.1).of(2240), 224);
+    assert_eq!(Budget::Share(0.1).of(2241), 225);
+    assert_eq!(Budget::Count(50).of(12), 12);
+    // A share that is k / n in floating point keeps k.
+    for n in 1..300 {
+        for k in 0..=n {
+            assert_eq!(Budget::Share(k as f64 / n as f64).of(n), k, "{k}/{n}");
+        }
+    }
+    for bad in ["0", "0%", "150%", "ten", "-5", ""] {
+        assert!(bad.parse::<Budget>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn roi_graphs_give_items_that_cover_the_model_once_and_every_method_ranks_them() {
+    use circuitscope::eval::{faithfulness_nodes, Level};
+    use circuitscope::graph::NodeKind;
+    use circuitscope::model::{net, Preset};
+    let model = Preset::Products
+        .arch()
+        .view(&net::build(Preset::Products, 4).params())
+        .unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let n = 60;
+    let x32: Vec<f32> = (0..n * 4).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let y: Vec<f32> = x32
+        .chunks(4)
+        .flat_map(|r| [r[0] * r[1], r[2] * r[3]])
+        .collect();
+    let ds = Dataset::regression("p", 4, 2, x32.clone(), y).unwrap();
+    let tasks = circuitscope::data::products::ProductsConfig::default().structure();
+    let spec = GraphSpec {
+        nodes: NodeKind::Roi,
+        examples: n,
+        roi_examples: n,
+        ..GraphSpec::default()
+    }
+    .check()
+    .unwrap();
+    let g = build(&model, &ds, &tasks, &spec).unwrap();
+    let x: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
+    let base = Baselines::new(&model, &x, Ablation::Mean, 0).unwrap();
+    let edges = Items::of_graph(&model, &g, Level::Edge).unwrap();
+    assert_eq!(edges.len(), g.graph.edge_count());
+    assert!(
+        edges.len() < 2240,
+        "ROIs group neurons: {} edges",
+        edges.len()
+    );
+    // Every model edge is in exactly one ROI edge.
+    let mut count: Vec<Vec<usize>> = model
+        .layers
+        .iter()
+        .map(|l| vec![0; l.d_in * l.d_out])
+        .collect();
+    for (t, (k, m)) in edges.members.iter().enumerate() {
+        for &e in m {
+            count[*k][e] += 1;
+            assert_eq!(edges.of[*k][e], Some(t));
+        }
+    }
+    assert!(count.iter().flatten().all(|&c| c == 1));
+    for method in [Method::Ig, Method::Eap, Method::Acdc, Method::Mask] {
+        for level in [Level::Edge, Level::Node] {
+            let opts = DiscoverOptions {
+                level,
+                mask_steps: 40,
+                ..DiscoverOptions::new(method)
+            }
+            .check()
+            .unwrap();
+            let c = discover(&model, &g, &tasks, &x, &base, &opts).unwrap();
+            assert!(
+                c.scores.iter().all(|v| v.is_finite()),
+                "{method:?} {level:?}"
+            );
+            // Everything kept is the model itself.
+            let f = match level {
+                Level::Edge => {
+                    faithfulness_of(&model, &g, &ds, &tasks, &base, &c.ranked_edges(), &[1.0], 0)
+                }
+                Level::Node => {
+                    faithfulness_nodes(&model, &ds, &tasks, &base, &c.ranked_nodes(&g), &[1.0], 0)
+                }
+            }
+            .unwrap();
+            if f.defined {
+                assert!(
+                    (f.points[0].faithfulness - 1.0).abs() < 1e-9,
+                    "{method:?} {level:?}"
+                );
+            }
+        }
+    }
 }

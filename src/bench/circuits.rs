@@ -1,11 +1,12 @@
-//! `circuitscope bench circuits`: every discovery method on one faithfulness table. Each model
-//! family is trained with its defaults on several seeds (the runs of `bench eval`, reused), each
-//! method run by `discover` (mean ablation, neuron graphs), and each figure printed as the mean
-//! over seeds with its range. Minutes of work: a benchmark, never part of the test command.
+//! `circuitscope bench circuits`: every discovery method on one faithfulness table, for circuits
+//! of edges and for circuits of neurons. Each model family is trained with its defaults on
+//! several seeds (the runs of `bench eval`, reused), each method run by `discover` (mean
+//! ablation, neuron graphs; the planted AUC is the mean over tasks of each task's own
+//! discovery), and each figure printed as the mean over seeds with its range. Minutes of work: a benchmark, never part of the test command.
 
 use super::evaluation::{spread, trained, Family, Source, PRODUCTS3};
 use crate::eval::ablation::Ablation;
-use crate::eval::{DiscoverOptions, Method};
+use crate::eval::{DiscoverOptions, Level, Method};
 use crate::graph::GraphSpec;
 use crate::model::Preset;
 use crate::params::Choice;
@@ -33,14 +34,34 @@ pub fn families() -> Vec<Family> {
     ]
 }
 
-/// The table, as markdown, for `seeds` seeds of every family and every method; runs go to
-/// `dir`. `progress` hears of each (family, seed, method) as it finishes.
+/// The tables, as markdown, for `seeds` seeds of every family and every method: circuits of
+/// edges, then circuits of neurons; runs go to `dir`. `progress` hears of each (level,
+/// family, seed, method) as it finishes.
 pub fn table(dir: &Path, seeds: u64, progress: &mut dyn FnMut(&str)) -> Result<String> {
+    let mut s = String::new();
+    for level in [Level::Edge, Level::Node] {
+        s.push_str(&level_table(dir, seeds, level, progress)?);
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+/// One level's table.
+fn level_table(
+    dir: &Path,
+    seeds: u64,
+    level: Level,
+    progress: &mut dyn FnMut(&str),
+) -> Result<String> {
     let spec = GraphSpec::default().check()?;
+    let unit = match level {
+        Level::Edge => "edges",
+        Level::Node => "neurons",
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| model | method | CPR [chance] | CMD | at 1% | at 2% | at 5% | at 10% of edges [chance] | completeness at 10% | planted AUC | time (s) |"
+        "| model | method | CPR [chance] | CMD | at 1% | at 2% | at 5% | at 10% of {unit} [chance] | completeness at 10% | planted AUC | time (s) |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for family in families() {
@@ -48,12 +69,16 @@ pub fn table(dir: &Path, seeds: u64, progress: &mut dyn FnMut(&str)) -> Result<S
             .map(|seed| trained(dir, family, seed))
             .collect::<Result<_>>()?;
         for method in Method::ALL.iter().copied() {
-            let opts = DiscoverOptions::new(method).check()?;
+            let opts = DiscoverOptions {
+                level,
+                ..DiscoverOptions::new(method)
+            }
+            .check()?;
             let mut rows = Vec::new();
             for (seed, root) in runs.iter().enumerate() {
                 let r = discover_run(root, &spec, Ablation::Mean, &opts)?;
                 progress(&format!(
-                    "{} seed {seed} {}: {:.1} s",
+                    "{unit}: {} seed {seed} {}: {:.1} s",
                     family.name(),
                     method.key(),
                     r.seconds

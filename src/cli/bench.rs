@@ -62,7 +62,8 @@ pub enum BenchWhat {
         dir: PathBuf,
     },
     /// Every circuit-discovery method (ig, eap, eap-ig, acdc, mask) on six model families and
-    /// several seeds: one faithfulness table (README "Circuit discovery").
+    /// several seeds: one faithfulness table for circuits of edges, one for circuits of neurons
+    /// (README "Circuit discovery").
     Circuits {
         /// Training seeds per family (0, 1, ...).
         #[arg(long, default_value_t = 3)]

@@ -3,6 +3,7 @@
 
 use super::choice::{choice, key};
 use circuitscope::eval::ablation::Ablation;
+use circuitscope::eval::discover::Budget;
 use circuitscope::eval::{DiscoverOptions, Level, Method};
 use circuitscope::graph::{GraphSpec, NodeKind};
 use circuitscope::runlog::discover::{discover_run, summary};
@@ -22,9 +23,14 @@ pub struct DiscoverArgs {
     /// How an ablated edge's source activation is replaced (discovery and scoring alike).
     #[arg(long, value_parser = choice::<Ablation>(), default_value = key(Ablation::Mean))]
     pub ablation: Ablation,
-    /// What a node of the graph is (discovery works on neurons).
+    /// What a node of the graph is: neurons, or ROIs (groups of similar neurons, each ROI edge
+    /// or ROI kept or removed whole); component graphs cannot be ablated.
     #[arg(long, value_parser = choice::<NodeKind>(), default_value = key(NodeKind::Neuron))]
     pub nodes: NodeKind,
+    /// The circuit reported and saved: the top share (`10%`) or number (`50`) of the ranking's
+    /// edges or nodes.
+    #[arg(long, default_value = "10%")]
+    pub budget: Budget,
     /// Examples of the validation split the graph and the method use.
     #[arg(long, default_value_t = 500)]
     pub examples: usize,
@@ -37,6 +43,7 @@ pub struct DiscoverArgs {
 }
 
 pub fn run(a: DiscoverArgs) -> Result<()> {
+    circuitscope::eval::check_nodes(a.nodes)?;
     let spec = GraphSpec {
         nodes: a.nodes,
         examples: a.examples,
@@ -47,6 +54,7 @@ pub fn run(a: DiscoverArgs) -> Result<()> {
         level: a.level,
         steps: a.steps,
         mask_steps: a.mask_steps,
+        budget: a.budget,
         ..DiscoverOptions::new(a.method)
     }
     .check()?;

@@ -1,32 +1,36 @@
-//! Circuit discovery: methods that rank (or select) the edges of a neuron graph for a circuit,
-//! each scored afterwards by the same faithfulness code, ablation and examples.
+//! Circuit discovery: methods that rank (or select) the items of a graph for a circuit, each
+//! scored afterwards by the same faithfulness code, ablation and examples. The items
+//! ([`Items`]) are the graph's edges ([`Level::Edge`]) or its hidden nodes ([`Level::Node`],
+//! each removed with every edge it feeds), in neuron or ROI graphs alike.
 //!
-//! - [`Method::Ig`]: the graph's own exact Integrated Gradients on edges (mean |IG|).
-//! - [`Method::Eap`]: edge attribution patching, one backward pass: an edge `i → j` scores the
-//!   mean over examples of `Σ_o |∂y_o/∂z_j · w_ji · (a_i − a'_i)|`, the first-order change of
-//!   every output when the edge's source is replaced by its ablation baseline `a'_i`.
+//! - [`Method::Ig`]: the graph's own exact Integrated Gradients (an edge's mean |IG|, a node's
+//!   own IG).
+//! - [`Method::Eap`]: attribution patching, one backward pass: an item scores the mean over
+//!   examples of `Σ_o |Σ_{i→j} ∂y_o/∂z_j · w_ji · (a_i − a'_i)|` over its edges `i → j`, the
+//!   first-order change of every output when the item's sources are replaced by their ablation
+//!   baselines `a'_i`.
 //! - [`Method::EapIg`]: the same with `∂y_o/∂z_j` averaged over `steps` midpoints of the
 //!   straight line from the ablation's input baseline to the example.
-//! - [`Method::Acdc`]: greedy pruning with real ablations, edges visited from the outputs back:
-//!   an edge leaves the circuit for good when removing it raises the metric (mean squared
+//! - [`Method::Acdc`]: greedy pruning with real ablations, items visited from the outputs back:
+//!   an item leaves the circuit for good when removing it raises the metric (mean squared
 //!   difference to the full model's outputs, as a share of the fully ablated model's) by less
 //!   than `τ`; run for every `τ` of a ladder.
-//! - [`Method::Mask`]: a sigmoid mask per edge, trained by Adam through the real ablated forward
-//!   pass to keep the full model's outputs (the same metric) plus `λ` times the mean mask, for
-//!   every `λ` of a ladder ([`super::mask`]).
+//! - [`Method::Mask`]: a sigmoid mask per item, trained by Adam through the real ablated
+//!   forward pass to keep the full model's outputs (the same metric) plus `λ` times the mean
+//!   mask, for every `λ` of a ladder ([`super::mask`]).
 //!
-//! The selecting methods rank edges by how many rungs of ACDC's ladder keep them, or by their
-//! mask averaged over the penalties (ties broken by the edge's IG), so every method gives a
-//! ranking that one faithfulness curve can score.
-//!
-//! At the node level ([`Level::Node`], in [`super::nodes`]) the same five methods rank hidden
-//! neurons, each kept or ablated with all its edges.
+//! The selecting methods rank items by how many rungs of ACDC's ladder keep them, or by their
+//! mask averaged over the penalties (ties broken by the item's IG), so every method gives a
+//! ranking that one faithfulness curve can score. With [`DiscoverOptions::task`] every method
+//! reads one task's outputs alone (what a per-task planted-circuit score needs).
 //!
 //! Discovery runs models with edges ablated; it must never change a model's weights.
 
 use super::ablation::{forward_ablated, Baselines, EdgeMask};
+use super::items::Items;
 use super::mask::masked_pre;
-use crate::graph::{CircuitGraph, NodeKind};
+use crate::data::TaskStructure;
+use crate::graph::CircuitGraph;
 use crate::model::RuntimeModel;
 use crate::params::Valid;
 use crate::probe::jacobian::{derivatives, output_jacobians, Reuse};
@@ -62,8 +66,8 @@ pub enum Level {
 }
 
 crate::choices!(Level {
-    Edge => "edge": "a circuit of edges",
-    Node => "node": "a circuit of neurons, each kept or ablated with all its edges",
+    Edge => "edge": "a circuit of graph edges",
+    Node => "node": "a circuit of hidden nodes (neurons or ROIs), each kept or removed with all its edges",
 });
 
 /// Options of a discovery method.
@@ -80,6 +84,70 @@ pub struct DiscoverOptions {
     pub lambdas: Vec<f64>,
     /// Adam steps of each mask optimisation.
     pub mask_steps: usize,
+    /// One task's outputs alone (its IG, its gradients, its outputs in the metric), or every
+    /// output.
+    #[serde(default)]
+    pub task: Option<usize>,
+    /// The size of the circuit reported and saved: the top items of the ranking.
+    #[serde(default)]
+    pub budget: Budget,
+}
+
+/// How many items a circuit keeps: a share of the items (`10%`) or a count (`50`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Budget {
+    Share(f64),
+    Count(usize),
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget::Share(0.1)
+    }
+}
+
+impl Budget {
+    /// How many of `n` items the budget keeps.
+    pub fn of(self, n: usize) -> usize {
+        match self {
+            Budget::Share(s) => super::faithfulness::top(n, s),
+            Budget::Count(k) => k.min(n),
+        }
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Budget::Share(s) => write!(f, "{}%", 100.0 * s),
+            Budget::Count(k) => write!(f, "{k}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Budget {
+    type Err = String;
+
+    /// `P%` (a share of the items, 0 < P <= 100) or `K` (a count, at least 1).
+    fn from_str(s: &str) -> std::result::Result<Budget, String> {
+        let bad = || format!("`{s}`: a budget is a share such as 10% or a count such as 50");
+        if let Some(p) = s.trim().strip_suffix('%') {
+            let p: f64 = p.trim().parse().map_err(|_| bad())?;
+            if !(p > 0.0 && p <= 100.0) {
+                return Err(format!(
+                    "`{s}`: a share of the items must lie in (0%, 100%]"
+                ));
+            }
+            Ok(Budget::Share(p / 100.0))
+        } else {
+            let k: usize = s.trim().parse().map_err(|_| bad())?;
+            if k == 0 {
+                return Err(format!("`{s}`: a circuit keeps at least 1 item"));
+            }
+            Ok(Budget::Count(k))
+        }
+    }
 }
 
 impl DiscoverOptions {
@@ -91,6 +159,8 @@ impl DiscoverOptions {
             taus: vec![1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
             lambdas: vec![0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
             mask_steps: 300,
+            task: None,
+            budget: Budget::default(),
         }
     }
 
@@ -109,139 +179,160 @@ impl DiscoverOptions {
         if bad(&self.lambdas) {
             crate::param!(lambdas, "must be one or more finite numbers >= 0");
         }
+        match self.budget {
+            Budget::Share(s) if !(s > 0.0 && s <= 1.0) => {
+                crate::param!(budget, "a share must lie in (0, 1]")
+            }
+            Budget::Count(0) => crate::param!(budget, "must keep at least 1 item"),
+            _ => {}
+        }
         Ok(Valid::checked(self))
     }
 }
 
-/// A method's verdict, higher kept first: at the edge level one score per model edge
-/// (`[layer][j * d_in + i]`, as [`EdgeMask`]); at the node level one per layer input
-/// (`[layer][unit]`; layer 0, the inputs, is never ablated and scores 0).
+/// A method's verdict on the items of a graph ([`Items`]: its edges, or its hidden nodes), one
+/// score per item, higher kept first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Circuit {
     pub method: Method,
-    pub level: Level,
-    pub scores: Vec<Vec<f64>>,
+    pub items: Items,
+    pub scores: Vec<f64>,
 }
 
 impl Circuit {
-    /// The hidden neurons `(layer, unit)`, best first (ties in network order); node level.
-    pub fn node_ranking(&self) -> Vec<(usize, usize)> {
-        let mut nodes: Vec<((usize, usize), f64)> = (1..self.scores.len())
-            .flat_map(|l| (0..self.scores[l].len()).map(move |u| (l, u)))
-            .map(|(l, u)| ((l, u), self.scores[l][u]))
-            .collect();
-        nodes.sort_by(|a, b| b.1.total_cmp(&a.1));
-        nodes.into_iter().map(|(n, _)| n).collect()
+    pub fn level(&self) -> Level {
+        self.items.level
     }
 
-    /// The graph's edges, best first (ties in graph order).
-    pub fn ranking(&self, g: &CircuitGraph) -> Vec<EdgeIndex> {
-        let mut edges: Vec<(EdgeIndex, f64)> = g
-            .graph
-            .edge_indices()
-            .map(|e| (e, self.edge_score(g, e)))
-            .collect();
-        edges.sort_by(|a, b| b.1.total_cmp(&a.1));
-        edges.into_iter().map(|(e, _)| e).collect()
+    /// The items, best first (ties in item order).
+    pub fn ranking(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.scores.len()).collect();
+        order.sort_by(|&a, &b| self.scores[b].total_cmp(&self.scores[a]));
+        order
     }
 
-    /// A graph edge's score: the sum over the model edges it stands for.
-    pub fn edge_score(&self, g: &CircuitGraph, e: EdgeIndex) -> f64 {
-        let (a, b) = g.graph.edge_endpoints(e).expect("edge");
-        let (src, dst) = (&g.graph[a], &g.graph[b]);
-        let d_in = g.widths[src.layer];
-        dst.units
-            .iter()
-            .flat_map(|&j| src.units.iter().map(move |&i| j * d_in + i))
-            .map(|k| self.scores[src.layer][k])
-            .sum()
+    /// The graph's edges, best first (edge level).
+    pub fn ranked_edges(&self) -> Vec<EdgeIndex> {
+        self.ranking()
+            .into_iter()
+            .map(|t| self.items.edges[t])
+            .collect()
+    }
+
+    /// The hidden nodes' units, best node first (node level): what
+    /// [`super::faithfulness_nodes`] scores.
+    pub fn ranked_nodes(&self, g: &CircuitGraph) -> Vec<Vec<(usize, usize)>> {
+        let units = self.items.units(g);
+        self.ranking()
+            .into_iter()
+            .map(|t| units[t].clone())
+            .collect()
+    }
+}
+
+/// The outputs a discovery reads: those of `opts.task`, or every output.
+pub fn outputs_of(
+    model: &RuntimeModel,
+    tasks: &TaskStructure,
+    task: Option<usize>,
+) -> Result<Vec<usize>> {
+    match task {
+        None => Ok((0..model.d_out()).collect()),
+        Some(t) => match tasks.tasks.get(t) {
+            Some(task) => Ok(task.outputs.clone()),
+            None => invalid!(
+                "discovery: task {t} asked for, the data has {} tasks",
+                tasks.tasks.len()
+            ),
+        },
     }
 }
 
 /// Runs `opts.method` on the examples `x` (`n x d_in`, those `base` was made for) of `model`,
-/// whose neuron graph `g` (built on the same examples) gives IG and the edges.
+/// whose graph `g` (neurons or ROIs, built on the same examples) gives IG and the items; with
+/// `opts.task`, for that task's outputs alone.
 pub fn discover(
     model: &RuntimeModel,
     g: &CircuitGraph,
+    tasks: &TaskStructure,
     x: &[f64],
     base: &Baselines,
     opts: &Valid<DiscoverOptions>,
 ) -> Result<Circuit> {
-    if g.spec.nodes != NodeKind::Neuron {
-        invalid!(
-            "discovery works on neuron graphs (--nodes neuron); ROI graphs are not yet supported"
-        );
-    }
-    if opts.level == Level::Node {
-        return Ok(Circuit {
-            method: opts.method,
-            level: Level::Node,
-            scores: super::nodes::discover_nodes(model, g, x, base, opts)?,
-        });
-    }
-    let ig = ig_scores(model, g);
+    super::check_ablatable(g)?;
+    let items = Items::of_graph(model, g, opts.level)?;
+    let outputs = outputs_of(model, tasks, opts.task)?;
+    let ig = ig_scores(g, &items, opts.task)?;
     let scores = match opts.method {
         Method::Ig => ig,
-        Method::Eap => eap(model, x, base, 0)?,
-        Method::EapIg => eap(model, x, base, opts.steps)?,
-        Method::Acdc => with_ties(acdc(model, x, base, &opts.taus)?, &ig),
+        Method::Eap => eap(model, &items, x, base, 0, &outputs)?,
+        Method::EapIg => eap(model, &items, x, base, opts.steps, &outputs)?,
+        Method::Acdc => with_ties(acdc(model, &items, x, base, &opts.taus, &outputs)?, &ig),
         Method::Mask => with_ties(
-            mean_mask(super::mask::masks(model, x, base, opts, false)?),
+            kept_rungs(super::mask::masks(model, &items, x, base, opts, &outputs)?),
             &ig,
         ),
     };
     Ok(Circuit {
         method: opts.method,
-        level: Level::Edge,
+        items,
         scores,
     })
 }
 
-/// The graph's mean |IG| per model edge.
-fn ig_scores(model: &RuntimeModel, g: &CircuitGraph) -> Vec<Vec<f64>> {
-    let mut s: Vec<Vec<f64>> = model
-        .layers
-        .iter()
-        .map(|l| vec![0.0; l.d_in * l.d_out])
-        .collect();
-    for e in g.graph.edge_indices() {
-        let (a, b) = g.graph.edge_endpoints(e).expect("edge");
-        let (src, dst) = (&g.graph[a], &g.graph[b]);
-        let d_in = g.widths[src.layer];
-        s[src.layer][dst.units[0] * d_in + src.units[0]] = g.graph[e].mean_abs;
+/// The graph's own IG per item: an edge's mean |IG|, a node's own IG (its attribution), for
+/// every task together or for `task`.
+fn ig_scores(g: &CircuitGraph, items: &Items, task: Option<usize>) -> Result<Vec<f64>> {
+    let pick = |all: f64, per_task: &[f64]| -> Result<f64> {
+        match task {
+            None => Ok(all),
+            Some(t) => match per_task.get(t) {
+                Some(&v) => Ok(v),
+                None => {
+                    invalid!("discovery for one task needs a graph of task targets (--target task)")
+                }
+            },
+        }
+    };
+    match items.level {
+        Level::Edge => items
+            .edges
+            .iter()
+            .map(|&e| pick(g.graph[e].mean_abs, &g.graph[e].per_task))
+            .collect(),
+        Level::Node => items
+            .nodes
+            .iter()
+            .map(|&n| {
+                let a = &g.graph[n].attribution;
+                pick(a.iter().sum(), a)
+            })
+            .collect(),
     }
-    s
 }
 
-/// Each edge's mask averaged over the penalties: an edge dropped at a small penalty scores
-/// low, one kept at every penalty near 1.
-pub(crate) fn mean_mask(rungs: Vec<Vec<Vec<f64>>>) -> Vec<Vec<f64>> {
-    let k = rungs.len().max(1) as f64;
-    let mut sum = rungs[0].clone();
-    for r in &rungs[1..] {
-        for (s, m) in sum.iter_mut().zip(r) {
-            for (s, &m) in s.iter_mut().zip(m) {
-                *s += m;
-            }
+/// Per item, the number of penalties whose trained mask keeps it (mask above one half): an
+/// item that leaves the circuit at a small penalty scores low, one kept at every penalty
+/// scores the ladder's length. Items that leave at the same penalty are ordered by IG (as
+/// ACDC's are, [`with_ties`]), not by their mask's size there.
+pub(crate) fn kept_rungs(rungs: Vec<Vec<f64>>) -> Vec<f64> {
+    let mut count = vec![0.0; rungs.first().map_or(0, Vec::len)];
+    for r in &rungs {
+        for (c, &m) in count.iter_mut().zip(r) {
+            *c += f64::from(u8::from(m > 0.5));
         }
     }
-    sum.iter_mut().flatten().for_each(|s| *s /= k);
-    sum
+    count
 }
 
-/// Scores (counts of ladder rungs, or mean masks) with the edge's IG, scaled below the
+/// Scores (counts of ladder rungs, or mean masks) with the item's IG, scaled below the
 /// smallest step that matters, as tie-break.
-pub(crate) fn with_ties(counts: Vec<Vec<f64>>, ig: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let max = ig.iter().flatten().fold(0.0f64, |m, &v| m.max(v));
+pub(crate) fn with_ties(counts: Vec<f64>, ig: &[f64]) -> Vec<f64> {
+    let max = ig.iter().fold(0.0f64, |m, &v| m.max(v));
     counts
         .into_iter()
         .zip(ig)
-        .map(|(c, g)| {
-            c.into_iter()
-                .zip(g)
-                .map(|(c, &g)| c + if max > 0.0 { 1e-6 * g / max } else { 0.0 })
-                .collect()
-        })
+        .map(|(c, &g)| c + if max > 0.0 { 1e-6 * g / max } else { 0.0 })
         .collect()
 }
 
@@ -253,32 +344,43 @@ pub(crate) struct Gradients {
 }
 
 /// EAP (`steps` 0: gradients at the example) or EAP-IG (`steps` midpoints from the input
-/// baseline to the example), per edge.
-fn eap(model: &RuntimeModel, x: &[f64], base: &Baselines, steps: usize) -> Result<Vec<Vec<f64>>> {
+/// baseline to the example), per item: the mean over examples of
+/// `Σ_o |Σ_{(i→j) in the item} ∂y_o/∂z_j · w_ji · (a_i − a'_i)|`, `o` over `outputs`.
+fn eap(
+    model: &RuntimeModel,
+    items: &Items,
+    x: &[f64],
+    base: &Baselines,
+    steps: usize,
+    outputs: &[usize],
+) -> Result<Vec<f64>> {
     let n = model.check_input(x)?;
     let d_out = model.d_out();
     let Gradients { dz, acts } = gradients(model, x, base, steps)?;
-    let mut out = Vec::with_capacity(model.layers.len());
-    for (k, layer) in model.layers.iter().enumerate() {
-        let (dk, dk1) = (layer.d_in, layer.d_out);
-        let b = base.layer(k);
-        let mut s = vec![0.0; dk * dk1];
-        for r in 0..n {
-            for j in 0..dk1 {
-                for i in 0..dk {
-                    let delta =
-                        layer.weight[j * dk + i] as f64 * (acts[k][r * dk + i] - b[r * dk + i]);
-                    let mut sum = 0.0;
-                    for o in 0..d_out {
-                        sum += (dz[k][(r * d_out + o) * dk1 + j] * delta).abs();
-                    }
-                    s[j * dk + i] += sum / n as f64;
+    Ok(items
+        .members
+        .iter()
+        .map(|(k, members)| {
+            let layer = &model.layers[*k];
+            let (dk, dk1) = (layer.d_in, layer.d_out);
+            let b = base.layer(*k);
+            let mut s = 0.0;
+            for r in 0..n {
+                for &o in outputs {
+                    let row = &dz[*k][(r * d_out + o) * dk1..(r * d_out + o + 1) * dk1];
+                    let change: f64 = members
+                        .iter()
+                        .map(|&e| {
+                            let (j, i) = (e / dk, e % dk);
+                            row[j] * layer.weight[e] as f64 * (acts[*k][r * dk + i] - b[r * dk + i])
+                        })
+                        .sum();
+                    s += change.abs();
                 }
             }
-        }
-        out.push(s);
-    }
-    Ok(out)
+            s / n as f64
+        })
+        .collect())
 }
 
 /// The gradients EAP and EAP-IG read (`steps` 0: at the example).
@@ -339,53 +441,59 @@ pub(crate) fn gradients(
 }
 
 /// The metric the selecting methods keep small: mean squared difference between `y` and the
-/// full model's outputs `full`.
-pub(crate) fn metric(y: &[f64], full: &[f64]) -> f64 {
-    y.iter()
-        .zip(full)
-        .map(|(a, b)| (a - b) * (a - b))
-        .sum::<f64>()
-        / y.len().max(1) as f64
+/// full model's outputs `full` (`n x d_out` each) over the columns `outputs`.
+pub(crate) fn metric(y: &[f64], full: &[f64], d_out: usize, outputs: &[usize]) -> f64 {
+    let n = y.len() / d_out.max(1);
+    let mut s = 0.0;
+    for r in 0..n {
+        for &o in outputs {
+            let d = y[r * d_out + o] - full[r * d_out + o];
+            s += d * d;
+        }
+    }
+    s / (n * outputs.len()).max(1) as f64
 }
 
 /// What the selecting methods measure against: the full model's outputs on `x`, and the
-/// metric of the fully ablated model (every edge carrying its baseline).
+/// metric (over `outputs`) of the fully ablated model (every edge carrying its baseline).
 pub(crate) fn reference(
     model: &RuntimeModel,
     x: &[f64],
     base: &Baselines,
+    outputs: &[usize],
 ) -> Result<(Vec<f64>, f64)> {
     let full = forward_ablated(model, x, &EdgeMask::all(model, true), base)?;
     let none = metric(
         &forward_ablated(model, x, &EdgeMask::all(model, false), base)?,
         &full,
+        model.d_out(),
+        outputs,
     );
     Ok((full, none))
 }
 
-/// ACDC over the ladder `taus`: per model edge, the number of thresholds whose circuit keeps it.
-fn acdc(model: &RuntimeModel, x: &[f64], base: &Baselines, taus: &[f64]) -> Result<Vec<Vec<f64>>> {
-    let (full, none) = reference(model, x, base)?;
-    let mut counts: Vec<Vec<f64>> = model
-        .layers
-        .iter()
-        .map(|l| vec![0.0; l.d_in * l.d_out])
-        .collect();
+/// ACDC over the ladder `taus`: per item, the number of thresholds whose circuit keeps it.
+fn acdc(
+    model: &RuntimeModel,
+    items: &Items,
+    x: &[f64],
+    base: &Baselines,
+    taus: &[f64],
+    outputs: &[usize],
+) -> Result<Vec<f64>> {
+    let (full, none) = reference(model, x, base, outputs)?;
+    let mut counts = vec![0.0; items.len()];
     for &tau in taus {
-        let mask = acdc_circuit(model, x, base, &full, tau * none)?;
-        for (c, k) in counts.iter_mut().zip(&mask.kept) {
-            for (c, &k) in c.iter_mut().zip(k) {
-                *c += f64::from(u8::from(k));
-            }
+        let kept = acdc_items(model, items, x, base, (&full, outputs), tau * none)?;
+        for (c, k) in counts.iter_mut().zip(kept) {
+            *c += f64::from(u8::from(k));
         }
     }
     Ok(counts)
 }
 
-/// One ACDC pass: from the output layer back, each unit's incoming edges in turn; an edge is
-/// removed for good when that raises the metric by less than `threshold`. Each trial changes
-/// one unit's pre-activation and reruns only the layers after it (the layers before are the
-/// current circuit's, kept).
+/// One ACDC pass over every model edge (each an item of its own) and every output: the
+/// circuit's edge mask.
 pub fn acdc_circuit(
     model: &RuntimeModel,
     x: &[f64],
@@ -393,9 +501,30 @@ pub fn acdc_circuit(
     full: &[f64],
     threshold: f64,
 ) -> Result<EdgeMask> {
+    let items = Items::per_edge(model);
+    let outputs: Vec<usize> = (0..model.d_out()).collect();
+    let kept = acdc_items(model, &items, x, base, (full, &outputs), threshold)?;
+    Ok(items.mask(model, |t| kept[t]))
+}
+
+/// One ACDC pass: items from the outputs back ([`Items::from_outputs_back`]); an item is
+/// removed for good when that raises the metric (over `outputs`, against the full model's
+/// outputs `full`) by less than `threshold`. Each trial changes the pre-activations of the one
+/// layer the item's edges enter and reruns only the layers after it (the layers before are
+/// the current circuit's, kept). Returns, per item, whether the circuit keeps it.
+pub fn acdc_items(
+    model: &RuntimeModel,
+    items: &Items,
+    x: &[f64],
+    base: &Baselines,
+    (full, outputs): (&[f64], &[usize]),
+    threshold: f64,
+) -> Result<Vec<bool>> {
     let n = model.check_input(x)?;
     let n_layers = model.layers.len();
-    let mut mask = EdgeMask::all(model, true);
+    let d_out = model.d_out();
+    let mut keep = vec![true; items.len()];
+    let mut mask = items.mask(model, |_| true);
     // The current circuit's layer inputs `a[k]` and pre-activations `z[k]`.
     let mut a = vec![x.to_vec()];
     let mut z = Vec::with_capacity(n_layers);
@@ -415,49 +544,60 @@ pub fn acdc_circuit(
         );
         z.push(zk);
     }
-    let mut current = metric(&a[n_layers], full);
-    for k in (0..n_layers).rev() {
+    let mut current = metric(&a[n_layers], full, d_out, outputs);
+    for t in items.from_outputs_back() {
+        let (k, members) = &items.members[t];
+        let k = *k;
         let layer = &model.layers[k];
         let (dk, dk1) = (layer.d_in, layer.d_out);
         let b = base.layer(k);
-        for j in (0..dk1).rev() {
-            for i in (0..dk).rev() {
-                let e = j * dk + i;
-                let w = layer.weight[e] as f64;
-                // The trial: unit j of layer k without the edge, the later layers rerun.
-                let mut zk = z[k].clone();
-                let mut h = a[k + 1].clone();
-                for r in 0..n {
-                    zk[r * dk1 + j] -= w * (a[k][r * dk + i] - b[r * dk + i]);
-                    h[r * dk1 + j] = layer.activation.apply_f64(zk[r * dk1 + j]);
-                }
-                let mut later = vec![(zk, h)];
-                for l in k + 1..n_layers {
-                    let kept = &mask.kept[l];
-                    let zl = masked_pre(
-                        &model.layers[l],
-                        &later.last().expect("layer").1,
-                        base.layer(l),
-                        n,
-                        |e, a, b| if kept[e] { a } else { b },
-                    );
-                    let hl = zl
-                        .iter()
-                        .map(|&v| model.layers[l].activation.apply_f64(v))
-                        .collect();
-                    later.push((zl, hl));
-                }
-                let m = metric(&later.last().expect("output").1, full);
-                if m - current < threshold {
-                    mask.kept[k][e] = false;
-                    current = m;
-                    for (off, (zl, hl)) in later.into_iter().enumerate() {
-                        z[k + off] = zl;
-                        a[k + off + 1] = hl;
-                    }
-                }
+        // The trial: the units the item's edges enter, without them; the later layers rerun.
+        let mut zk = z[k].clone();
+        let mut h = a[k + 1].clone();
+        let mut touched = Vec::new();
+        for &e in members {
+            let (j, i) = (e / dk, e % dk);
+            let w = layer.weight[e] as f64;
+            for r in 0..n {
+                zk[r * dk1 + j] -= w * (a[k][r * dk + i] - b[r * dk + i]);
+            }
+            touched.push(j);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for &j in &touched {
+            for r in 0..n {
+                h[r * dk1 + j] = layer.activation.apply_f64(zk[r * dk1 + j]);
+            }
+        }
+        let mut later = vec![(zk, h)];
+        for l in k + 1..n_layers {
+            let kept = &mask.kept[l];
+            let zl = masked_pre(
+                &model.layers[l],
+                &later.last().expect("layer").1,
+                base.layer(l),
+                n,
+                |e, a, b| if kept[e] { a } else { b },
+            );
+            let hl = zl
+                .iter()
+                .map(|&v| model.layers[l].activation.apply_f64(v))
+                .collect();
+            later.push((zl, hl));
+        }
+        let m = metric(&later.last().expect("output").1, full, d_out, outputs);
+        if m - current < threshold {
+            keep[t] = false;
+            for &e in members {
+                mask.kept[k][e] = false;
+            }
+            current = m;
+            for (off, (zl, hl)) in later.into_iter().enumerate() {
+                z[k + off] = zl;
+                a[k + off + 1] = hl;
             }
         }
     }
-    Ok(mask)
+    Ok(keep)
 }

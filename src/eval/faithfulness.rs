@@ -140,40 +140,59 @@ pub fn faithfulness_of(
     )
 }
 
-/// [`faithfulness()`] over hidden neurons: each kept with all its edges, or ablated with all of
-/// them (its activation replaced by its baseline wherever it is read), in the order `ranked`
-/// (every hidden neuron once, `(layer, unit)` with layer 1 the first hidden layer, best
-/// first); x is the share of hidden neurons kept.
+/// [`faithfulness()`] over hidden nodes: each a group of hidden neurons (one neuron, or an
+/// ROI) kept with all its edges, or ablated with all of them (its activations replaced by their
+/// baselines wherever they are read), in the order `ranked` (best first; the groups cover every
+/// hidden neuron `(layer, unit)` once, layer 1 the first hidden layer); x is the share of
+/// hidden nodes kept.
 pub fn faithfulness_nodes(
     model: &RuntimeModel,
     data: &Dataset,
     tasks: &TaskStructure,
     base: &Baselines,
-    ranked: &[(usize, usize)],
+    ranked: &[Vec<(usize, usize)>],
     fractions: &[f64],
     chance_draws: usize,
 ) -> Result<Faithfulness> {
-    let mut all = hidden_units(model);
-    if ranked.len() != all.len() {
-        invalid!(
-            "faithfulness: a ranking of {} neurons for a network of {} hidden ones",
-            ranked.len(),
-            all.len()
-        );
-    }
-    all.sort_unstable();
-    let keep = |nodes: &[(usize, usize)]| node_mask(model, nodes);
+    check_cover(model, ranked)?;
+    let order: Vec<usize> = (0..ranked.len()).collect();
+    // The chance draws shuffle the nodes from network order, whatever the ranking: every
+    // method's curve has the same chance curve beside it.
+    let mut network_order = order.clone();
+    network_order.sort_by_key(|&t| ranked[t].iter().min().copied());
+    let keep = |nodes: &[usize]| {
+        let units: Vec<(usize, usize)> = nodes
+            .iter()
+            .flat_map(|&t| ranked[t].iter().copied())
+            .collect();
+        node_mask(model, &units)
+    };
     sweep(
         model,
         data,
         tasks,
         base,
-        ranked,
-        all,
+        &order,
+        network_order,
         &keep,
         fractions,
         chance_draws,
     )
+}
+
+/// Refuses node groups that do not cover every hidden neuron exactly once.
+fn check_cover(model: &RuntimeModel, groups: &[Vec<(usize, usize)>]) -> Result<()> {
+    let mut units: Vec<(usize, usize)> = groups.iter().flatten().copied().collect();
+    units.sort_unstable();
+    if units != hidden_units(model) {
+        invalid!(
+            "faithfulness: {} nodes of {} neurons do not cover the network's {} hidden neurons once each",
+            groups.len(),
+            units.len(),
+            hidden_units(model).len()
+        );
+    }
+    Ok(())
 }
 
 /// Every hidden neuron, `(layer, unit)`, layer 1 the first hidden layer.
@@ -299,24 +318,28 @@ pub fn completeness(
     score_of(model, data, tasks, base, f, &mask)
 }
 
-/// [`completeness`] for a neuron circuit: the score of the model with the top `share` of the
-/// hidden neurons `ranked` ablated, every other neuron kept.
+/// [`completeness`] for a circuit of hidden nodes: the score of the model with the top
+/// `share` of the nodes `ranked` (groups of hidden neurons, as [`faithfulness_nodes`]) ablated,
+/// every other node kept.
 pub fn completeness_nodes(
     model: &RuntimeModel,
     data: &Dataset,
     tasks: &TaskStructure,
     base: &Baselines,
     f: &Faithfulness,
-    ranked: &[(usize, usize)],
+    ranked: &[Vec<(usize, usize)>],
     share: f64,
 ) -> Result<f64> {
+    check_cover(model, ranked)?;
     let k = top(ranked.len(), share);
-    score_of(model, data, tasks, base, f, &node_mask(model, &ranked[k..]))
+    let rest: Vec<(usize, usize)> = ranked[k..].iter().flatten().copied().collect();
+    score_of(model, data, tasks, base, f, &node_mask(model, &rest))
 }
 
-/// How many of `n` items the share `share` keeps (rounded up).
-fn top(n: usize, share: f64) -> usize {
-    ((share * n as f64).ceil() as usize).min(n)
+/// How many of `n` items the share `share` keeps: rounded up, a share that is `k / n` in
+/// floating point giving `k`.
+pub fn top(n: usize, share: f64) -> usize {
+    ((share * n as f64 - 1e-9).ceil().max(0.0) as usize).min(n)
 }
 
 /// The faithfulness score of the model run with `mask`, on `f`'s scale (NaN where `f` is

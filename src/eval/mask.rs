@@ -1,6 +1,7 @@
-//! Learned edge masks (in the manner of Edge Pruning, Bhaskar et al. 2024): a mask
-//! `m = sigmoid(θ)` per edge of the model, the edge's source replaced in proportion to `1 − m`
-//! by its ablation baseline exactly as [`super::ablation::forward_ablated`] replaces a removed
+//! Learned masks (in the manner of Edge Pruning, Bhaskar et al. 2024): a mask `m = sigmoid(θ)`
+//! per item of a circuit ([`Items`]: a graph edge, or a hidden node), shared by the model edges
+//! the item stands for, each edge's source replaced in proportion to `1 − m` by its ablation
+//! baseline exactly as [`super::ablation::forward_ablated`] replaces a removed
 //! edge's (`z_j = b_j + Σ_i w_ji (a'_i + m_ji (a_i − a'_i))`), trained by full-batch Adam to
 //! keep the full model's outputs (their mean squared difference, as a share of the fully
 //! ablated model's) plus `λ` times the mean mask, by the project's Adam ([`AdamState`]).
@@ -9,6 +10,7 @@
 
 use super::ablation::Baselines;
 use super::discover::{metric, reference, DiscoverOptions};
+use super::items::Items;
 use crate::model::adam::{AdamConfig, AdamState};
 use crate::model::RuntimeModel;
 use crate::params::Valid;
@@ -19,30 +21,35 @@ const START: f64 = 3.0;
 /// Adam's step size on the logits.
 const LR: f32 = 0.1;
 
-/// The trained masks for each penalty of the ladder (`[rung][layer][j * d_in + i]`). With
-/// `per_neuron`, one mask per hidden neuron, shared by every edge it feeds (the inputs' edges
-/// keep mask 1): a neuron kept or ablated whole; the result is still one mask per edge.
+/// The trained masks for each penalty of the ladder (`[rung][item]`): one mask per item of
+/// `items`, shared by every model edge the item stands for (edges in no item keep mask 1), the
+/// metric read on `outputs`.
 pub fn masks(
     model: &RuntimeModel,
+    items: &Items,
     x: &[f64],
     base: &Baselines,
     opts: &Valid<DiscoverOptions>,
-    per_neuron: bool,
-) -> Result<Vec<Vec<Vec<f64>>>> {
-    let (full, none) = reference(model, x, base)?;
+    outputs: &[usize],
+) -> Result<Vec<Vec<f64>>> {
+    let (full, none) = reference(model, x, base, outputs)?;
     let none = none.max(f64::MIN_POSITIVE);
     opts.lambdas
         .iter()
         .map(|&lambda| {
-            train(
+            let n = model.check_input(x)?;
+            let objective = Objective {
                 model,
                 x,
                 base,
-                &full,
+                full: &full,
+                outputs,
                 none,
-                (lambda, opts.mask_steps),
-                per_neuron,
-            )
+                lambda,
+                items,
+                n,
+            };
+            Ok(objective.train(opts.mask_steps))
         })
         .collect()
 }
@@ -98,41 +105,24 @@ fn forward(
     (a, z)
 }
 
-/// Which logit each edge's mask reads: per edge, or (`per_neuron`) its source neuron's, with
-/// the inputs' edges reading none (mask 1).
-struct Logits {
-    /// Per layer, per edge: the index into the logits, or None (mask 1).
-    of: Vec<Vec<Option<usize>>>,
-    count: usize,
+/// What one penalty's objective needs besides the logits.
+struct Objective<'a> {
+    model: &'a RuntimeModel,
+    x: &'a [f64],
+    base: &'a Baselines,
+    full: &'a [f64],
+    outputs: &'a [usize],
+    none: f64,
+    lambda: f64,
+    items: &'a Items,
+    n: usize,
 }
 
-impl Logits {
-    fn new(model: &RuntimeModel, per_neuron: bool) -> Logits {
-        let mut count = 0;
-        let of = model
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(k, l)| {
-                let (dk, dk1) = (l.d_in, l.d_out);
-                if !per_neuron {
-                    let v = (count..count + dk * dk1).map(Some).collect();
-                    count += dk * dk1;
-                    v
-                } else if k == 0 {
-                    vec![None; dk * dk1]
-                } else {
-                    let first = count;
-                    count += dk;
-                    (0..dk * dk1).map(|e| Some(first + e % dk)).collect()
-                }
-            })
-            .collect();
-        Logits { of, count }
-    }
-
-    fn masks(&self, theta: &[f32]) -> Vec<Vec<f64>> {
-        self.of
+impl Objective<'_> {
+    /// Each model edge's mask at the logits `theta` (1 for edges in no item).
+    fn edge_masks(&self, theta: &[f32]) -> Vec<Vec<f64>> {
+        self.items
+            .of
             .iter()
             .map(|l| {
                 l.iter()
@@ -141,37 +131,42 @@ impl Logits {
             })
             .collect()
     }
-}
 
-/// What one penalty's objective needs besides the logits.
-struct Objective<'a> {
-    model: &'a RuntimeModel,
-    x: &'a [f64],
-    base: &'a Baselines,
-    full: &'a [f64],
-    none: f64,
-    lambda: f64,
-    logits: Logits,
-    n: usize,
-}
+    /// Trains the masks for `steps` Adam steps from the start; returns one per item.
+    fn train(&self, steps: usize) -> Vec<f64> {
+        let count = self.items.len();
+        let mut theta = vec![START as f32; count];
+        let mut adam = AdamState::new(count);
+        let cfg = AdamConfig::default();
+        for _ in 0..steps {
+            let (_, grad) = self.value_and_grad(&theta);
+            let grad: Vec<f32> = grad.iter().map(|&g| g as f32).collect();
+            adam.update(&cfg, LR, &mut theta, &grad);
+        }
+        theta.iter().map(|&t| sigmoid(t as f64)).collect()
+    }
 
-impl Objective<'_> {
     /// `metric(y, full) / none + λ · mean(m)` at the logits `theta`, and its gradient.
     fn value_and_grad(&self, theta: &[f32]) -> (f64, Vec<f64>) {
-        let (model, n, logits) = (self.model, self.n, &self.logits);
-        let m = logits.masks(theta);
+        let (model, n, items) = (self.model, self.n, self.items);
+        let count = items.len();
+        let m = self.edge_masks(theta);
         let (a, z) = forward(model, self.x, self.base, &m, n);
         let y = a.last().expect("output");
-        let mean_m = theta.iter().map(|&t| sigmoid(t as f64)).sum::<f64>() / logits.count as f64;
-        let value = metric(y, self.full) / self.none + self.lambda * mean_m;
-        // dL/dh of the output, then back through each layer, into the logits' gradient.
-        let mut grad = vec![0.0; logits.count];
-        let scale = 2.0 / (y.len() as f64 * self.none);
-        let mut dh: Vec<f64> = y
-            .iter()
-            .zip(self.full)
-            .map(|(y, f)| scale * (y - f))
-            .collect();
+        let d_out = model.d_out();
+        let mean_m = theta.iter().map(|&t| sigmoid(t as f64)).sum::<f64>() / count as f64;
+        let value = metric(y, self.full, d_out, self.outputs) / self.none + self.lambda * mean_m;
+        // dL/dh of the output (the metric's columns only), then back through each layer, into
+        // the logits' gradient.
+        let mut grad = vec![0.0; count];
+        let scale = 2.0 / ((n * self.outputs.len()).max(1) as f64 * self.none);
+        let mut dh = vec![0.0; y.len()];
+        for r in 0..n {
+            for &o in self.outputs {
+                let k = r * d_out + o;
+                dh[k] = scale * (y[k] - self.full[k]);
+            }
+        }
         for (k, layer) in model.layers.iter().enumerate().rev() {
             let (dk, dk1) = (layer.d_in, layer.d_out);
             let delta: Vec<f64> = dh
@@ -199,14 +194,14 @@ impl Objective<'_> {
             }
             // Through the sigmoid, into the gradient of the logit each edge reads.
             for (e, g) in g.iter().enumerate() {
-                if let Some(t) = logits.of[k][e] {
+                if let Some(t) = items.of[k][e] {
                     grad[t] += g * m[k][e] * (1.0 - m[k][e]);
                 }
             }
             dh = below;
         }
         // The penalty λ · mean(m), through each logit's sigmoid.
-        let per = self.lambda / logits.count as f64;
+        let per = self.lambda / count as f64;
         for (g, &t) in grad.iter_mut().zip(theta) {
             let m = sigmoid(t as f64);
             *g += per * m * (1.0 - m);
@@ -215,47 +210,13 @@ impl Objective<'_> {
     }
 }
 
-/// Trains the masks for one `(penalty, steps)`; returns them (`[layer][j * d_in + i]`).
-fn train(
-    model: &RuntimeModel,
-    x: &[f64],
-    base: &Baselines,
-    full: &[f64],
-    none: f64,
-    (lambda, steps): (f64, usize),
-    per_neuron: bool,
-) -> Result<Vec<Vec<f64>>> {
-    let n = model.check_input(x)?;
-    let objective = Objective {
-        model,
-        x,
-        base,
-        full,
-        none,
-        lambda,
-        logits: Logits::new(model, per_neuron),
-        n,
-    };
-    let count = objective.logits.count;
-    // The logits, stepped by the project's Adam.
-    let mut theta = vec![START as f32; count];
-    let mut adam = AdamState::new(count);
-    let cfg = AdamConfig::default();
-    for _ in 0..steps {
-        let (_, grad) = objective.value_and_grad(&theta);
-        let grad: Vec<f32> = grad.iter().map(|&g| g as f32).collect();
-        adam.update(&cfg, LR, &mut theta, &grad);
-    }
-    Ok(objective.logits.masks(&theta))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Activation, Layer};
 
     /// The objective's gradient against central differences, for per-edge and per-neuron
-    /// masks, with a penalty, at logits away from the start.
+    /// masks and a metric on one output of two, with a penalty, at logits away from the start.
     #[test]
     fn the_masks_gradient_is_the_objectives() {
         let layer = |d_in: usize, d_out: usize, s: f32, activation| Layer {
@@ -277,23 +238,28 @@ mod tests {
         let x: Vec<f64> = (0..8 * 3).map(|k| ((k as f64) * 0.61).cos()).collect();
         let base = Baselines::new(&model, &x, super::super::ablation::Ablation::Mean, 0).unwrap();
         let full = model.forward(&x).unwrap();
-        for per_neuron in [false, true] {
+        for (items, outputs) in [
+            (Items::per_edge(&model), vec![0, 1]),
+            (Items::per_neuron(&model), vec![0, 1]),
+            (Items::per_edge(&model), vec![1]),
+        ] {
             let o = Objective {
                 model: &model,
                 x: &x,
                 base: &base,
                 full: &full,
+                outputs: &outputs,
                 none: 0.7,
                 lambda: 0.3,
-                logits: Logits::new(&model, per_neuron),
+                items: &items,
                 n: 8,
             };
-            let theta: Vec<f32> = (0..o.logits.count)
+            let theta: Vec<f32> = (0..items.len())
                 .map(|k| (k as f32 * 0.9).sin() * 2.0)
                 .collect();
             let (_, grad) = o.value_and_grad(&theta);
             let h = 1e-2f32;
-            for t in 0..o.logits.count {
+            for t in 0..items.len() {
                 let (mut up, mut down) = (theta.clone(), theta.clone());
                 up[t] += h;
                 down[t] -= h;
@@ -301,7 +267,8 @@ mod tests {
                     / (up[t] as f64 - down[t] as f64);
                 assert!(
                     (fd - grad[t]).abs() <= 1e-4 * (1.0 + fd.abs()),
-                    "per_neuron {per_neuron}, logit {t}: analytic {} vs central {fd}",
+                    "{:?} items, outputs {outputs:?}, logit {t}: analytic {} vs central {fd}",
+                    items.level,
                     grad[t]
                 );
             }

@@ -17,8 +17,9 @@
 //!   selectivity of each task subgraph.
 //!
 //! - [`discover()`]: circuit discovery by other methods than the IG ranking (EAP, EAP-IG, ACDC,
-//!   learned masks), each ranking the edges for the same faithfulness curve
-//!   ([`faithfulness_of`]) and the circuit's [`completeness`].
+//!   learned masks), each ranking a graph's edges or hidden nodes ([`Items`]) for the same
+//!   faithfulness curve ([`faithfulness_of`], [`faithfulness_nodes`]) and the circuit's
+//!   [`completeness`].
 //!
 //! Evaluation runs models with edges ablated; it must never change a model's weights.
 pub mod ablation;
@@ -28,10 +29,10 @@ pub mod discover;
 pub mod disentangle;
 pub mod faithfulness;
 pub mod intervene;
+pub mod items;
 pub mod learned;
 pub mod loss;
 pub mod mask;
-pub mod nodes;
 pub mod recovery;
 pub mod report;
 pub mod stability;
@@ -45,6 +46,7 @@ pub use faithfulness::{
 pub use intervene::{
     community_class_accuracy, interventions, Intervention, Interventions, LOSS_ROUNDING,
 };
+pub use items::Items;
 pub use learned::{learned, Learned};
 pub use recovery::{circuit_auc, node_auc};
 pub use report::{

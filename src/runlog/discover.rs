@@ -1,8 +1,10 @@
-//! `discover` on a run: its neuron graph, one circuit-discovery method's ranking of the edges
-//! (discovered on the graph's examples), that ranking scored on the whole validation split by
-//! the same faithfulness code as `eval` (with its chance curve), the circuit's completeness,
-//! the planted-circuit ROC AUC where the run has a truth; `graph/circuit-METHOD.json` and a
-//! `discover` segment of events (the curve as `faithfulness_point`s named by the method).
+//! `discover` on a run: its graph (neurons or ROIs), one circuit-discovery method's ranking of
+//! the graph's edges or hidden nodes (discovered on the graph's examples), that ranking scored
+//! on the whole validation split by the same faithfulness code as `eval` (with its chance
+//! curve), the circuit at the budget (its faithfulness beside chance, and its completeness),
+//! the planted-circuit ROC AUC (the mean over tasks of each task's own discovery) where the run
+//! has a truth; `graph/circuit-METHOD[-node].json` and a `discover` segment of events (the
+//! curve as `faithfulness_point`s named by the method).
 
 use super::dir::write_json;
 use super::events::Event;
@@ -11,17 +13,16 @@ use super::log::segment;
 use crate::eval::ablation::{Ablation, Baselines};
 use crate::eval::{
     completeness, completeness_nodes, discover, faithfulness_nodes, faithfulness_of, learned,
-    Circuit, DiscoverOptions, Faithfulness, Learned, Level, Method, CHANCE_DRAWS, FRACTIONS,
+    Circuit, DiscoverOptions, FaithPoint, Faithfulness, Learned, Level, Method, CHANCE_DRAWS,
+    FRACTIONS,
 };
-use crate::graph::{build, GraphSpec};
+use crate::graph::{build, CircuitGraph, GraphSpec};
+use crate::model::RuntimeModel;
 use crate::numeric::score;
 use crate::params::{Choice, Valid};
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// The share of edges completeness is measured at.
-pub const COMPLETENESS_AT: f64 = 0.1;
 
 /// What `discover` found and how it scored.
 #[derive(Debug, Clone)]
@@ -30,17 +31,25 @@ pub struct DiscoverReport {
     pub ablation: Ablation,
     pub learned: Learned,
     pub level: Level,
+    /// `neuron` or `roi`.
+    pub nodes: &'static str,
     /// The graph's edges and the examples the method saw.
     pub edges: usize,
-    /// The items ranked: edges, or hidden neurons.
+    /// The items ranked: graph edges, or hidden nodes.
     pub items: usize,
     pub examples: usize,
     /// The ranking's faithfulness curve on the validation split (None: not learned).
     pub faithfulness: Option<Faithfulness>,
-    /// Faithfulness of the model with the top 10% of the ranking removed (ideal 0).
+    /// The items the budget keeps, and that circuit's faithfulness (with its chance level).
+    pub budget: crate::eval::discover::Budget,
+    pub kept: usize,
+    pub at_budget: Option<FaithPoint>,
+    /// Faithfulness of the model with the circuit at the budget removed (ideal 0).
     pub completeness: f64,
-    /// ROC AUC of the edge scores against the planted circuits (planted presets).
+    /// ROC AUC of each task's own discovery against that task's planted circuit, and their
+    /// mean (planted presets).
     pub planted_auc: Option<f64>,
+    pub planted_per_task: Vec<(String, f64)>,
     /// Seconds the method took (discovery only, not the scoring).
     pub seconds: f64,
     pub file: Option<PathBuf>,
@@ -50,33 +59,40 @@ pub struct DiscoverReport {
 struct CircuitFile<'a> {
     method: &'a str,
     level: &'a str,
+    nodes: &'a str,
     ablation: &'a str,
     examples: usize,
     seconds: f64,
     cpr: f64,
     chance_cpr: f64,
-    completeness_at_10pct: f64,
+    budget: String,
+    /// The circuit at the budget: its size, faithfulness, chance, completeness.
+    circuit_items: usize,
+    faithfulness_at_budget: f64,
+    chance_at_budget: f64,
+    completeness: f64,
     planted_auc: Option<f64>,
+    planted_auc_per_task: Vec<(String, f64)>,
     curve: Vec<(f64, f64, f64)>,
-    /// Every edge (from, to, score), or every hidden neuron (name, "", score), best first.
+    /// Every edge (from, to, score), or every hidden node (name, "", score), best first; the
+    /// first `circuit_items` are the circuit.
     ranked: Vec<(String, String, f64)>,
 }
 
-/// Runs `opts.method` on the run's neuron graph (`spec`) under `kind` ablation.
+/// Runs `opts.method` on the run's graph (`spec`: neurons or ROIs) under `kind` ablation.
 pub fn discover_run(
     root: &Path,
     spec: &Valid<GraphSpec>,
     kind: Ablation,
     opts: &Valid<DiscoverOptions>,
 ) -> Result<DiscoverReport> {
-    if spec.nodes != crate::graph::NodeKind::Neuron {
-        crate::invalid!(
-            "discovery works on neuron graphs (--nodes neuron); ROI graphs are not yet supported"
-        );
-    }
+    crate::eval::check_nodes(spec.nodes)?;
     let loaded = LoadedRun::open(root)?;
     let (run, model, data) = (&loaded.run, &loaded.model, &loaded.data);
     spec.fits(model, &data.val)?;
+    if let Some(t) = opts.task {
+        crate::eval::discover::outputs_of(model, &data.tasks, Some(t))?;
+    }
     let config = serde_json::json!({ "ablation": kind, "graph": &**spec, "discover": &**opts });
     segment(run, "discover", Some(loaded.name()), config, |log| {
         let g = build(model, &data.val, &data.tasks, spec)?;
@@ -84,14 +100,19 @@ pub fn discover_run(
         let mut report = DiscoverReport {
             method: opts.method,
             level: opts.level,
+            nodes: spec.nodes.key(),
             ablation: kind,
             learned: verdict.clone(),
             edges: g.graph.edge_count(),
             items: 0,
             examples: g.examples,
             faithfulness: None,
+            budget: opts.budget,
+            kept: 0,
+            at_budget: None,
             completeness: f64::NAN,
             planted_auc: None,
+            planted_per_task: Vec::new(),
             seconds: 0.0,
             file: None,
         };
@@ -113,80 +134,96 @@ pub fn discover_run(
         let seen = &all[..g.examples * data.val.d_in];
         let t0 = std::time::Instant::now();
         let base_seen = Baselines::new(model, seen, kind, spec.seed)?;
-        let circuit = discover(model, &g, seen, &base_seen, opts)?;
+        let circuit = discover(model, &g, &data.tasks, seen, &base_seen, opts)?;
         report.seconds = t0.elapsed().as_secs_f64();
         let base = Baselines::new(model, &all, kind, spec.seed)?;
+        report.items = circuit.items.len();
+        report.kept = opts.budget.of(report.items);
+        let share = report.kept as f64 / report.items.max(1) as f64;
         let label = |n: petgraph::graph::NodeIndex| g.graph[n].label.clone();
-        // The curve, completeness and every item ranked with its score: edges, or neurons.
-        let (f, ranked_items): (Faithfulness, Vec<(String, String, f64)>) = match opts.level {
+        let ranking = circuit.ranking();
+        // The curve, the circuit at the budget, its completeness, and every item ranked.
+        let (f, at, ranked_items) = match opts.level {
             Level::Edge => {
-                let ranked = circuit.ranking(&g);
-                let f = faithfulness_of(
-                    model,
-                    &g,
-                    &data.val,
-                    &data.tasks,
-                    &base,
-                    &ranked,
-                    &FRACTIONS,
-                    CHANCE_DRAWS,
-                )?;
-                report.completeness = completeness(
-                    model,
-                    &g,
-                    &data.val,
-                    &data.tasks,
-                    &base,
-                    &f,
-                    &ranked,
-                    COMPLETENESS_AT,
-                )?;
-                if let Some(blocks) = loaded.planted_blocks() {
-                    report.planted_auc = Some(planted_auc(model, &g, &all, &blocks, &circuit)?);
-                }
-                let items = ranked
+                let ranked = circuit.ranked_edges();
+                let score = |fractions: &[f64], draws| {
+                    faithfulness_of(
+                        model,
+                        &g,
+                        &data.val,
+                        &data.tasks,
+                        &base,
+                        &ranked,
+                        fractions,
+                        draws,
+                    )
+                };
+                let f = score(&FRACTIONS, CHANCE_DRAWS)?;
+                let at = score(&[share], CHANCE_DRAWS)?;
+                report.completeness =
+                    completeness(model, &g, &data.val, &data.tasks, &base, &f, &ranked, share)?;
+                let items = ranking
                     .iter()
-                    .map(|&e| {
-                        let (a, b) = g.graph.edge_endpoints(e).expect("edge");
-                        (label(a), label(b), circuit.edge_score(&g, e))
+                    .map(|&t| {
+                        let (a, b) = g
+                            .graph
+                            .edge_endpoints(circuit.items.edges[t])
+                            .expect("edge");
+                        (label(a), label(b), circuit.scores[t])
                     })
                     .collect();
-                (f, items)
+                (f, at, items)
             }
             Level::Node => {
-                let ranked = circuit.node_ranking();
-                let f = faithfulness_nodes(
-                    model,
-                    &data.val,
-                    &data.tasks,
-                    &base,
-                    &ranked,
-                    &FRACTIONS,
-                    CHANCE_DRAWS,
-                )?;
-                report.completeness = completeness_nodes(
-                    model,
-                    &data.val,
-                    &data.tasks,
-                    &base,
-                    &f,
-                    &ranked,
-                    COMPLETENESS_AT,
-                )?;
-                let name = |l: usize, u: usize| {
-                    g.graph
-                        .node_weights()
-                        .find(|n| n.layer == l && n.units == [u])
-                        .map_or_else(|| format!("h{l}:{u}"), |n| n.label.clone())
+                let ranked = circuit.ranked_nodes(&g);
+                let score = |fractions: &[f64], draws| {
+                    faithfulness_nodes(
+                        model,
+                        &data.val,
+                        &data.tasks,
+                        &base,
+                        &ranked,
+                        fractions,
+                        draws,
+                    )
                 };
-                let items = ranked
+                let f = score(&FRACTIONS, CHANCE_DRAWS)?;
+                let at = score(&[share], CHANCE_DRAWS)?;
+                report.completeness =
+                    completeness_nodes(model, &data.val, &data.tasks, &base, &f, &ranked, share)?;
+                let items = ranking
                     .iter()
-                    .map(|&(l, u)| (name(l, u), String::new(), circuit.scores[l][u]))
+                    .map(|&t| {
+                        (
+                            label(circuit.items.nodes[t]),
+                            String::new(),
+                            circuit.scores[t],
+                        )
+                    })
                     .collect();
-                (f, items)
+                (f, at, items)
             }
         };
-        report.items = ranked_items.len();
+        if let Some(blocks) = loaded.planted_blocks() {
+            // Each task's own discovery (its outputs alone) against its own planted circuit.
+            for (t, task) in data.tasks.tasks.iter().enumerate() {
+                let one = DiscoverOptions {
+                    task: Some(t),
+                    ..(**opts).clone()
+                }
+                .check()?;
+                let c = discover(model, &g, &data.tasks, seen, &base_seen, &one)?;
+                let block = blocks
+                    .last()
+                    .and_then(|b| task.outputs.first().map(|&o| b[o]));
+                let auc = block.map_or(Ok(f64::NAN), |block| {
+                    planted_auc(model, &g, &all, &blocks, block, &c)
+                })?;
+                report.planted_per_task.push((task.name.clone(), auc));
+            }
+            let v: Vec<f64> = report.planted_per_task.iter().map(|p| p.1).collect();
+            report.planted_auc = Some(v.iter().sum::<f64>() / v.len().max(1) as f64);
+        }
         if f.defined {
             for p in &f.points {
                 log.emit(
@@ -200,6 +237,7 @@ pub fn discover_run(
                 )?;
             }
         }
+        let at = at.defined.then(|| at.points[0].clone());
         let file = root
             .join("graph")
             .join(format!("circuit-{}.json", curve_name(opts)));
@@ -208,13 +246,19 @@ pub fn discover_run(
             &CircuitFile {
                 method: opts.method.key(),
                 level: opts.level.key(),
+                nodes: spec.nodes.key(),
                 ablation: kind.key(),
                 examples: g.examples,
                 seconds: report.seconds,
                 cpr: f.cpr,
                 chance_cpr: f.chance_cpr,
-                completeness_at_10pct: report.completeness,
+                budget: opts.budget.to_string(),
+                circuit_items: report.kept,
+                faithfulness_at_budget: at.as_ref().map_or(f64::NAN, |p| p.faithfulness),
+                chance_at_budget: at.as_ref().map_or(f64::NAN, |p| p.chance),
+                completeness: report.completeness,
                 planted_auc: report.planted_auc,
+                planted_auc_per_task: report.planted_per_task.clone(),
                 curve: f
                     .points
                     .iter()
@@ -227,10 +271,13 @@ pub fn discover_run(
             None,
             Event::Note {
                 text: format!(
-                    "discover {}: CPR {:.4} (chance {:.4}), completeness at 10% {:.4}{}, {:.2} s",
+                    "discover {}: CPR {:.4} (chance {:.4}), circuit of {} ({}) faithfulness {:.4}, completeness {:.4}{}, {:.2} s",
                     curve_name(opts),
                     f.cpr,
                     f.chance_cpr,
+                    report.kept,
+                    opts.budget,
+                    at.as_ref().map_or(f64::NAN, |p| p.faithfulness),
                     report.completeness,
                     report
                         .planted_auc
@@ -241,12 +288,13 @@ pub fn discover_run(
             },
         )?;
         report.faithfulness = Some(f);
+        report.at_budget = at;
         report.file = Some(file);
         Ok(report)
     })
 }
 
-/// The name of a method's curve and file: `acdc`, or `acdc-node` for a neuron circuit.
+/// The name of a method's curve and file: `acdc`, or `acdc-node` for a circuit of nodes.
 fn curve_name(opts: &DiscoverOptions) -> String {
     match opts.level {
         Level::Edge => opts.method.key().to_string(),
@@ -254,36 +302,48 @@ fn curve_name(opts: &DiscoverOptions) -> String {
     }
 }
 
-/// ROC AUC of the circuit's edge scores against the planted circuits: an edge is in one when
-/// both its units sit in the same task's block and fire on some example (a dead unit computes
-/// nothing for any task).
+/// ROC AUC of a circuit's item scores against the planted circuit of the task whose block is
+/// `block`. A model edge is in that circuit when both its units sit in the block and are live
+/// (a unit that never fires computes nothing for any task); an item (a graph edge, or a hidden
+/// node) is in it when most of its model edges (or, for a node, of its units) are.
 fn planted_auc(
-    model: &crate::model::RuntimeModel,
-    g: &crate::graph::CircuitGraph,
+    model: &RuntimeModel,
+    g: &CircuitGraph,
     x: &[f64],
     blocks: &[Vec<usize>],
+    block: usize,
     circuit: &Circuit,
 ) -> Result<f64> {
     let trace = model.trace(x)?;
+    let n_layers = model.layers.len();
     let live = |layer: usize, u: usize| {
-        layer == 0
-            || layer == model.layers.len()
-            || (0..trace.n)
-                .any(|i| trace.pre[layer - 1][i * model.layers[layer - 1].d_out + u] > 0.0)
+        layer == 0 || layer == n_layers || {
+            let d = model.layers[layer - 1].d_out;
+            (0..trace.n).any(|r| trace.post[layer - 1][r * d + u] != 0.0)
+        }
     };
-    let (mut scores, mut truth) = (Vec::new(), Vec::new());
-    for e in g.graph.edge_indices() {
-        let (a, b) = g.graph.edge_endpoints(e).expect("edge");
-        let (src, dst) = (&g.graph[a], &g.graph[b]);
-        let (i, j) = (src.units[0], dst.units[0]);
-        scores.push(circuit.edge_score(g, e));
-        truth.push(
-            blocks[src.layer][i] == blocks[dst.layer][j]
-                && live(src.layer, i)
-                && live(dst.layer, j),
-        );
-    }
-    Ok(score::roc_auc(&scores, &truth))
+    let ours = |layer: usize, u: usize| blocks[layer][u] == block && live(layer, u);
+    let items = &circuit.items;
+    let truth: Vec<bool> = match items.level {
+        Level::Edge => items
+            .members
+            .iter()
+            .map(|(k, members)| {
+                let d = model.layers[*k].d_in;
+                let inside = members
+                    .iter()
+                    .filter(|&&e| ours(*k, e % d) && ours(*k + 1, e / d))
+                    .count();
+                2 * inside > members.len()
+            })
+            .collect(),
+        Level::Node => items
+            .units(g)
+            .iter()
+            .map(|units| 2 * units.iter().filter(|&&(l, u)| ours(l, u)).count() > units.len())
+            .collect(),
+    };
+    Ok(score::roc_auc(&circuit.scores, &truth))
 }
 
 /// What `inspect` reads back of a saved circuit.
@@ -292,15 +352,27 @@ struct SavedCircuit {
     method: String,
     #[serde(default)]
     level: Option<String>,
+    #[serde(default)]
+    nodes: Option<String>,
     cpr: f64,
     chance_cpr: f64,
-    completeness_at_10pct: f64,
+    #[serde(default)]
+    budget: Option<String>,
+    #[serde(default)]
+    circuit_items: Option<usize>,
+    #[serde(default)]
+    faithfulness_at_budget: Option<f64>,
+    #[serde(default)]
+    chance_at_budget: Option<f64>,
+    #[serde(alias = "completeness_at_10pct")]
+    completeness: f64,
     planted_auc: Option<f64>,
     curve: Vec<(f64, f64, f64)>,
 }
 
 /// One line per circuit `discover` saved in the run (`graph/circuit-*.json`), in name order:
-/// its CPR beside chance, faithfulness at 10%, completeness and planted AUC.
+/// its CPR beside chance, faithfulness at 10%, the circuit at its budget (faithfulness and
+/// completeness) and the planted AUC.
 pub fn circuits_of_run(root: &Path) -> Result<Vec<String>> {
     let dir = root.join("graph");
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -319,7 +391,8 @@ pub fn circuits_of_run(root: &Path) -> Result<Vec<String>> {
     files
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p).map_err(|e| crate::Error::io(p, "cannot read", e))?;
+            let text =
+                std::fs::read_to_string(p).map_err(|e| crate::Error::io(p, "cannot read", e))?;
             let c: SavedCircuit = serde_json::from_str(&text)
                 .map_err(|e| crate::Error::bad_file(p, format!("not a saved circuit: {e}")))?;
             let at10 = c
@@ -327,13 +400,25 @@ pub fn circuits_of_run(root: &Path) -> Result<Vec<String>> {
                 .iter()
                 .find(|p| p.0 == 0.1)
                 .map_or("-".into(), |p| format!("{:.4}", p.1));
+            let kind = match (c.level.as_deref(), c.nodes.as_deref()) {
+                (Some("node"), Some("roi")) => " (ROIs)",
+                (Some("node"), _) => " (neurons)",
+                (_, Some("roi")) => " (ROI edges)",
+                _ => "",
+            };
+            let circuit = match (&c.budget, c.circuit_items, c.faithfulness_at_budget) {
+                (Some(b), Some(k), Some(f)) => format!(
+                    "circuit of {k} ({b}): faithfulness {f:.4} (chance {:.4}), completeness {:.4}",
+                    c.chance_at_budget.unwrap_or(f64::NAN),
+                    c.completeness
+                ),
+                _ => format!("completeness at 10% {:.4}", c.completeness),
+            };
             Ok(format!(
-                "circuit {}{}: CPR {:.4} (chance {:.4}), at 10% {at10}, completeness at 10% {:.4}{} ({})",
+                "circuit {}{kind}: CPR {:.4} (chance {:.4}), at 10% {at10}, {circuit}{} ({})",
                 c.method,
-                c.level.filter(|l| l == "node").map_or(String::new(), |_| " (neurons)".into()),
                 c.cpr,
                 c.chance_cpr,
-                c.completeness_at_10pct,
                 c.planted_auc
                     .map(|a| format!(", planted AUC {a:.4}"))
                     .unwrap_or_default(),
@@ -345,11 +430,17 @@ pub fn circuits_of_run(root: &Path) -> Result<Vec<String>> {
 
 /// What `discover` prints.
 pub fn summary(r: &DiscoverReport) -> String {
-    let (what, unit) = match r.level {
-        Level::Edge => (format!("{} edges", r.edges), "edges"),
-        Level::Node => (
+    let roi = r.nodes == "roi";
+    let (what, unit) = match (r.level, roi) {
+        (Level::Edge, false) => (format!("{} edges", r.edges), "edges"),
+        (Level::Edge, true) => (format!("{} edges between ROIs", r.edges), "edges"),
+        (Level::Node, false) => (
             format!("a circuit of neurons: {} hidden neurons", r.items),
             "neurons",
+        ),
+        (Level::Node, true) => (
+            format!("a circuit of ROIs: {} hidden ROIs", r.items),
+            "ROIs",
         ),
     };
     let mut s = format!(
@@ -387,13 +478,23 @@ pub fn summary(r: &DiscoverReport) -> String {
                 p.chance
             ));
         }
-        s.push_str(&format!(
-            "completeness at 10% of {unit}: {:.4} (the model with the circuit removed; ideal 0)\n",
-            r.completeness
-        ));
+        if let Some(p) = &r.at_budget {
+            s.push_str(&format!(
+                "circuit (budget {}): {} of {} {unit}, faithfulness {:.4} (chance {:.4}), completeness {:.4} (the model with the circuit removed; ideal 0)\n",
+                r.budget, r.kept, r.items, p.faithfulness, p.chance, r.completeness
+            ));
+        }
     }
     if let Some(a) = r.planted_auc {
-        s.push_str(&format!("planted AUC {a:.4} (chance 0.5)\n"));
+        let per: Vec<String> = r
+            .planted_per_task
+            .iter()
+            .map(|(t, a)| format!("{t} {a:.4}"))
+            .collect();
+        s.push_str(&format!(
+            "planted AUC {a:.4} (the mean over tasks of each task's own discovery: {}; chance 0.5)\n",
+            per.join(", ")
+        ));
     }
     s.push_str(&format!("wall time {:.2} s (discovery)\n", r.seconds));
     if let Some(p) = &r.file {

@@ -27,8 +27,8 @@ pub struct DiscoverArgs {
     /// or ROI kept or removed whole); component graphs cannot be ablated.
     #[arg(long, value_parser = choice::<NodeKind>(), default_value = key(NodeKind::Neuron))]
     pub nodes: NodeKind,
-    /// The circuit reported and saved: the top share (`10%`) or number (`50`) of the ranking's
-    /// edges or nodes.
+    /// The circuit reported and saved: the top share (such as 10%) or number (such as 50) of
+    /// the ranking's edges or nodes.
     #[arg(long, default_value = "10%")]
     pub budget: Budget,
     /// Examples of the validation split the graph and the method use.

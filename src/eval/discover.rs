@@ -28,7 +28,7 @@
 
 use super::ablation::{forward_ablated, Baselines, EdgeMask};
 use super::items::Items;
-use super::mask::masked_pre;
+use super::mask::Masked;
 use crate::data::TaskStructure;
 use crate::graph::CircuitGraph;
 use crate::model::RuntimeModel;
@@ -524,26 +524,15 @@ pub fn acdc_items(
     let n_layers = model.layers.len();
     let d_out = model.d_out();
     let mut keep = vec![true; items.len()];
-    let mut mask = items.mask(model, |_| true);
+    // Each model edge's mask: 1 kept, 0 removed.
+    let mut mask: Vec<Vec<f64>> = model
+        .layers
+        .iter()
+        .map(|l| vec![1.0; l.d_in * l.d_out])
+        .collect();
+    let masked = Masked::new(model, base, n);
     // The current circuit's layer inputs `a[k]` and pre-activations `z[k]`.
-    let mut a = vec![x.to_vec()];
-    let mut z = Vec::with_capacity(n_layers);
-    for k in 0..n_layers {
-        let kept = &mask.kept[k];
-        let zk = masked_pre(&model.layers[k], &a[k], base.layer(k), n, |e, a, b| {
-            if kept[e] {
-                a
-            } else {
-                b
-            }
-        });
-        a.push(
-            zk.iter()
-                .map(|&v| model.layers[k].activation.apply_f64(v))
-                .collect(),
-        );
-        z.push(zk);
-    }
+    let (mut a, mut z) = masked.forward(x, &mask);
     let mut current = metric(&a[n_layers], full, d_out, outputs);
     for t in items.from_outputs_back() {
         let (k, members) = &items.members[t];
@@ -572,14 +561,7 @@ pub fn acdc_items(
         }
         let mut later = vec![(zk, h)];
         for l in k + 1..n_layers {
-            let kept = &mask.kept[l];
-            let zl = masked_pre(
-                &model.layers[l],
-                &later.last().expect("layer").1,
-                base.layer(l),
-                n,
-                |e, a, b| if kept[e] { a } else { b },
-            );
+            let zl = masked.pre(l, &later.last().expect("layer").1, &mask[l]);
             let hl = zl
                 .iter()
                 .map(|&v| model.layers[l].activation.apply_f64(v))
@@ -590,7 +572,7 @@ pub fn acdc_items(
         if m - current < threshold {
             keep[t] = false;
             for &e in members {
-                mask.kept[k][e] = false;
+                mask[k][e] = 0.0;
             }
             current = m;
             for (off, (zl, hl)) in later.into_iter().enumerate() {

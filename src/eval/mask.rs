@@ -15,6 +15,8 @@ use crate::model::adam::{AdamConfig, AdamState};
 use crate::model::RuntimeModel;
 use crate::params::Valid;
 use crate::Result;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 
 /// The masks' starting logit (m = 0.95: every edge kept).
 const START: f64 = 3.0;
@@ -41,7 +43,7 @@ pub fn masks(
             let objective = Objective {
                 model,
                 x,
-                base,
+                masked: Masked::new(model, base, n),
                 full: &full,
                 outputs,
                 none,
@@ -58,58 +60,100 @@ fn sigmoid(t: f64) -> f64 {
     1.0 / (1.0 + (-t).exp())
 }
 
-/// A layer's pre-activations (`n x d_out`) on its input `h` and its baselines `b`, every edge
-/// `e` from unit `i` carrying `value(e, a_i, b_i)`: the activation itself (kept), its baseline
-/// (ablated, as [`super::ablation::forward_ablated`]), or a blend (a mask).
-pub(crate) fn masked_pre(
-    layer: &crate::model::Layer,
-    h: &[f64],
-    b: &[f64],
-    n: usize,
-    value: impl Fn(usize, f64, f64) -> f64,
-) -> Vec<f64> {
-    let (dk, dk1) = (layer.d_in, layer.d_out);
-    let mut z = vec![0.0; n * dk1];
-    for r in 0..n {
-        for j in 0..dk1 {
-            let mut s = layer.bias[j] as f64;
-            for i in 0..dk {
-                let e = j * dk + i;
-                s += layer.weight[e] as f64 * value(e, h[r * dk + i], b[r * dk + i]);
-            }
-            z[r * dk1 + j] = s;
-        }
-    }
-    z
+/// `out (+)= lhs · rhs` in f64 by faer's matrix product, as the fused engine multiplies.
+fn product(out: MatMut<'_, f64>, accum: Accum, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
+    matmul(out, accum, lhs, rhs, 1.0f64, Par::Seq);
 }
 
-/// The masked forward pass: every layer's input `a` and pre-activation `z` (`n` rows each).
-fn forward(
-    model: &RuntimeModel,
-    x: &[f64],
-    base: &Baselines,
-    m: &[Vec<f64>],
+/// The forward pass of `model` on `n` rows with every model edge `i → j` carrying
+/// `b_i + m_ji (a_i − b_i)`: its source's activation (`m` 1, kept), its ablation baseline (`m`
+/// 0, as [`super::ablation::forward_ablated`] removes an edge) or a blend (a mask). With `W`
+/// a layer's weights, `A` its input, `B` its baselines and `M` its edges' masks, the layer's
+/// pre-activations are `bias + B·Wᵀ + (A − B)·(W ⊙ M)ᵀ`; the first two terms do not depend
+/// on the masks and are computed once, the last is one matrix product (faer, as the fused
+/// engine's).
+pub(crate) struct Masked<'a> {
+    model: &'a RuntimeModel,
+    base: &'a Baselines,
     n: usize,
-) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
-    let mut a = vec![x.to_vec()];
-    let mut z = Vec::with_capacity(model.layers.len());
-    for (k, layer) in model.layers.iter().enumerate() {
-        let mk = &m[k];
-        let zk = masked_pre(layer, &a[k], base.layer(k), n, |e, a, b| {
-            b + mk[e] * (a - b)
-        });
-        let next: Vec<f64> = zk.iter().map(|&v| layer.activation.apply_f64(v)).collect();
-        z.push(zk);
-        a.push(next);
+    /// Each layer's weights in f64 (`d_out x d_in`, row-major).
+    w: Vec<Vec<f64>>,
+    /// Each layer's `bias + B·Wᵀ` (`n x d_out`).
+    fixed: Vec<Vec<f64>>,
+}
+
+impl<'a> Masked<'a> {
+    pub(crate) fn new(model: &'a RuntimeModel, base: &'a Baselines, n: usize) -> Masked<'a> {
+        let mut w = Vec::with_capacity(model.layers.len());
+        let mut fixed = Vec::with_capacity(model.layers.len());
+        for (k, layer) in model.layers.iter().enumerate() {
+            let (dk, dk1) = (layer.d_in, layer.d_out);
+            let wk: Vec<f64> = layer.weight.iter().map(|&v| v as f64).collect();
+            let mut c: Vec<f64> = (0..n)
+                .flat_map(|_| layer.bias.iter().map(|&v| v as f64))
+                .collect();
+            product(
+                MatMut::from_row_major_slice_mut(&mut c, n, dk1),
+                Accum::Add,
+                MatRef::from_row_major_slice(base.layer(k), n, dk),
+                MatRef::from_row_major_slice(&wk, dk1, dk).transpose(),
+            );
+            w.push(wk);
+            fixed.push(c);
+        }
+        Masked {
+            model,
+            base,
+            n,
+            w,
+            fixed,
+        }
     }
-    (a, z)
+
+    /// `A − B` of layer `k` for its input `a`.
+    fn shift(&self, k: usize, a: &[f64]) -> Vec<f64> {
+        a.iter()
+            .zip(self.base.layer(k))
+            .map(|(a, b)| a - b)
+            .collect()
+    }
+
+    /// Layer `k`'s pre-activations (`n x d_out`) on its input `a` (`n x d_in`) with its edges'
+    /// masks `m` (`d_out x d_in`).
+    pub(crate) fn pre(&self, k: usize, a: &[f64], m: &[f64]) -> Vec<f64> {
+        let layer = &self.model.layers[k];
+        let (dk, dk1) = (layer.d_in, layer.d_out);
+        let wm: Vec<f64> = self.w[k].iter().zip(m).map(|(w, m)| w * m).collect();
+        let d = self.shift(k, a);
+        let mut z = self.fixed[k].clone();
+        product(
+            MatMut::from_row_major_slice_mut(&mut z, self.n, dk1),
+            Accum::Add,
+            MatRef::from_row_major_slice(&d, self.n, dk),
+            MatRef::from_row_major_slice(&wm, dk1, dk).transpose(),
+        );
+        z
+    }
+
+    /// Every layer's input `a` (`a[0]` = `x`, the last the outputs) and pre-activation `z`
+    /// under the edge masks `m` (`[layer][j * d_in + i]`).
+    pub(crate) fn forward(&self, x: &[f64], m: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let mut a = vec![x.to_vec()];
+        let mut z = Vec::with_capacity(self.model.layers.len());
+        for (k, layer) in self.model.layers.iter().enumerate() {
+            let zk = self.pre(k, &a[k], &m[k]);
+            a.push(zk.iter().map(|&v| layer.activation.apply_f64(v)).collect());
+            z.push(zk);
+        }
+        (a, z)
+    }
 }
 
 /// What one penalty's objective needs besides the logits.
 struct Objective<'a> {
     model: &'a RuntimeModel,
     x: &'a [f64],
-    base: &'a Baselines,
+    masked: Masked<'a>,
     full: &'a [f64],
     outputs: &'a [usize],
     none: f64,
@@ -151,7 +195,7 @@ impl Objective<'_> {
         let (model, n, items) = (self.model, self.n, self.items);
         let count = items.len();
         let m = self.edge_masks(theta);
-        let (a, z) = forward(model, self.x, self.base, &m, n);
+        let (a, z) = self.masked.forward(self.x, &m);
         let y = a.last().expect("output");
         let d_out = model.d_out();
         let mean_m = theta.iter().map(|&t| sigmoid(t as f64)).sum::<f64>() / count as f64;
@@ -174,24 +218,25 @@ impl Objective<'_> {
                 .zip(&z[k])
                 .map(|(g, &zz)| g * layer.activation.derivative_f64(zz))
                 .collect();
-            let b = self.base.layer(k);
+            // The masks' gradient `(δᵀ·(A − B)) ⊙ W` and the input's `δ·(W ⊙ M)`.
+            let w = &self.masked.w[k];
+            let shift = self.masked.shift(k, &a[k]);
             let mut g = vec![0.0; dk * dk1];
+            product(
+                MatMut::from_row_major_slice_mut(&mut g, dk1, dk),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&delta, n, dk1).transpose(),
+                MatRef::from_row_major_slice(&shift, n, dk),
+            );
+            g.iter_mut().zip(w).for_each(|(g, w)| *g *= w);
+            let wm: Vec<f64> = w.iter().zip(&m[k]).map(|(w, m)| w * m).collect();
             let mut below = vec![0.0; n * dk];
-            for r in 0..n {
-                for j in 0..dk1 {
-                    let d = delta[r * dk1 + j];
-                    if d == 0.0 {
-                        continue;
-                    }
-                    for i in 0..dk {
-                        let e = j * dk + i;
-                        let w = layer.weight[e] as f64;
-                        let (ai, bi) = (a[k][r * dk + i], b[r * dk + i]);
-                        g[e] += d * w * (ai - bi);
-                        below[r * dk + i] += d * w * m[k][e];
-                    }
-                }
-            }
+            product(
+                MatMut::from_row_major_slice_mut(&mut below, n, dk),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&delta, n, dk1),
+                MatRef::from_row_major_slice(&wm, dk1, dk),
+            );
             // Through the sigmoid, into the gradient of the logit each edge reads.
             for (e, g) in g.iter().enumerate() {
                 if let Some(t) = items.of[k][e] {
@@ -246,7 +291,7 @@ mod tests {
             let o = Objective {
                 model: &model,
                 x: &x,
-                base: &base,
+                masked: Masked::new(&model, &base, 8),
                 full: &full,
                 outputs: &outputs,
                 none: 0.7,

@@ -560,8 +560,8 @@ pub fn acdc_items(
             }
         }
         let mut later = vec![(zk, h)];
-        for l in k + 1..n_layers {
-            let zl = masked.pre(l, &later.last().expect("layer").1, &mask[l]);
+        for (l, ml) in mask.iter().enumerate().skip(k + 1) {
+            let zl = masked.pre(l, &later.last().expect("layer").1, ml);
             let hl = zl
                 .iter()
                 .map(|&v| model.layers[l].activation.apply_f64(v))

@@ -44,6 +44,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("unknown optimisation level", "kernel install --opt 9 --no-install", "--opt 9: expected 0, 1, 2, 3, s or z"),
     ("benchmark of an unknown preset", "bench train --preset resnet", "invalid value 'resnet' for '--preset <PRESET>'"),
     ("peer side not installed", "bench peers --python DIR/none/python --dir DIR/p", "the peer side is not installed (DIR/none/python is missing): run `bash benches/peers/setup.sh` first (about 3.5 GB of downloads)"),
+    ("a cost curve of nothing", "bench scale --only height --dir DIR/s", "--only height: expected width, depth, examples or inputs"),
     ("zero benchmark threads", "bench peers --threads 0 --dir DIR/p", "--threads, --repeats and --w2-loop-models must be at least 1"),
     ("unknown node kind", "graph RUN --nodes blob", "invalid value 'blob' for '--nodes <NODES>'"),
     ("a circuit of nothing", "discover RUN --budget 0", "invalid value '0' for '--budget <BUDGET>': `0`: a circuit keeps at least 1 item"),

@@ -72,6 +72,23 @@ pub enum BenchWhat {
         #[arg(long, default_value = "target/bench-eval")]
         dir: PathBuf,
     },
+    /// Cost curves: time and peak memory of train, probe, graph and eval, each as its own
+    /// process, varying width, depth, examples or inputs one at a time from products64 on
+    /// 10,000 examples, with each stage's fitted exponent (Linux).
+    Scale {
+        /// Where the runs go (an earlier sweep's runs there are replaced).
+        #[arg(long, default_value = "target/bench-scale")]
+        dir: PathBuf,
+        /// One variable only: width, depth, examples or inputs.
+        #[arg(long)]
+        only: Option<String>,
+        /// Seconds a stage may run before it is stopped and reported as such.
+        #[arg(long, default_value_t = 120)]
+        limit: u64,
+        /// Resident memory in MB past which a stage is stopped and reported as such.
+        #[arg(long, default_value_t = 8000.0)]
+        cap_mb: f64,
+    },
     /// Training throughput in examples/s (default: products64 at batch 256).
     Train {
         #[command(flatten)]
@@ -202,6 +219,36 @@ pub fn run(what: BenchWhat) -> Result<()> {
             let table =
                 circuitscope::bench::circuits::table(&dir, seeds, &mut |line| eprintln!("{line}"))?;
             print!("{table}");
+            Ok(())
+        }
+        BenchWhat::Scale {
+            dir,
+            only,
+            limit,
+            cap_mb,
+        } => {
+            if let Some(o) = &only {
+                if !["width", "depth", "examples", "inputs"].contains(&o.as_str()) {
+                    circuitscope::invalid!("--only {o}: expected width, depth, examples or inputs");
+                }
+            }
+            let exe = std::env::current_exe().map_err(|e| {
+                circuitscope::Error::io(
+                    std::path::Path::new("circuitscope"),
+                    "cannot find its own binary",
+                    e,
+                )
+            })?;
+            let t0 = std::time::Instant::now();
+            let table = circuitscope::bench::scale::sweep(
+                &exe,
+                &dir,
+                (std::time::Duration::from_secs(limit), cap_mb),
+                only.as_deref(),
+                &mut |line| eprintln!("{line}"),
+            )?;
+            print!("{table}");
+            println!("\nwhole sweep: {:.0} s", t0.elapsed().as_secs_f64());
             Ok(())
         }
         BenchWhat::Peak => {

@@ -4,7 +4,7 @@
 //! ablation, neuron graphs; the planted AUC is the mean over tasks of each task's own
 //! discovery), and each figure printed as the mean over seeds with its range. Minutes of work: a benchmark, never part of the test command.
 
-use super::evaluation::{spread, trained, Family, Source, PRODUCTS3};
+use super::evaluation::{spread, trained, Family, PRODUCTS3};
 use crate::eval::ablation::Ablation;
 use crate::eval::{DiscoverOptions, Level, Method};
 use crate::graph::GraphSpec;
@@ -17,10 +17,7 @@ use std::path::Path;
 
 /// The families of the table: plain, planted, sparse, shared-input, three-task, a classifier.
 pub fn families() -> Vec<Family> {
-    let f = |preset, l1| Family {
-        source: Source::Preset(preset),
-        l1,
-    };
+    let f = Family::preset;
     vec![
         f(Preset::Products, 0.0),
         f(Preset::ProductsPlanted, 0.0),

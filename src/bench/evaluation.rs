@@ -61,12 +61,19 @@ impl Family {
     }
 }
 
+impl Family {
+    /// A preset trained with its defaults and the L1 penalty `l1`.
+    pub fn preset(preset: Preset, l1: f64) -> Family {
+        Family {
+            source: Source::Preset(preset),
+            l1,
+        }
+    }
+}
+
 /// The families of the README's table.
 pub fn families() -> Vec<Family> {
-    let f = |preset, l1| Family {
-        source: Source::Preset(preset),
-        l1,
-    };
+    let f = Family::preset;
     vec![
         f(Preset::Products, 0.0),
         Family {

@@ -200,10 +200,6 @@ pub struct Circuit {
 }
 
 impl Circuit {
-    pub fn level(&self) -> Level {
-        self.items.level
-    }
-
     /// The items, best first (ties in item order).
     pub fn ranking(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.scores.len()).collect();

@@ -206,6 +206,7 @@ pub fn discover_run(
         };
         if let Some(blocks) = loaded.planted_blocks() {
             // Each task's own discovery (its outputs alone) against its own planted circuit.
+            let live = live_units(model, &all)?;
             for (t, task) in data.tasks.tasks.iter().enumerate() {
                 let one = DiscoverOptions {
                     task: Some(t),
@@ -217,7 +218,7 @@ pub fn discover_run(
                     .last()
                     .and_then(|b| task.outputs.first().map(|&o| b[o]));
                 let auc = block.map_or(Ok(f64::NAN), |block| {
-                    planted_auc(model, &g, &all, &blocks, block, &c)
+                    planted_auc(model, &g, &live, &blocks, block, &c)
                 })?;
                 report.planted_per_task.push((task.name.clone(), auc));
             }
@@ -302,6 +303,27 @@ fn curve_name(opts: &DiscoverOptions) -> String {
     }
 }
 
+/// Per layer (inputs … outputs) and unit, whether it fires on some example of `x` (inputs and
+/// outputs always count as live).
+fn live_units(model: &RuntimeModel, x: &[f64]) -> Result<Vec<Vec<bool>>> {
+    let trace = model.trace(x)?;
+    let widths = model.widths();
+    let last = widths.len() - 1;
+    Ok(widths
+        .iter()
+        .enumerate()
+        .map(|(layer, &d)| {
+            (0..d)
+                .map(|u| {
+                    layer == 0
+                        || layer == last
+                        || (0..trace.n).any(|r| trace.post[layer - 1][r * d + u] != 0.0)
+                })
+                .collect()
+        })
+        .collect())
+}
+
 /// ROC AUC of a circuit's item scores against the planted circuit of the task whose block is
 /// `block`. A model edge is in that circuit when both its units sit in the block and are live
 /// (a unit that never fires computes nothing for any task); an item (a graph edge, or a hidden
@@ -309,20 +331,12 @@ fn curve_name(opts: &DiscoverOptions) -> String {
 fn planted_auc(
     model: &RuntimeModel,
     g: &CircuitGraph,
-    x: &[f64],
+    live: &[Vec<bool>],
     blocks: &[Vec<usize>],
     block: usize,
     circuit: &Circuit,
 ) -> Result<f64> {
-    let trace = model.trace(x)?;
-    let n_layers = model.layers.len();
-    let live = |layer: usize, u: usize| {
-        layer == 0 || layer == n_layers || {
-            let d = model.layers[layer - 1].d_out;
-            (0..trace.n).any(|r| trace.post[layer - 1][r * d + u] != 0.0)
-        }
-    };
-    let ours = |layer: usize, u: usize| blocks[layer][u] == block && live(layer, u);
+    let ours = |layer: usize, u: usize| blocks[layer][u] == block && live[layer][u];
     let items = &circuit.items;
     let truth: Vec<bool> = match items.level {
         Level::Edge => items

@@ -729,3 +729,83 @@ fn ig_graphs_are_the_same_on_one_thread_and_on_three() {
     assert!(one.iter().any(|(m, _)| *m != 0.0));
     assert_eq!(one, on(3));
 }
+
+#[test]
+fn a_graph_streamed_over_chunks_of_examples_equals_every_examples_attributions_averaged() {
+    use circuitscope::graph::build::{ACTIVATED_KEPT, EXAMPLE_CHUNK};
+    // Two and a half chunks: the running sums must merge across chunk boundaries, the mean
+    // baseline must be the mean of every example, not of one chunk.
+    let n = EXAMPLE_CHUNK * 5 / 2;
+    let model = two_blocks(4);
+    let data = block_data(n, 21);
+    let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
+    let hs = layers_of(&model, &x);
+    let widths = model.widths();
+    for baseline in [Baseline::Zero, Baseline::Mean] {
+        let g = build(
+            &model,
+            &data,
+            &two_tasks(),
+            &GraphSpec {
+                examples: n,
+                baseline,
+                ..Default::default()
+            }
+            .check()
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(g.examples, n);
+        assert_eq!(
+            g.activated.len(),
+            ACTIVATED_KEPT,
+            "only the first examples' subgraphs are kept"
+        );
+        let mut active = 0usize;
+        let mut e = 0;
+        for l in 0..model.layers.len() {
+            let d = widths[l];
+            let base = match baseline {
+                Baseline::Zero => vec![0.0; d],
+                _ => (0..d)
+                    .map(|u| (0..n).map(|r| hs[l][r * d + u]).sum::<f64>() / n as f64)
+                    .collect(),
+            };
+            let mut sum = vec![0.0; widths[l + 1] * d];
+            let mut per_task = vec![vec![0.0; widths[l + 1] * d]; 2];
+            for r in 0..n {
+                let a = &hs[l][r * d..(r + 1) * d];
+                let targets = [Target::Outputs(vec![0]), Target::Outputs(vec![1])];
+                let ea =
+                    edge_attributions_multi(&model, l, a, &base, &targets, Mode::Exact).unwrap();
+                for k in 0..sum.len() {
+                    let v = ea[0][k] + ea[1][k];
+                    sum[k] += v;
+                    per_task[0][k] += ea[0][k].abs();
+                    per_task[1][k] += ea[1][k].abs();
+                    active += usize::from(v.abs() > 1e-12);
+                }
+            }
+            for j in 0..widths[l + 1] {
+                for i in 0..d {
+                    let edge = &g.graph[petgraph::graph::EdgeIndex::new(e)];
+                    let k = j * d + i;
+                    assert!(
+                        (edge.mean - sum[k] / n as f64).abs() < 1e-12,
+                        "{baseline:?} layer {l} edge {i}->{j}"
+                    );
+                    for (got, sums) in edge.per_task.iter().zip(&per_task) {
+                        assert!((got - sums[k] / n as f64).abs() < 1e-12);
+                    }
+                    e += 1;
+                }
+            }
+        }
+        let share = active as f64 / (n * g.graph.edge_count()) as f64;
+        assert!(
+            (g.activated_share - share).abs() < 1e-12,
+            "{} vs {share}",
+            g.activated_share
+        );
+    }
+}

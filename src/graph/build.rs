@@ -20,6 +20,48 @@ use rayon::prelude::*;
 /// Examples whose IG edge attributions are computed at once, in parallel.
 const IG_CHUNK: usize = 256;
 
+/// Examples whose activations are held at once: the graph streams over the examples in
+/// chunks of this many (a multiple of `IG_CHUNK`) and merges running sums, so its memory is
+/// set by the model and the chunk, never by the number of examples.
+pub const EXAMPLE_CHUNK: usize = 4096;
+
+/// Examples whose activated subgraph ([`CircuitGraph::activated`]) is kept: the first this
+/// many. The activated share is still averaged over every example.
+pub const ACTIVATED_KEPT: usize = 1000;
+
+/// Rows `rows` of `data`'s inputs as f64.
+fn rows_f64(data: &Dataset, rows: std::ops::Range<usize>) -> Vec<f64> {
+    data.x[rows.start * data.d_in..rows.end * data.d_in]
+        .iter()
+        .map(|&v| v as f64)
+        .collect()
+}
+
+/// Each layer's mean activation over the first `n` rows, streamed in chunks (summed in row
+/// order, as one pass over every row would).
+fn layer_means(model: &RuntimeModel, data: &Dataset, n: usize) -> Result<Vec<Vec<f64>>> {
+    let widths = model.widths();
+    let mut sums: Vec<Vec<f64>> = widths.iter().map(|&d| vec![0.0; d]).collect();
+    for start in (0..n).step_by(EXAMPLE_CHUNK) {
+        let rows = start..(start + EXAMPLE_CHUNK).min(n);
+        let m = rows.len();
+        let hs = activations(model, &rows_f64(data, rows))?;
+        for (k, h) in hs.iter().enumerate() {
+            let d = widths[k];
+            for r in 0..m {
+                sums[k]
+                    .iter_mut()
+                    .zip(&h[r * d..(r + 1) * d])
+                    .for_each(|(s, v)| *s += v);
+            }
+        }
+    }
+    for s in &mut sums {
+        s.iter_mut().for_each(|v| *v /= n.max(1) as f64);
+    }
+    Ok(sums)
+}
+
 /// Per-example activations `h_0..h_L` of `rows` (row-major per layer).
 fn activations(model: &RuntimeModel, x: &[f64]) -> Result<Vec<Vec<f64>>> {
     let trace = model.trace(x)?;
@@ -94,7 +136,9 @@ pub(crate) fn assign_communities(
     Ok(comm)
 }
 
-/// Builds the graph of `model` on the first `spec.examples` rows of `data`.
+/// Builds the graph of `model` on the first `spec.examples` rows of `data`, streaming over
+/// the examples [`EXAMPLE_CHUNK`] at a time (component graphs excepted: their per-layer PCA
+/// reads every example's activations at once).
 pub fn build(
     model: &RuntimeModel,
     data: &Dataset,
@@ -104,13 +148,23 @@ pub fn build(
     model.check()?;
     spec.fits(model, data)?;
     let n = spec.examples.min(data.n);
-    let x: Vec<f64> = data.x[..n * data.d_in].iter().map(|&v| v as f64).collect();
-    let hs = activations(model, &x)?;
     let widths = model.widths();
     if spec.nodes == NodeKind::Component {
+        let hs = activations(model, &rows_f64(data, 0..n))?;
         return super::component::build_components(model, &hs, tasks, spec, n);
     }
-    let (groups, clustering) = groups(model, &hs, spec, n)?;
+    let (groups, clustering) = if spec.nodes == NodeKind::Roi {
+        let m = spec.roi_examples.min(n);
+        groups(model, &activations(model, &rows_f64(data, 0..m))?, spec, m)?
+    } else {
+        groups(model, &[], spec, n)?
+    };
+    let means = if spec.edges == EdgeKind::Ig && spec.baseline == Baseline::Mean {
+        layer_means(model, data, n)?
+    } else {
+        vec![]
+    };
+    let resample = spec.edges == EdgeKind::Ig && spec.baseline == Baseline::Resample;
     let n_t = if spec.edges == EdgeKind::Ig && spec.target == TargetKind::Task {
         tasks.tasks.len()
     } else {
@@ -167,7 +221,9 @@ pub fn build(
                 .collect(),
         );
     }
-    let mut activated: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let kept = n.min(ACTIVATED_KEPT);
+    let mut activated: Vec<Vec<u32>> = vec![Vec::new(); kept];
+    let mut activated_count = 0usize;
     let mut intra = Vec::new();
     let mut edge_total = 0usize;
     // Per layer, per node, per task: Σ over examples of |node IG| and of node IG.
@@ -187,7 +243,6 @@ pub fn build(
             (vec![0.0; ro * ri], vec![0.0; ro * ri], vec![0.0; ro * ri]);
         let mut task_abs = vec![vec![0.0; ro * ri]; n_t];
         let mut task_signed = vec![vec![0.0; ro * ri]; n_t];
-        let base_mean: Vec<f64> = crate::numeric::linalg::column_means(&hs[l], n, d_in);
         let group_of_in = group_of(gi, d_in);
         let group_of_out = group_of(go, d_out);
         let mut intra_sum = vec![0.0; ro * ro];
@@ -195,8 +250,22 @@ pub fn build(
         // order, so the graph is the same whatever the thread count. Each example also gives
         // its completeness error per task: |Σ edges − (T(a) − T(baseline))|.
         let mut chunk: Vec<Attributed> = Vec::new();
+        // Layer l's activations of the current chunk of examples (from `from`), and for the
+        // resample baseline those of the examples each is compared with.
+        let (mut hl, mut hb, mut from) = (Vec::new(), Vec::new(), 0);
         for i in 0..n {
-            let a = &hs[l][i * d_in..(i + 1) * d_in];
+            if i % EXAMPLE_CHUNK == 0 {
+                let rows = i..(i + EXAMPLE_CHUNK).min(n);
+                from = i;
+                hl = activations(model, &rows_f64(data, rows.clone()))?.swap_remove(l);
+                if resample {
+                    let x: Vec<f64> = rows
+                        .flat_map(|r| rows_f64(data, perm[r]..perm[r] + 1))
+                        .collect();
+                    hb = activations(model, &x)?.swap_remove(l);
+                }
+            }
+            let a = &hl[(i - from) * d_in..(i - from + 1) * d_in];
             let per_target: Vec<Vec<f64>> = match spec.edges {
                 EdgeKind::Ig => {
                     if i % IG_CHUNK == 0 {
@@ -204,16 +273,16 @@ pub fn build(
                         let base = |r: usize| -> Vec<f64> {
                             match spec.baseline {
                                 Baseline::Zero => vec![0.0; d_in],
-                                Baseline::Mean => base_mean.clone(),
+                                Baseline::Mean => means[l].clone(),
                                 Baseline::Resample => {
-                                    hs[l][perm[r] * d_in..(perm[r] + 1) * d_in].to_vec()
+                                    hb[(r - from) * d_in..(r - from + 1) * d_in].to_vec()
                                 }
                             }
                         };
                         chunk = rows
                             .into_par_iter()
                             .map(|r| {
-                                let a = &hs[l][r * d_in..(r + 1) * d_in];
+                                let a = &hl[(r - from) * d_in..(r - from + 1) * d_in];
                                 let (b, targets) = (base(r), targets_of(r));
                                 let mut mode = mode;
                                 loop {
@@ -284,7 +353,10 @@ pub fn build(
                 sum_sq[e] += agg[e] * agg[e];
                 sum_abs[e] += agg[e].abs();
                 if agg[e].abs() > 1e-12 {
-                    activated[i].push((edge_total + e) as u32);
+                    activated_count += 1;
+                    if i < kept {
+                        activated[i].push((edge_total + e) as u32);
+                    }
                 }
             }
             for t in 0..n_t {
@@ -386,11 +458,7 @@ pub fn build(
         max_delta,
     });
     let comm = assign_communities(&mut graph, spec.seed)?;
-    let activated_share = activated
-        .iter()
-        .map(|a| a.len() as f64 / edge_total.max(1) as f64)
-        .sum::<f64>()
-        / n.max(1) as f64;
+    let activated_share = activated_count as f64 / edge_total.max(1) as f64 / n.max(1) as f64;
     Ok(CircuitGraph {
         spec: GraphSpec::clone(spec),
         tasks: tasks.tasks.iter().map(|t| t.name.clone()).collect(),

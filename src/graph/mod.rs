@@ -116,12 +116,14 @@ pub struct CircuitGraph {
     /// Intra-layer edges (gradient-flow graphs only).
     pub intra: Vec<IntraEdge>,
     /// Per example, the edges with non-zero value for it: its activated subgraph (kept in
-    /// memory, not in the JSON file).
+    /// memory, not in the JSON file), for the first [`build::ACTIVATED_KEPT`] examples only,
+    /// so that the graph's memory does not grow with the examples.
     pub activated: Vec<Vec<u32>>,
 }
 
 impl CircuitGraph {
-    /// The activated subgraph of example `i`: the edges with non-zero value for it.
+    /// The activated subgraph of example `i`: the edges with non-zero value for it (empty past
+    /// the first [`build::ACTIVATED_KEPT`] examples).
     pub fn activated_subgraph(&self, i: usize) -> Vec<petgraph::graph::EdgeIndex> {
         self.activated.get(i).map_or_else(Vec::new, |v| {
             v.iter()

@@ -40,24 +40,115 @@ impl EdgeMask {
     }
 }
 
-/// The clean activations `h_0..h_{L-1}` of every example, and the baselines they give.
+/// Examples an ablated forward pass runs at once: [`forward_ablated`] streams over the
+/// examples in chunks of this many, so its memory is set by the model and the chunk.
+pub const ABLATION_CHUNK: usize = 4096;
+
+/// The baselines of every example: the value that replaces `a_i` in each layer.
 #[derive(Debug, Clone)]
 pub struct Baselines {
     pub kind: Ablation,
     pub n: usize,
-    /// Per layer `l`, `n x d_l`: the value that replaces `a_i` for each example.
-    per_layer: Vec<Vec<f64>>,
+    source: Source,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    /// Per layer `l`, `n x d_l`, every example's baseline held ([`Baselines::new`]).
+    Full(Vec<Vec<f64>>),
+    /// Per layer, one row every example shares (zero, or the clean mean).
+    Shared(Vec<Vec<f64>>),
+    /// Resampling: example `r` takes the clean activations of example `perm[r]`, computed
+    /// chunk by chunk from the inputs when they are needed.
+    Perm(Vec<usize>),
 }
 
 impl Baselines {
+    /// Baselines for the examples `x` (`n x d_in`) that hold no `n x width` array: zero and
+    /// mean baselines keep one row per layer (the mean streamed over the examples in chunks),
+    /// resampling keeps the permutation. For [`forward_ablated`]; [`Baselines::layer`] is not
+    /// available on them (use [`Baselines::new`] where every example's baseline is read).
+    pub fn streamed(
+        model: &RuntimeModel,
+        x: &[f64],
+        kind: Ablation,
+        seed: u64,
+    ) -> Result<Baselines> {
+        let n = model.check_input(x)?;
+        let d_in = model.layers[0].d_in;
+        let widths: Vec<usize> = model.layers.iter().map(|l| l.d_in).collect();
+        let source = match kind {
+            Ablation::Zero => Source::Shared(widths.iter().map(|&d| vec![0.0; d]).collect()),
+            Ablation::Mean => {
+                let mut sums: Vec<Vec<f64>> = widths.iter().map(|&d| vec![0.0; d]).collect();
+                for start in (0..n).step_by(ABLATION_CHUNK) {
+                    let end = (start + ABLATION_CHUNK).min(n);
+                    let xs = &x[start * d_in..end * d_in];
+                    let trace = model.trace(xs)?;
+                    let layers = std::iter::once(xs).chain(trace.post.iter().map(Vec::as_slice));
+                    for (sum, h) in sums.iter_mut().zip(layers) {
+                        let d = sum.len();
+                        for r in 0..end - start {
+                            sum.iter_mut()
+                                .zip(&h[r * d..(r + 1) * d])
+                                .for_each(|(s, v)| *s += v);
+                        }
+                    }
+                }
+                sums.iter_mut()
+                    .for_each(|s| s.iter_mut().for_each(|v| *v /= n.max(1) as f64));
+                Source::Shared(sums)
+            }
+            Ablation::Resample => Source::Perm(permutation(n, seed)),
+        };
+        Ok(Baselines { kind, n, source })
+    }
+
+    /// Rows `rows` of every layer's baselines (layer 0: the inputs'), `x` the examples the
+    /// baselines were made for.
+    fn chunk(
+        &self,
+        model: &RuntimeModel,
+        x: &[f64],
+        rows: std::ops::Range<usize>,
+    ) -> Result<Vec<std::borrow::Cow<'_, [f64]>>> {
+        use std::borrow::Cow;
+        let m = rows.len();
+        Ok(match &self.source {
+            Source::Full(per_layer) => per_layer
+                .iter()
+                .map(|h| {
+                    let d = h.len() / self.n.max(1);
+                    Cow::Borrowed(&h[rows.start * d..rows.end * d])
+                })
+                .collect(),
+            Source::Shared(rows_of) => rows_of.iter().map(|b| Cow::Owned(b.repeat(m))).collect(),
+            Source::Perm(perm) => {
+                let d_in = model.layers[0].d_in;
+                let xs: Vec<f64> = rows
+                    .flat_map(|r| x[perm[r] * d_in..(perm[r] + 1) * d_in].iter().copied())
+                    .collect();
+                let trace = model.trace(&xs)?;
+                let mut out = vec![Cow::Owned(xs)];
+                out.extend(
+                    trace
+                        .post
+                        .into_iter()
+                        .take(model.layers.len() - 1)
+                        .map(Cow::Owned),
+                );
+                out
+            }
+        })
+    }
+
     /// Baselines for the examples `x` (`n x d_in`); `seed` fixes the resampling permutation.
     pub fn new(model: &RuntimeModel, x: &[f64], kind: Ablation, seed: u64) -> Result<Baselines> {
         let trace = model.trace(x)?;
         let n = trace.n;
         let mut clean = vec![x.to_vec()];
         clean.extend(trace.post.into_iter().take(model.layers.len() - 1));
-        let mut perm: Vec<usize> = (0..n).collect();
-        perm.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        let perm = permutation(n, seed);
         let per_layer = clean
             .iter()
             .map(|h| {
@@ -75,13 +166,31 @@ impl Baselines {
                 }
             })
             .collect();
-        Ok(Baselines { kind, n, per_layer })
+        Ok(Baselines {
+            kind,
+            n,
+            source: Source::Full(per_layer),
+        })
     }
 
-    /// Layer `l`'s baselines, `n x d_l` (layer 0: the inputs').
+    /// Layer `l`'s baselines, `n x d_l` (layer 0: the inputs'), of baselines made by
+    /// [`Baselines::new`].
+    ///
+    /// # Panics
+    /// On [`Baselines::streamed`] ones, which hold no such array.
     pub fn layer(&self, l: usize) -> &[f64] {
-        &self.per_layer[l]
+        match &self.source {
+            Source::Full(per_layer) => &per_layer[l],
+            _ => panic!("Baselines::layer needs every example's baselines (Baselines::new)"),
+        }
     }
+}
+
+/// The seeded permutation of `n` examples resampling reads.
+fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut perm: Vec<usize> = (0..n).collect();
+    perm.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    perm
 }
 
 /// The outputs (`n x d_out`) of `model` on `x` with the edges not in `mask` ablated.
@@ -109,6 +218,29 @@ pub fn forward_ablated(
             "ablation: the edge mask does not match the model's layers".into(),
         ));
     }
+    let d_in0 = model.layers[0].d_in;
+    let mut out = Vec::with_capacity(n * model.d_out());
+    for start in (0..n).step_by(ABLATION_CHUNK) {
+        let end = (start + ABLATION_CHUNK).min(n);
+        let bases = base.chunk(model, x, start..end)?;
+        out.extend(ablated_rows(
+            model,
+            &x[start * d_in0..end * d_in0],
+            mask,
+            &bases,
+        ));
+    }
+    Ok(out)
+}
+
+/// [`forward_ablated`] on the rows `x` with their baselines `bases` (per layer).
+fn ablated_rows(
+    model: &RuntimeModel,
+    x: &[f64],
+    mask: &EdgeMask,
+    bases: &[std::borrow::Cow<'_, [f64]>],
+) -> Vec<f64> {
+    let n = x.len() / model.layers[0].d_in.max(1);
     let mut h = x.to_vec();
     for (l, layer) in model.layers.iter().enumerate() {
         let (d_in, d_out) = (layer.d_in, layer.d_out);
@@ -117,7 +249,7 @@ pub fn forward_ablated(
         let mut next = vec![0.0; n * d_out];
         for r in 0..n {
             let a = &h[r * d_in..(r + 1) * d_in];
-            let b = &base.per_layer[l][r * d_in..(r + 1) * d_in];
+            let b = &bases[l][r * d_in..(r + 1) * d_in];
             for j in 0..d_out {
                 let w = &layer.weight[j * d_in..(j + 1) * d_in];
                 let mut z = layer.bias[j] as f64;
@@ -138,7 +270,7 @@ pub fn forward_ablated(
         }
         h = next;
     }
-    Ok(h)
+    h
 }
 
 crate::choices!(Ablation {

@@ -733,3 +733,38 @@ fn jacobians_equal_central_finite_differences_for_every_spec_activation() {
         );
     }
 }
+
+#[test]
+fn a_census_streamed_over_chunks_counts_what_the_whole_batch_census_counts() {
+    use circuitscope::probe::census::{census, census_streamed, CensusConfig};
+    // A ReLU network (exact patterns, two passes for the quantisation scale), a GELU one
+    // (leader clustering across chunks) and a classifier, in chunks of 7 examples that never
+    // line up with the 500.
+    for (preset, cosine) in [
+        (Preset::Products, 0.999),
+        (Preset::ProductsGelu, 0.99),
+        (Preset::Digits, 0.999),
+    ] {
+        let model = random_model(preset, 3);
+        let x = inputs(model.layers[0].d_in, 500, 4);
+        let cfg = CensusConfig {
+            cosine,
+            ..Default::default()
+        };
+        let trace = model.trace(&x).unwrap();
+        let whole = census(
+            &model,
+            &trace,
+            &output_jacobians(&model, &trace, Reuse::Patterns),
+            &cfg,
+        );
+        let streamed = census_streamed(&model, &x, &cfg, 7).unwrap();
+        assert_eq!(whole, streamed, "{preset:?}");
+        // Not a census of nothing: the counts are real.
+        assert!(
+            whole[0].gradients_combined > 10,
+            "{preset:?}: {}",
+            whole[0].gradients_combined
+        );
+    }
+}

@@ -10,11 +10,11 @@ use super::{
     Faithfulness, Interventions, Learned, CHANCE_DRAWS, FRACTIONS, MIN_GAIN,
 };
 use crate::data::TaskData;
+use crate::graph::build::EXAMPLE_CHUNK;
 use crate::graph::{build, CircuitGraph, GraphSpec, Node};
 use crate::model::RuntimeModel;
 use crate::params::Valid;
-use crate::probe::census::{census, CensusConfig};
-use crate::probe::jacobian::{output_jacobians, Reuse};
+use crate::probe::census::{census_streamed, CensusConfig};
 use crate::Result;
 
 /// Everything `circuitscope eval` measures on one model.
@@ -77,7 +77,7 @@ pub fn evaluate(
         });
     }
     let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
-    let base = Baselines::new(model, &x, kind, spec.seed)?;
+    let base = Baselines::streamed(model, &x, kind, spec.seed)?;
     let f = faithfulness(
         model,
         &g,
@@ -92,13 +92,12 @@ pub fn evaluate(
     // Planted: every unit at both ends lies in the task's block and fires on some example
     // (a unit dead on the whole data set computes nothing, for any task). First layer (any
     // model): the edge leaves an input the task reads.
-    let trace = model.trace(&x)?;
+    let alive = live_units(model, &x)?;
     let live = |layer: usize, u: usize| {
         if layer == 0 || layer == model.layers.len() {
             return true;
         }
-        let d = model.layers[layer - 1].d_out;
-        (0..trace.n).any(|i| trace.pre[layer - 1][i * d + u] > 0.0)
+        alive[layer - 1][u]
     };
     let planted_auc = planted.map(|blocks| {
         let in_block = |n: &Node, t: usize| {
@@ -117,8 +116,7 @@ pub fn evaluate(
     };
     let first_layer_auc = circuit_auc(&g, 0..1, &|src, _, t| reads(src, t));
     let input_auc = node_auc(&g, 0, &reads);
-    let jac = output_jacobians(model, &trace, Reuse::Patterns);
-    let c = census(model, &trace, &jac, &CensusConfig::default());
+    let c = census_streamed(model, &x, &CensusConfig::default(), EXAMPLE_CHUNK)?;
     let structure = structure_figures(&f, &d, &g, c[0].gradients_combined);
     Ok(EvalReport {
         figures: Some(Figures {
@@ -135,6 +133,30 @@ pub fn evaluate(
         graph: g,
         learned: verdict,
     })
+}
+
+/// Per hidden layer, whether each unit's pre-activation is positive on some example of `x`,
+/// streamed over chunks of examples.
+fn live_units(model: &RuntimeModel, x: &[f64]) -> Result<Vec<Vec<bool>>> {
+    let n = model.check_input(x)?;
+    let d_in = model.layers[0].d_in;
+    let mut alive: Vec<Vec<bool>> = model.layers[..model.layers.len() - 1]
+        .iter()
+        .map(|l| vec![false; l.d_out])
+        .collect();
+    for start in (0..n).step_by(EXAMPLE_CHUNK) {
+        let end = (start + EXAMPLE_CHUNK).min(n);
+        let trace = model.trace(&x[start * d_in..end * d_in])?;
+        for (k, a) in alive.iter_mut().enumerate() {
+            let d = a.len();
+            for i in 0..trace.n {
+                for (u, on) in a.iter_mut().enumerate() {
+                    *on |= trace.pre[k][i * d + u] > 0.0;
+                }
+            }
+        }
+    }
+    Ok(alive)
 }
 
 /// What live analysis measures on one checkpoint: its graph, the learned verdict and, once the
@@ -187,7 +209,7 @@ pub fn analyse_checkpoint(
         });
     }
     let x: Vec<f64> = data.val.x.iter().map(|&v| v as f64).collect();
-    let base = Baselines::new(model, &x, kind, spec.seed)?;
+    let base = Baselines::streamed(model, &x, kind, spec.seed)?;
     let draws = if with_chance { CHANCE_DRAWS } else { 0 };
     let f = faithfulness(model, &g, &data.val, &data.tasks, &base, &FRACTIONS, draws)?;
     let d = disentanglement(&g)?;
@@ -196,13 +218,7 @@ pub fn analyse_checkpoint(
     } else {
         None
     };
-    let trace = model.trace(&x)?;
-    let c = census(
-        model,
-        &trace,
-        &output_jacobians(model, &trace, Reuse::Patterns),
-        &CensusConfig::default(),
-    );
+    let c = census_streamed(model, &x, &CensusConfig::default(), EXAMPLE_CHUNK)?;
     let structure = structure_figures(&f, &d, &g, c[0].gradients_combined);
     let chance = if with_chance {
         let at_10 = f

@@ -215,3 +215,224 @@ pub fn census(
         })
         .collect()
 }
+
+/// A 128-bit hash of a key: distinct patterns and gradients are counted by their hashes, so a
+/// streamed census holds 16 bytes per distinct one (two 64-bit SipHashes with fixed keys; a
+/// collision among 10⁶ keys has a chance of about 10⁻²⁶).
+fn hash128<T: std::hash::Hash>(key: &T) -> u128 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut a = DefaultHasher::new();
+    key.hash(&mut a);
+    let mut b = DefaultHasher::new();
+    0x9e37_79b9_u32.hash(&mut b);
+    key.hash(&mut b);
+    ((a.finish() as u128) << 64) | b.finish() as u128
+}
+
+/// [`group`] one vector at a time, in example order: the same group ids.
+enum Grouper {
+    /// Quantised against a scale known beforehand (the largest |entry| over every vector).
+    Exact {
+        scale: f64,
+        ids: HashMap<u128, usize>,
+    },
+    /// Greedy leader clustering by cosine.
+    Leaders {
+        cosine: f64,
+        leaders: Vec<(Vec<f64>, f64)>,
+    },
+}
+
+impl Grouper {
+    fn new(smooth: bool, scale: f64, cosine: f64) -> Grouper {
+        if smooth {
+            Grouper::Leaders {
+                cosine,
+                leaders: Vec::new(),
+            }
+        } else {
+            Grouper::Exact {
+                scale: scale.max(1e-300),
+                ids: HashMap::new(),
+            }
+        }
+    }
+
+    fn assign(&mut self, v: &[f64]) -> usize {
+        match self {
+            Grouper::Exact { scale, ids } => {
+                let next = ids.len();
+                *ids.entry(hash128(&grad_key(v, *scale))).or_insert(next)
+            }
+            Grouper::Leaders { cosine, leaders } => {
+                let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let found = leaders.iter().position(|(l, ln)| {
+                    let dot: f64 = l.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+                    if norm == 0.0 || *ln == 0.0 {
+                        norm == *ln
+                    } else {
+                        dot / (norm * ln) >= *cosine
+                    }
+                });
+                found.unwrap_or_else(|| {
+                    leaders.push((v.to_vec(), norm));
+                    leaders.len() - 1
+                })
+            }
+        }
+    }
+
+    fn distinct(&self) -> usize {
+        match self {
+            Grouper::Exact { ids, .. } => ids.len(),
+            Grouper::Leaders { leaders, .. } => leaders.len(),
+        }
+    }
+}
+
+/// [`census`] of `model` on the examples `x` (`n x d_in`, row-major), streamed over chunks of
+/// `chunk` examples: the same counts, while memory is set by the chunk and by the number of
+/// distinct patterns and gradients (each held as a 128-bit hash; for smooth networks, each
+/// leader's vector), never by an `n x width` array. Piecewise-linear networks take two passes:
+/// the first finds the scale the gradients are quantised against.
+pub fn census_streamed(
+    model: &RuntimeModel,
+    x: &[f64],
+    cfg: &CensusConfig,
+    chunk: usize,
+) -> crate::Result<Vec<LayerCensus>> {
+    use super::jacobian::{output_jacobians, Reuse};
+    let n = model.check_input(x)?;
+    let d_in = model.layers[0].d_in;
+    let chunk = chunk.max(1);
+    let n_layers = model.layers.len();
+    let hidden = n_layers - 1;
+    let smooth = !model.is_piecewise_linear();
+    let d_out = model.d_out();
+    let own = |k: usize| k.saturating_sub(1)..hidden;
+    // Each chunk's trace and Jacobians, in example order.
+    let each_chunk = |f: &mut dyn FnMut(&Trace, &OutputJacobians)| -> crate::Result<()> {
+        for start in (0..n).step_by(chunk) {
+            let end = (start + chunk).min(n);
+            let trace = model.trace(&x[start * d_in..end * d_in])?;
+            let jac = output_jacobians(model, &trace, Reuse::Patterns);
+            f(&trace, &jac);
+        }
+        Ok(())
+    };
+    // Pass 1 (piecewise-linear): per layer and output, the largest |entry| of a counted
+    // example's gradient (the combined gradient's scale is the largest of its outputs').
+    let mut scales = vec![vec![0.0f64; d_out]; n_layers];
+    if !smooth {
+        each_chunk(&mut |trace, jac| {
+            for (k, scale) in scales.iter_mut().enumerate() {
+                let shared = &jac.per_layer[k];
+                let dk = shared.cols;
+                for i in 0..trace.n {
+                    if near_zero(trace, own(k), i, cfg.zero_tol) {
+                        continue;
+                    }
+                    let b = shared.of(i);
+                    for (o, s) in scale.iter_mut().enumerate() {
+                        *s = b[o * dk..(o + 1) * dk]
+                            .iter()
+                            .fold(*s, |a, v| a.max(v.abs()));
+                    }
+                }
+            }
+        })?;
+    }
+    struct Layer {
+        counted: usize,
+        own: HashSet<u128>,
+        adjacent: HashSet<u128>,
+        downstream: HashSet<u128>,
+        per_output: Vec<Grouper>,
+        combined: Grouper,
+        sizes: Vec<usize>,
+    }
+    let mut layers: Vec<Layer> = (0..n_layers)
+        .map(|k| Layer {
+            counted: 0,
+            own: HashSet::new(),
+            adjacent: HashSet::new(),
+            downstream: HashSet::new(),
+            per_output: scales[k]
+                .iter()
+                .map(|&s| Grouper::new(smooth, s, cfg.cosine))
+                .collect(),
+            combined: Grouper::new(
+                smooth,
+                scales[k].iter().fold(0.0, |a, &b| a.max(b)),
+                cfg.cosine,
+            ),
+            sizes: Vec::new(),
+        })
+        .collect();
+    each_chunk(&mut |trace, jac| {
+        for (k, c) in layers.iter_mut().enumerate() {
+            let shared = &jac.per_layer[k];
+            let dk = shared.cols;
+            for i in 0..trace.n {
+                if !smooth && near_zero(trace, own(k), i, cfg.zero_tol) {
+                    continue;
+                }
+                c.counted += 1;
+                if k >= 1 {
+                    c.own.insert(hash128(&pattern_key(trace, k - 1..k, i)));
+                }
+                if k < hidden {
+                    c.adjacent.insert(hash128(&pattern_key(trace, k..k + 1, i)));
+                    c.downstream
+                        .insert(hash128(&pattern_key(trace, k..hidden, i)));
+                }
+                let b = shared.of(i);
+                for (o, g) in c.per_output.iter_mut().enumerate() {
+                    g.assign(&b[o * dk..(o + 1) * dk]);
+                }
+                let id = c.combined.assign(b);
+                if id == c.sizes.len() {
+                    c.sizes.push(0);
+                }
+                c.sizes[id] += 1;
+            }
+        }
+    })?;
+    Ok(layers
+        .into_iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let gradients_per_output: Vec<usize> =
+                c.per_output.iter().map(Grouper::distinct).collect();
+            let gradients_combined = c.combined.distinct();
+            let mut sizes = c.sizes;
+            sizes.sort_unstable_by(|a, b| b.cmp(a));
+            let total = c.counted.max(1) as f64;
+            let mut acc = 0usize;
+            let regions_for_90pct = sizes
+                .iter()
+                .position(|&s| {
+                    acc += s;
+                    acc as f64 >= 0.9 * total
+                })
+                .map_or(0, |p| p + 1);
+            LayerCensus {
+                layer: k,
+                width: model.layers[k].d_in,
+                examples: c.counted,
+                ambiguous: n - c.counted,
+                layer_patterns: (k >= 1).then_some(c.own.len()),
+                adjacent_patterns: if k < hidden { c.adjacent.len() } else { 1 },
+                downstream_patterns: if k < hidden { c.downstream.len() } else { 1 },
+                appear_together: gradients_per_output
+                    .iter()
+                    .all(|&g| g == gradients_combined),
+                gradients_per_output,
+                gradients_combined,
+                top_region_share: sizes.first().map_or(0.0, |&s| s as f64 / total),
+                regions_for_90pct,
+                region_shares: sizes.iter().map(|&s| s as f64 / total).collect(),
+            }
+        })
+        .collect())
+}

@@ -38,6 +38,9 @@ impl Layer {
     }
 }
 
+/// Rows [`RuntimeModel::forward`] runs at once.
+pub const FORWARD_CHUNK: usize = 4096;
+
 /// A feed-forward network as a list of dense layers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuntimeModel {
@@ -143,9 +146,16 @@ impl RuntimeModel {
         Ok(Trace { n, pre, post })
     }
 
-    /// The outputs for the batch `x` (`n x d_out`), computed in f64.
+    /// The outputs for the batch `x` (`n x d_out`), computed in f64, [`FORWARD_CHUNK`] rows
+    /// at a time (no layer of every row is held at once).
     pub fn forward(&self, x: &[f64]) -> Result<Vec<f64>> {
-        Ok(self.trace(x)?.post.pop().unwrap_or_default())
+        self.check_input(x)?;
+        let d_in = self.d_in().max(1);
+        let mut out = Vec::with_capacity(x.len() / d_in * self.d_out());
+        for rows in x.chunks(FORWARD_CHUNK * d_in) {
+            out.extend(self.trace(rows)?.post.pop().unwrap_or_default());
+        }
+        Ok(out)
     }
 
     /// The same function with the units of each hidden layer renumbered: `perms[k]` lists, for

@@ -90,41 +90,12 @@ fn grad_key(v: &[f64], scale: f64) -> Vec<i64> {
 /// Assigns each vector to a group: exact (quantised) for piecewise-linear networks, greedy
 /// leader clustering by cosine otherwise. Returns the group of each vector.
 pub(crate) fn group(vectors: &[&[f64]], smooth: bool, cosine: f64) -> Vec<usize> {
-    if smooth {
-        let mut leaders: Vec<(&[f64], f64)> = Vec::new();
-        vectors
-            .iter()
-            .map(|v| {
-                let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-                let found = leaders.iter().position(|(l, ln)| {
-                    let dot: f64 = l.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
-                    if norm == 0.0 || *ln == 0.0 {
-                        norm == *ln
-                    } else {
-                        dot / (norm * ln) >= cosine
-                    }
-                });
-                found.unwrap_or_else(|| {
-                    leaders.push((v, norm));
-                    leaders.len() - 1
-                })
-            })
-            .collect()
-    } else {
-        let scale = vectors
-            .iter()
-            .flat_map(|v| v.iter())
-            .fold(0.0f64, |a, b| a.max(b.abs()))
-            .max(1e-300);
-        let mut ids: HashMap<Vec<i64>, usize> = HashMap::new();
-        vectors
-            .iter()
-            .map(|v| {
-                let next = ids.len();
-                *ids.entry(grad_key(v, scale)).or_insert(next)
-            })
-            .collect()
-    }
+    let scale = vectors
+        .iter()
+        .flat_map(|v| v.iter())
+        .fold(0.0f64, |a, b| a.max(b.abs()));
+    let mut g = Grouper::new(smooth, scale, cosine);
+    vectors.iter().map(|v| g.assign(v)).collect()
 }
 
 fn distinct(groups: &[usize]) -> usize {
@@ -179,41 +150,52 @@ pub fn census(
                 })
                 .collect();
             let combined = group(&rows, smooth, cfg.cosine);
-            let gradients_combined = distinct(&combined);
-            let mut sizes: Vec<usize> = {
-                let mut m: HashMap<usize, usize> = HashMap::new();
-                combined.iter().for_each(|g| *m.entry(*g).or_default() += 1);
-                m.into_values().collect()
-            };
-            sizes.sort_unstable_by(|a, b| b.cmp(a));
-            let total = clean.len().max(1) as f64;
-            let mut acc = 0usize;
-            let regions_for_90pct = sizes
-                .iter()
-                .position(|&s| {
-                    acc += s;
-                    acc as f64 >= 0.9 * total
-                })
-                .map_or(0, |p| p + 1);
-            LayerCensus {
-                layer: k,
-                width: dk,
-                examples: clean.len(),
-                ambiguous: trace.n - clean.len(),
-                layer_patterns,
-                adjacent_patterns,
-                downstream_patterns,
-                appear_together: gradients_per_output
-                    .iter()
-                    .all(|&g| g == gradients_combined),
-                gradients_per_output,
-                gradients_combined,
-                top_region_share: sizes.first().map_or(0.0, |&s| s as f64 / total),
-                regions_for_90pct,
-                region_shares: sizes.iter().map(|&s| s as f64 / total).collect(),
-            }
+            let mut sizes = vec![0usize; distinct(&combined)];
+            combined.iter().for_each(|&g| sizes[g] += 1);
+            finish(
+                LayerCensus {
+                    layer: k,
+                    width: dk,
+                    examples: clean.len(),
+                    ambiguous: trace.n - clean.len(),
+                    layer_patterns,
+                    adjacent_patterns,
+                    downstream_patterns,
+                    gradients_per_output,
+                    gradients_combined: 0,
+                    appear_together: false,
+                    top_region_share: 0.0,
+                    regions_for_90pct: 0,
+                    region_shares: vec![],
+                },
+                sizes,
+            )
         })
         .collect()
+}
+
+/// Completes a layer's census from the size of each region (by distinct `∂y/∂h_k`, indexed
+/// by group id): the combined count, whether the outputs' gradients appear together, and the
+/// regions' shares of the counted examples.
+fn finish(mut c: LayerCensus, mut sizes: Vec<usize>) -> LayerCensus {
+    c.gradients_combined = sizes.len();
+    c.appear_together = c
+        .gradients_per_output
+        .iter()
+        .all(|&g| g == c.gradients_combined);
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let total = c.examples.max(1) as f64;
+    let mut acc = 0usize;
+    c.regions_for_90pct = sizes
+        .iter()
+        .position(|&s| {
+            acc += s;
+            acc as f64 >= 0.9 * total
+        })
+        .map_or(0, |p| p + 1);
+    c.top_region_share = sizes.first().map_or(0.0, |&s| s as f64 / total);
+    c.region_shares = sizes.iter().map(|&s| s as f64 / total).collect();
+    c
 }
 
 /// A 128-bit hash of a key: distinct patterns and gradients are counted by their hashes, so a
@@ -402,37 +384,24 @@ pub fn census_streamed(
         .into_iter()
         .enumerate()
         .map(|(k, c)| {
-            let gradients_per_output: Vec<usize> =
-                c.per_output.iter().map(Grouper::distinct).collect();
-            let gradients_combined = c.combined.distinct();
-            let mut sizes = c.sizes;
-            sizes.sort_unstable_by(|a, b| b.cmp(a));
-            let total = c.counted.max(1) as f64;
-            let mut acc = 0usize;
-            let regions_for_90pct = sizes
-                .iter()
-                .position(|&s| {
-                    acc += s;
-                    acc as f64 >= 0.9 * total
-                })
-                .map_or(0, |p| p + 1);
-            LayerCensus {
-                layer: k,
-                width: model.layers[k].d_in,
-                examples: c.counted,
-                ambiguous: n - c.counted,
-                layer_patterns: (k >= 1).then_some(c.own.len()),
-                adjacent_patterns: if k < hidden { c.adjacent.len() } else { 1 },
-                downstream_patterns: if k < hidden { c.downstream.len() } else { 1 },
-                appear_together: gradients_per_output
-                    .iter()
-                    .all(|&g| g == gradients_combined),
-                gradients_per_output,
-                gradients_combined,
-                top_region_share: sizes.first().map_or(0.0, |&s| s as f64 / total),
-                regions_for_90pct,
-                region_shares: sizes.iter().map(|&s| s as f64 / total).collect(),
-            }
+            finish(
+                LayerCensus {
+                    layer: k,
+                    width: model.layers[k].d_in,
+                    examples: c.counted,
+                    ambiguous: n - c.counted,
+                    layer_patterns: (k >= 1).then_some(c.own.len()),
+                    adjacent_patterns: if k < hidden { c.adjacent.len() } else { 1 },
+                    downstream_patterns: if k < hidden { c.downstream.len() } else { 1 },
+                    gradients_per_output: c.per_output.iter().map(Grouper::distinct).collect(),
+                    gradients_combined: 0,
+                    appear_together: false,
+                    top_region_share: 0.0,
+                    regions_for_90pct: 0,
+                    region_shares: vec![],
+                },
+                c.sizes,
+            )
         })
         .collect())
 }

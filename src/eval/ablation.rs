@@ -80,24 +80,10 @@ impl Baselines {
         let source = match kind {
             Ablation::Zero => Source::Shared(widths.iter().map(|&d| vec![0.0; d]).collect()),
             Ablation::Mean => {
-                let mut sums: Vec<Vec<f64>> = widths.iter().map(|&d| vec![0.0; d]).collect();
-                for start in (0..n).step_by(ABLATION_CHUNK) {
-                    let end = (start + ABLATION_CHUNK).min(n);
-                    let xs = &x[start * d_in..end * d_in];
-                    let trace = model.trace(xs)?;
-                    let layers = std::iter::once(xs).chain(trace.post.iter().map(Vec::as_slice));
-                    for (sum, h) in sums.iter_mut().zip(layers) {
-                        let d = sum.len();
-                        for r in 0..end - start {
-                            sum.iter_mut()
-                                .zip(&h[r * d..(r + 1) * d])
-                                .for_each(|(s, v)| *s += v);
-                        }
-                    }
-                }
-                sums.iter_mut()
-                    .for_each(|s| s.iter_mut().for_each(|v| *v /= n.max(1) as f64));
-                Source::Shared(sums)
+                let mut means =
+                    model.mean_activations(n, &|r| x[r.start * d_in..r.end * d_in].to_vec())?;
+                means.truncate(widths.len());
+                Source::Shared(means)
             }
             Ablation::Resample => Source::Perm(permutation(n, seed)),
         };

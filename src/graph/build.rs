@@ -37,31 +37,6 @@ fn rows_f64(data: &Dataset, rows: std::ops::Range<usize>) -> Vec<f64> {
         .collect()
 }
 
-/// Each layer's mean activation over the first `n` rows, streamed in chunks (summed in row
-/// order, as one pass over every row would).
-fn layer_means(model: &RuntimeModel, data: &Dataset, n: usize) -> Result<Vec<Vec<f64>>> {
-    let widths = model.widths();
-    let mut sums: Vec<Vec<f64>> = widths.iter().map(|&d| vec![0.0; d]).collect();
-    for start in (0..n).step_by(EXAMPLE_CHUNK) {
-        let rows = start..(start + EXAMPLE_CHUNK).min(n);
-        let m = rows.len();
-        let hs = activations(model, &rows_f64(data, rows))?;
-        for (k, h) in hs.iter().enumerate() {
-            let d = widths[k];
-            for r in 0..m {
-                sums[k]
-                    .iter_mut()
-                    .zip(&h[r * d..(r + 1) * d])
-                    .for_each(|(s, v)| *s += v);
-            }
-        }
-    }
-    for s in &mut sums {
-        s.iter_mut().for_each(|v| *v /= n.max(1) as f64);
-    }
-    Ok(sums)
-}
-
 /// Per-example activations `h_0..h_L` of `rows` (row-major per layer).
 fn activations(model: &RuntimeModel, x: &[f64]) -> Result<Vec<Vec<f64>>> {
     let trace = model.trace(x)?;
@@ -160,7 +135,7 @@ pub fn build(
         groups(model, &[], spec, n)?
     };
     let means = if spec.edges == EdgeKind::Ig && spec.baseline == Baseline::Mean {
-        layer_means(model, data, n)?
+        model.mean_activations(n, &|rows| rows_f64(data, rows))?
     } else {
         vec![]
     };
@@ -251,7 +226,8 @@ pub fn build(
         // its completeness error per task: |Σ edges − (T(a) − T(baseline))|.
         let mut chunk: Vec<Attributed> = Vec::new();
         // Layer l's activations of the current chunk of examples (from `from`), and for the
-        // resample baseline those of the examples each is compared with.
+        // resample baseline those of the examples each is compared with: one forward pass per
+        // example and layer pair, against the tens to hundreds the path walk runs per example.
         let (mut hl, mut hb, mut from) = (Vec::new(), Vec::new(), 0);
         for i in 0..n {
             if i % EXAMPLE_CHUNK == 0 {

@@ -146,6 +146,30 @@ impl RuntimeModel {
         Ok(Trace { n, pre, post })
     }
 
+    /// Each layer's mean activation `h_0..h_L` over `n` examples, streamed over chunks of
+    /// [`FORWARD_CHUNK`] rows that `rows` gives in f64 (row-major), summed in row order.
+    pub fn mean_activations(
+        &self,
+        n: usize,
+        rows: &dyn Fn(std::ops::Range<usize>) -> Vec<f64>,
+    ) -> Result<Vec<Vec<f64>>> {
+        let mut sums: Vec<Vec<f64>> = self.widths().iter().map(|&d| vec![0.0; d]).collect();
+        for start in (0..n).step_by(FORWARD_CHUNK) {
+            let x = rows(start..(start + FORWARD_CHUNK).min(n));
+            let trace = self.trace(&x)?;
+            let layers = std::iter::once(&x).chain(&trace.post);
+            for (sum, h) in sums.iter_mut().zip(layers) {
+                for row in h.chunks(sum.len().max(1)) {
+                    sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                }
+            }
+        }
+        for s in &mut sums {
+            s.iter_mut().for_each(|v| *v /= n.max(1) as f64);
+        }
+        Ok(sums)
+    }
+
     /// The outputs for the batch `x` (`n x d_out`), computed in f64, [`FORWARD_CHUNK`] rows
     /// at a time (no layer of every row is held at once).
     pub fn forward(&self, x: &[f64]) -> Result<Vec<f64>> {

@@ -92,7 +92,12 @@ pub fn evaluate(
     // Planted: every unit at both ends lies in the task's block and fires on some example
     // (a unit dead on the whole data set computes nothing, for any task). First layer (any
     // model): the edge leaves an input the task reads.
-    let alive = live_units(model, &x)?;
+    // Liveness is read only to score a planted network's circuits.
+    let alive = if planted.is_some() {
+        live_units(model, &x)?
+    } else {
+        vec![]
+    };
     let live = |layer: usize, u: usize| {
         if layer == 0 || layer == model.layers.len() {
             return true;

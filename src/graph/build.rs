@@ -31,10 +31,7 @@ pub const ACTIVATED_KEPT: usize = 1000;
 
 /// Rows `rows` of `data`'s inputs as f64.
 fn rows_f64(data: &Dataset, rows: std::ops::Range<usize>) -> Vec<f64> {
-    data.x[rows.start * data.d_in..rows.end * data.d_in]
-        .iter()
-        .map(|&v| v as f64)
-        .collect()
+    crate::model::view::widen(&data.x[rows.start * data.d_in..rows.end * data.d_in])
 }
 
 /// Per-example activations `h_0..h_L` of `rows` (row-major per layer).

@@ -768,3 +768,214 @@ fn a_census_streamed_over_chunks_counts_what_the_whole_batch_census_counts() {
         );
     }
 }
+
+#[test]
+fn pca_and_pls_from_a_streamed_factor_equal_scikit_learn() {
+    use circuitscope::numeric::linalg::{r2_score, Factor};
+    let r = reference();
+    // Uneven pieces, so that every merge of a block's mean into the running one is exercised.
+    let pieces = |d: usize, rows: &[f64], f: &mut Factor| {
+        let mut start = 0;
+        for (i, size) in [1usize, 2, 7, 3].iter().cycle().enumerate() {
+            if start >= rows.len() / d || i > 10_000 {
+                break;
+            }
+            let end = (start + size).min(rows.len() / d);
+            f.push(&rows[start * d..end * d]);
+            start = end;
+        }
+    };
+    let mut f = Factor::centred(r.dx);
+    pieces(r.dx, &r.x, &mut f);
+    assert_eq!(f.n(), r.n);
+    let p = Pca::from_factor(&f).unwrap();
+    let whole = Pca::fit(&r.x, r.n, r.dx).unwrap();
+    for i in 0..r.dx {
+        assert!(
+            (p.ratios[i] - r.pca.explained_variance_ratio[i]).abs() < 1e-4,
+            "ratio {i}"
+        );
+        assert!(
+            (p.variances[i] - whole.variances[i]).abs() <= 1e-10 * whole.variances[0],
+            "variance {i}: {} vs {}",
+            p.variances[i],
+            whole.variances[i]
+        );
+    }
+    for (a, b) in p.mean.iter().zip(&whole.mean) {
+        assert!((a - b).abs() < 1e-12);
+    }
+    for (a, b) in p.components.iter().zip(&whole.components) {
+        assert!((a - b).abs() < 1e-8, "component {a} vs {b}");
+    }
+    let mut u = Factor::uncentred(r.dx);
+    pieces(r.dx, &r.x, &mut u);
+    let (pu, wu) = (
+        Pca::from_factor(&u).unwrap(),
+        Pca::fit_uncentred(&r.x, r.n, r.dx).unwrap(),
+    );
+    for (a, b) in pu.ratios.iter().zip(&wu.ratios) {
+        assert!((a - b).abs() < 1e-10, "uncentred ratio {a} vs {b}");
+    }
+    assert!(pu.mean.iter().all(|&m| m == 0.0));
+
+    // PLS from the factor of [x y]: sklearn's weights, loadings, coefficients and R².
+    let k = r.pls.n_components;
+    let xy: Vec<f64> = (0..r.n)
+        .flat_map(|i| {
+            r.x[i * r.dx..(i + 1) * r.dx]
+                .iter()
+                .chain(&r.y[i * r.dy..(i + 1) * r.dy])
+                .copied()
+        })
+        .collect();
+    let mut fxy = Factor::centred(r.dx + r.dy);
+    pieces(r.dx + r.dy, &xy, &mut fxy);
+    let pls = Pls::fit_factor(&fxy, r.dx, r.dy, k).unwrap();
+    assert_columns_match(&pls.x_weights, &r.pls.x_weights, r.dx, k, 1e-4, "x_weights");
+    assert_columns_match(
+        &pls.x_loadings,
+        &r.pls.x_loadings,
+        r.dx,
+        k,
+        1e-4,
+        "x_loadings",
+    );
+    assert_columns_match(
+        &pls.y_loadings,
+        &r.pls.y_loadings,
+        r.dy,
+        k,
+        1e-4,
+        "y_loadings",
+    );
+    for (a, b) in pls.coef.iter().zip(&r.pls.coef) {
+        assert!((a - b).abs() < 1e-4, "coef {a} vs {b}");
+    }
+    assert!(pls.x_scores.is_empty());
+    let whole = Pls::fit(&r.x, &r.y, r.n, r.dx, r.dy, k).unwrap();
+    let r2_whole = r2_score(&r.y, &whole.predict(&r.x, r.n), r.n, r.dy);
+    assert!((pls.r2_factor(&fxy) - r2_whole).abs() < 1e-10);
+    assert!((pls.r2_factor(&fxy) - r.pls.r2).abs() < 1e-4);
+    for (a, b) in pls.coef.iter().zip(&whole.coef) {
+        assert!(
+            (a - b).abs() < 1e-9,
+            "coef {a} vs the whole-batch fit's {b}"
+        );
+    }
+}
+
+#[test]
+fn the_streamed_probe_equals_whole_batch_probes_across_chunk_boundaries() {
+    use circuitscope::data::products::ProductsConfig;
+    use circuitscope::numeric::linalg::r2_score;
+    use circuitscope::probe::{probe, ProbeConfig};
+    use polars::prelude::DataFrame;
+    let model = random_model(Preset::Products, 3);
+    // 9,000 examples: two chunks of 4,096 and a partial one.
+    let data = ProductsConfig {
+        n_val: 9000,
+        n_per_task: 10,
+        n_train: 10,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let cfg = ProbeConfig::default().check().unwrap();
+    let r = probe(&model, &[("mixed".into(), &data.val)], &data.tasks, &cfg).unwrap();
+    let floats = |df: &DataFrame, c: &str| -> Vec<f64> {
+        df.column(c)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    let close = |a: f64, b: f64, what: &str| {
+        assert!((a - b).abs() < 1e-8, "{what}: streamed {a} vs whole {b}");
+    };
+    let x = widen(&data.val.x);
+    let n = data.val.n;
+    let trace = model.trace(&x).unwrap();
+    let q = cfg.pcs;
+    let hidden = model.layers.len() - 1;
+    let pcas: Vec<Pca> = (0..hidden)
+        .map(|k| Pca::fit(&trace.post[k], n, model.layers[k].d_out).unwrap())
+        .collect();
+    // Layer statistics and the PCA spectra (the "activations" rows, 8 per layer).
+    let means = floats(&r.layer_stats, "mean_activation");
+    let ratios = floats(&r.pca, "ratio");
+    for (k, p) in pcas.iter().enumerate() {
+        let d = p.d;
+        let mean = trace.post[k].iter().sum::<f64>() / (n * d) as f64;
+        close(means[k], mean, "mean activation");
+        for i in 0..cfg.pca_rows {
+            close(ratios[k * cfg.pca_rows + i], p.ratios[i], "PCA ratio");
+        }
+    }
+    // PC correlations, PLS R² and the scaffold's gradient PCA of every pair.
+    let pearson = |a: &[f64], b: &[f64]| {
+        let m = a.len() as f64;
+        let (ma, mb) = (a.iter().sum::<f64>() / m, b.iter().sum::<f64>() / m);
+        let sab: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let saa: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+        let sbb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+        sab / (saa * sbb).sqrt()
+    };
+    let corr = floats(&r.pc_correlations, "correlation");
+    let r2s = floats(&r.pls, "r2");
+    let mut at = 0;
+    for k in 1..hidden {
+        let sa = pcas[k - 1].transform(&trace.post[k - 1], n, q);
+        let sb = pcas[k].transform(&trace.post[k], n, q);
+        for a in 0..q {
+            let ca: Vec<f64> = (0..n).map(|i| sa[i * q + a]).collect();
+            for b in 0..q {
+                let cb: Vec<f64> = (0..n).map(|i| sb[i * q + b]).collect();
+                close(corr[at], pearson(&ca, &cb), "PC correlation");
+                at += 1;
+            }
+        }
+        let d = pcas[k - 1].d;
+        let pls = Pls::fit(&trace.post[k - 1], &sb, n, d, q, q).unwrap();
+        let r2 = r2_score(&sb, &pls.predict(&trace.post[k - 1], n), n, q);
+        close(r2s[(k - 1) * q], r2, "PLS R²");
+    }
+    let top = floats(&r.scaffold, "top_gradient_pc_ratio");
+    let mut at = 0;
+    for (k, next) in pcas.iter().enumerate() {
+        let l = &model.layers[k];
+        let pre = &trace.pre[k];
+        for c in 0..q {
+            let p = next.component(c);
+            let grads: Vec<f64> = (0..n)
+                .flat_map(|i| {
+                    (0..l.d_in).map(move |m| {
+                        (0..l.d_out)
+                            .map(|j| {
+                                p[j] * l.activation.derivative_f64(pre[i * l.d_out + j])
+                                    * l.w(j, m) as f64
+                            })
+                            .sum::<f64>()
+                    })
+                })
+                .collect();
+            let pca = Pca::fit(&grads, n, l.d_in).unwrap();
+            close(top[at], pca.ratios[0], "scaffold gradient PC ratio");
+            at += 1;
+        }
+    }
+    // Task interference, exact (per-example sums) and through PCA, against the whole batch.
+    use circuitscope::probe::subspace::{task_pairs, task_spaces};
+    let jac = output_jacobians(&model, &trace, Reuse::Off);
+    let spaces = task_spaces(&jac, &data.tasks, &cfg.subspace).unwrap();
+    let pairs = task_pairs(&jac, &data.tasks, &spaces).unwrap();
+    let (exact, pca) = (
+        floats(&r.task_angles, "interference_exact"),
+        floats(&r.task_angles, "interference_pca"),
+    );
+    for (i, p) in pairs.iter().enumerate() {
+        close(exact[i], p.interference_exact, "exact interference");
+        close(pca[i], p.interference_pca, "PCA interference");
+    }
+}

@@ -69,7 +69,26 @@ impl Pca {
             vec![0.0; d]
         };
         let centred = Mat::from_fn(n, d, |i, j| x[i * d + j] - mean[j]);
-        let svd = centred
+        Pca::of_gram_root(centred.as_ref(), n, mean)
+    }
+
+    /// The PCA of the rows a [`Factor`] has seen (centred or not, as the factor was made): the
+    /// SVD of its `R`, whose singular values and right singular vectors are the data's.
+    pub fn from_factor(f: &Factor) -> Result<Pca> {
+        if f.n < 2 {
+            return Err(Error::Data(format!(
+                "PCA needs at least 2 rows, got {}",
+                f.n
+            )));
+        }
+        Pca::of_gram_root(f.r.as_ref(), f.n, f.mean())
+    }
+
+    /// The PCA of `n` rows whose centred Gram matrix is `aᵀa` (`a`: the centred rows
+    /// themselves, or a factor `R` of them).
+    fn of_gram_root(a: MatRef<'_, f64>, n: usize, mean: Vec<f64>) -> Result<Pca> {
+        let d = a.ncols();
+        let svd = a
             .thin_svd()
             .map_err(|e| Error::Data(format!("PCA: SVD did not converge: {e:?}")))?;
         let s = svd.S().column_vector();
@@ -139,6 +158,99 @@ impl Pca {
             }
         }
         self.d
+    }
+}
+
+/// The `R` factor of a tall matrix built from its rows a block at a time, so that a PCA (or a
+/// PLS) of millions of rows holds `d x d` numbers: the QR factorisation of `[R; block]` is taken
+/// after each block, and `RᵀR` equals the Gram matrix of every row seen (centred on the running
+/// mean when made by [`Factor::centred`]: merging two blocks' means adds the row
+/// `√(n₁n₂/(n₁+n₂)) (m₁ − m₂)`, as scikit-learn's `IncrementalPCA`). The singular values and
+/// right singular vectors of `R` are those of the data, to rounding, without forming `XᵀX` (whose
+/// eigenvalues would lose the small components' digits).
+#[derive(Debug, Clone)]
+pub struct Factor {
+    d: usize,
+    n: usize,
+    /// `d x d`, upper triangular (zero rows while fewer than `d` rows were seen).
+    r: Mat<f64>,
+    /// The running mean, for a centred factor.
+    mean: Option<Vec<f64>>,
+}
+
+/// Rows folded into a [`Factor`] per QR factorisation.
+const FACTOR_BLOCK: usize = 4096;
+
+impl Factor {
+    /// A factor of the rows centred on their mean (for a PCA).
+    pub fn centred(d: usize) -> Factor {
+        Factor {
+            d,
+            n: 0,
+            r: Mat::zeros(d, d),
+            mean: Some(vec![0.0; d]),
+        }
+    }
+
+    /// A factor of the rows as they are (the second moment, for an uncentred PCA).
+    pub fn uncentred(d: usize) -> Factor {
+        Factor {
+            mean: None,
+            ..Factor::centred(d)
+        }
+    }
+
+    /// Rows seen.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The mean of the rows seen (zeros for an uncentred factor).
+    pub fn mean(&self) -> Vec<f64> {
+        self.mean.clone().unwrap_or_else(|| vec![0.0; self.d])
+    }
+
+    /// `R` (`d x d`): `RᵀR` is the (centred) Gram matrix of the rows seen.
+    pub fn r(&self) -> MatRef<'_, f64> {
+        self.r.as_ref()
+    }
+
+    /// Folds in `rows` (row-major, `d` wide).
+    pub fn push(&mut self, rows: &[f64]) {
+        let d = self.d;
+        for block in rows.chunks(FACTOR_BLOCK * d.max(1)) {
+            let m = block.len() / d.max(1);
+            if m == 0 {
+                continue;
+            }
+            let (n1, n2) = (self.n as f64, m as f64);
+            let (shift, extra) = match &mut self.mean {
+                Some(mean) => {
+                    let m2 = column_means(block, m, d);
+                    let w = (n1 * n2 / (n1 + n2)).sqrt();
+                    let extra: Vec<f64> = mean.iter().zip(&m2).map(|(a, b)| w * (a - b)).collect();
+                    for (a, b) in mean.iter_mut().zip(&m2) {
+                        *a += (b - *a) * n2 / (n1 + n2);
+                    }
+                    (m2, (self.n > 0).then_some(extra))
+                }
+                None => (vec![0.0; d], None),
+            };
+            let rows_total = d + m + extra.is_some() as usize;
+            let stacked = Mat::from_fn(rows_total, d, |i, j| {
+                if i < d {
+                    self.r[(i, j)]
+                } else if i < d + m {
+                    block[(i - d) * d + j] - shift[j]
+                } else {
+                    extra.as_ref().map_or(0.0, |e| e[j])
+                }
+            });
+            let qr = stacked.qr();
+            let r = qr.thin_R();
+            self.r = Mat::from_fn(d, d, |i, j| if j >= i { r[(i, j)] } else { 0.0 });
+            self.n += m;
+        }
     }
 }
 
@@ -224,6 +336,80 @@ fn standardise(x: &[f64], n: usize, d: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) 
 
 impl Pls {
     pub fn fit(x: &[f64], y: &[f64], n: usize, dx: usize, dy: usize, k: usize) -> Result<Pls> {
+        Pls::check(n, dx, k)?;
+        let (xs, x_mean, x_std) = standardise(x, n, dx);
+        let (ys, y_mean, y_std) = standardise(y, n, dy);
+        let xk = view(&xs, n, dx).to_owned();
+        let yk = view(&ys, n, dy).to_owned();
+        let (w, p, q, t) = nipals(xk, yk, k)?;
+        Ok(Pls::assemble(
+            w,
+            p,
+            q,
+            to_rows(t.as_ref()),
+            x_mean,
+            x_std,
+            y_mean,
+            y_std,
+        ))
+    }
+
+    /// The same fit from a [`Factor::centred`] of the rows `[x y]` (`dx + dy` wide), streamed
+    /// over the examples: NIPALS touches the data only through inner products of columns, so
+    /// it runs on the factor's `R` (standardised by its column norms) as on the rows
+    /// themselves. `x_scores` is empty (no per-example scores are kept).
+    pub fn fit_factor(f: &Factor, dx: usize, dy: usize, k: usize) -> Result<Pls> {
+        let n = f.n();
+        Pls::check(n, dx, k)?;
+        let (r, mean) = (f.r(), f.mean());
+        let std: Vec<f64> = (0..dx + dy)
+            .map(|j| {
+                let s = ((0..r.nrows()).map(|i| r[(i, j)].powi(2)).sum::<f64>() / (n as f64 - 1.0))
+                    .sqrt();
+                if s == 0.0 {
+                    1.0
+                } else {
+                    s
+                }
+            })
+            .collect();
+        let xk = Mat::from_fn(r.nrows(), dx, |i, j| r[(i, j)] / std[j]);
+        let yk = Mat::from_fn(r.nrows(), dy, |i, j| r[(i, dx + j)] / std[dx + j]);
+        let (w, p, q, _) = nipals(xk, yk, k)?;
+        Ok(Pls::assemble(
+            w,
+            p,
+            q,
+            Vec::new(),
+            mean[..dx].to_vec(),
+            std[..dx].to_vec(),
+            mean[dx..].to_vec(),
+            std[dx..].to_vec(),
+        ))
+    }
+
+    /// scikit-learn's `r2_score` of this fit's predictions on the rows a [`Factor::centred`]
+    /// of `[x y]` has seen (the factor the fit came from): each residual is linear in the
+    /// centred rows, so its sum of squares is `‖R v‖²`.
+    pub fn r2_factor(&self, f: &Factor) -> f64 {
+        let (r, dx) = (f.r(), self.dx);
+        let total: f64 = (0..self.dy)
+            .map(|o| {
+                let c = &self.coef[o * dx..(o + 1) * dx];
+                let (mut ss_res, mut ss_tot) = (0.0, 0.0);
+                for i in 0..r.nrows() {
+                    let y = r[(i, dx + o)];
+                    let fit: f64 = (0..dx).map(|j| c[j] * r[(i, j)]).sum();
+                    ss_res += (y - fit).powi(2);
+                    ss_tot += y * y;
+                }
+                r2_term(ss_res, ss_tot)
+            })
+            .sum();
+        total / self.dy as f64
+    }
+
+    fn check(n: usize, dx: usize, k: usize) -> Result<()> {
         if n < 2 {
             return Err(Error::Data(format!("PLS needs at least 2 rows, got {n}")));
         }
@@ -232,52 +418,21 @@ impl Pls {
                 "PLS: {k} components asked for, X has {dx} columns"
             )));
         }
-        let (xs, x_mean, x_std) = standardise(x, n, dx);
-        let (ys, y_mean, y_std) = standardise(y, n, dy);
-        let mut xk = view(&xs, n, dx).to_owned();
-        let mut yk = view(&ys, n, dy).to_owned();
-        let mut w = Mat::<f64>::zeros(dx, k);
-        let mut p = Mat::<f64>::zeros(dx, k);
-        let mut q = Mat::<f64>::zeros(dy, k);
-        let mut t = Mat::<f64>::zeros(n, k);
-        for c in 0..k {
-            let cross = xk.transpose() * &yk;
-            let (u, _, _) = svd(&to_rows(cross.as_ref()), dx, dy)?;
-            let mut wc: Vec<f64> = (0..dx).map(|i| u[i * dx.min(dy)]).collect();
-            let sign = sign_of_largest(&wc);
-            wc.iter_mut().for_each(|v| *v *= sign);
-            let tc: Vec<f64> = (0..n)
-                .map(|r| (0..dx).map(|j| xk[(r, j)] * wc[j]).sum())
-                .collect();
-            let tt: f64 = tc.iter().map(|v| v * v).sum();
-            if tt <= f64::MIN_POSITIVE {
-                return Err(Error::Data(format!(
-                    "PLS: component {c} has zero scores (X is exhausted)"
-                )));
-            }
-            let pc: Vec<f64> = (0..dx)
-                .map(|j| (0..n).map(|r| tc[r] * xk[(r, j)]).sum::<f64>() / tt)
-                .collect();
-            let qc: Vec<f64> = (0..dy)
-                .map(|j| (0..n).map(|r| tc[r] * yk[(r, j)]).sum::<f64>() / tt)
-                .collect();
-            for r in 0..n {
-                for j in 0..dx {
-                    xk[(r, j)] -= tc[r] * pc[j];
-                }
-                for j in 0..dy {
-                    yk[(r, j)] -= tc[r] * qc[j];
-                }
-                t[(r, c)] = tc[r];
-            }
-            for j in 0..dx {
-                w[(j, c)] = wc[j];
-                p[(j, c)] = pc[j];
-            }
-            for j in 0..dy {
-                q[(j, c)] = qc[j];
-            }
-        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        w: Mat<f64>,
+        p: Mat<f64>,
+        q: Mat<f64>,
+        x_scores: Vec<f64>,
+        x_mean: Vec<f64>,
+        x_std: Vec<f64>,
+        y_mean: Vec<f64>,
+        y_std: Vec<f64>,
+    ) -> Pls {
+        let (dx, dy, k) = (w.nrows(), q.nrows(), w.ncols());
         // rotations = W (PᵀW)⁻¹; coef = (rotations Qᵀ · y_std)ᵀ / x_std
         let ptw = p.transpose() * &w;
         let inv = ptw.partial_piv_lu().solve(Mat::<f64>::identity(k, k));
@@ -286,18 +441,18 @@ impl Pls {
         let coef = (0..dy * dx)
             .map(|i| b[(i % dx, i / dx)] * y_std[i / dx] / x_std[i % dx])
             .collect();
-        Ok(Pls {
+        Pls {
             components: k,
             dx,
             dy,
             x_weights: to_rows(w.as_ref()),
             x_loadings: to_rows(p.as_ref()),
             y_loadings: to_rows(q.as_ref()),
-            x_scores: to_rows(t.as_ref()),
+            x_scores,
             coef,
             x_mean,
             y_mean,
-        })
+        }
     }
 
     /// Predictions for `n` rows of `x`.
@@ -328,6 +483,60 @@ impl Pls {
     }
 }
 
+/// NIPALS on standardised rows `xk` (`m x dx`) and `yk` (`m x dy`), deflating both: `(W, P,
+/// Q, T)` of `k` components. The rows may be the examples or any `R` with the same Gram matrix.
+#[allow(clippy::type_complexity)]
+fn nipals(
+    mut xk: Mat<f64>,
+    mut yk: Mat<f64>,
+    k: usize,
+) -> Result<(Mat<f64>, Mat<f64>, Mat<f64>, Mat<f64>)> {
+    let (n, dx, dy) = (xk.nrows(), xk.ncols(), yk.ncols());
+    let mut w = Mat::<f64>::zeros(dx, k);
+    let mut p = Mat::<f64>::zeros(dx, k);
+    let mut q = Mat::<f64>::zeros(dy, k);
+    let mut t = Mat::<f64>::zeros(n, k);
+    for c in 0..k {
+        let cross = xk.transpose() * &yk;
+        let (u, _, _) = svd(&to_rows(cross.as_ref()), dx, dy)?;
+        let mut wc: Vec<f64> = (0..dx).map(|i| u[i * dx.min(dy)]).collect();
+        let sign = sign_of_largest(&wc);
+        wc.iter_mut().for_each(|v| *v *= sign);
+        let tc: Vec<f64> = (0..n)
+            .map(|r| (0..dx).map(|j| xk[(r, j)] * wc[j]).sum())
+            .collect();
+        let tt: f64 = tc.iter().map(|v| v * v).sum();
+        if tt <= f64::MIN_POSITIVE {
+            return Err(Error::Data(format!(
+                "PLS: component {c} has zero scores (X is exhausted)"
+            )));
+        }
+        let pc: Vec<f64> = (0..dx)
+            .map(|j| (0..n).map(|r| tc[r] * xk[(r, j)]).sum::<f64>() / tt)
+            .collect();
+        let qc: Vec<f64> = (0..dy)
+            .map(|j| (0..n).map(|r| tc[r] * yk[(r, j)]).sum::<f64>() / tt)
+            .collect();
+        for r in 0..n {
+            for j in 0..dx {
+                xk[(r, j)] -= tc[r] * pc[j];
+            }
+            for j in 0..dy {
+                yk[(r, j)] -= tc[r] * qc[j];
+            }
+            t[(r, c)] = tc[r];
+        }
+        for j in 0..dx {
+            w[(j, c)] = wc[j];
+            p[(j, c)] = pc[j];
+        }
+        for j in 0..dy {
+            q[(j, c)] = qc[j];
+        }
+    }
+    Ok((w, p, q, t))
+}
+
 /// R² averaged uniformly over columns (scikit-learn's `r2_score`).
 pub fn r2_score(y: &[f64], pred: &[f64], n: usize, d: usize) -> f64 {
     let mean = column_means(y, n, d);
@@ -338,13 +547,19 @@ pub fn r2_score(y: &[f64], pred: &[f64], n: usize, d: usize) -> f64 {
             ss_res += (y[r * d + j] - pred[r * d + j]).powi(2);
             ss_tot += (y[r * d + j] - mean[j]).powi(2);
         }
-        total += if ss_tot > 0.0 {
-            1.0 - ss_res / ss_tot
-        } else if ss_res == 0.0 {
-            1.0
-        } else {
-            0.0
-        };
+        total += r2_term(ss_res, ss_tot);
     }
     total / d as f64
+}
+
+/// One column's R² from its residual and total sums of squares (scikit-learn's convention for
+/// a constant column: 1 if predicted exactly, else 0).
+fn r2_term(ss_res: f64, ss_tot: f64) -> f64 {
+    if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else if ss_res == 0.0 {
+        1.0
+    } else {
+        0.0
+    }
 }

@@ -11,17 +11,17 @@
 //! - [`scaffold`]: a temporary linear readout of `h_{k+1}`'s PCs; per-example gradients of each
 //!   component with respect to `h_k`, their PCA and their number of distinct directions.
 //!
+//! Every probe here streams over the examples: [`Layers`] (layer statistics and each layer's
+//! PCA) is fed every chunk's trace in a first pass, [`Between`] (correlations, PLS, scaffold;
+//! it needs the PCAs) in a second, and each keeps `width²`-sized factors ([`Factor`]) and
+//! counts, never an array of every example.
+//!
 //! Everything here reads activations and weights; it must never change a model.
 
-use super::census::group;
+use super::census::Grouper;
 use crate::model::{RuntimeModel, Trace};
-use crate::numeric::linalg::{column_means, r2_score, Pca, Pls};
+use crate::numeric::linalg::{Factor, Pca, Pls};
 use crate::Result;
-
-/// Hidden activations `h_k` (`k = 1..L-1`) of a trace: `post[k - 1]`.
-fn hidden(trace: &Trace, k: usize) -> &[f64] {
-    &trace.post[k - 1]
-}
 
 /// One correlation between PC `a` of layer `k` and PC `b` of layer `k + 1`.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,51 +30,6 @@ pub struct PcCorrelation {
     pub pc_a: usize,
     pub pc_b: usize,
     pub correlation: f64,
-}
-
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    if saa == 0.0 || sbb == 0.0 {
-        0.0
-    } else {
-        sab / (saa * sbb).sqrt()
-    }
-}
-
-/// Correlations between the top `q` PC scores of `h_k` and of `h_{k+1}`, for every pair.
-pub fn pc_correlations(
-    model: &RuntimeModel,
-    trace: &Trace,
-    pcas: &[Pca],
-    q: usize,
-) -> Vec<PcCorrelation> {
-    let mut out = Vec::new();
-    for k in 1..model.layers.len().saturating_sub(1) {
-        let (da, db) = (model.layers[k - 1].d_out, model.layers[k].d_out);
-        let (qa, qb) = (q.min(da), q.min(db));
-        let sa = pcas[k - 1].transform(hidden(trace, k), trace.n, qa);
-        let sb = pcas[k].transform(hidden(trace, k + 1), trace.n, qb);
-        for a in 0..qa {
-            let col_a: Vec<f64> = (0..trace.n).map(|i| sa[i * qa + a]).collect();
-            for b in 0..qb {
-                let col_b: Vec<f64> = (0..trace.n).map(|i| sb[i * qb + b]).collect();
-                out.push(PcCorrelation {
-                    layer: k,
-                    pc_a: a,
-                    pc_b: b,
-                    correlation: pearson(&col_a, &col_b),
-                });
-            }
-        }
-    }
-    out
 }
 
 /// PLS from `h_k` to `h_{k+1}`'s top PC scores.
@@ -98,32 +53,6 @@ impl PlsPair {
             |best, (j, &v)| if v > best.1 { (j, v) } else { best },
         )
     }
-}
-
-/// PLS2 with `q` components from `h_k` to the top `q` PC scores of `h_{k+1}`, for every pair.
-pub fn pls_pair(trace: &Trace, pcas: &[Pca], k: usize, q: usize) -> Result<PlsPair> {
-    let (x, y_layer) = (hidden(trace, k), hidden(trace, k + 1));
-    let dx = pcas[k - 1].d;
-    let qy = q.min(pcas[k].d);
-    let y = pcas[k].transform(y_layer, trace.n, qy);
-    let comps = q.min(dx);
-    let pls = Pls::fit(x, &y, trace.n, dx, qy, comps)?;
-    let r2 = r2_score(&y, &pls.predict(x, trace.n), trace.n, qy);
-    let mut overlap = Vec::with_capacity(comps * dx);
-    for c in 0..comps {
-        let w = pls.x_weight(c);
-        let norm = w.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
-        for j in 0..dx {
-            let pc = pcas[k - 1].component(j);
-            overlap.push((pc.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() / norm).abs());
-        }
-    }
-    Ok(PlsPair {
-        layer: k,
-        pls,
-        r2,
-        overlap,
-    })
 }
 
 /// The notes' two component sets of layer `k` and the weights between them.
@@ -198,51 +127,6 @@ pub struct Scaffold {
     pub gradient_pca: Vec<f64>,
 }
 
-/// For each of `h_{k+1}`'s top `q` PCs `p_c`, the gradient of `p_c · h_{k+1}` at `h_k`:
-/// `(p_c ⊙ act_k'(z_k))ᵀ W_k`, per example.
-pub fn scaffold(
-    model: &RuntimeModel,
-    trace: &Trace,
-    next_pca: &Pca,
-    k: usize,
-    q: usize,
-    cosine: f64,
-) -> Result<Vec<Scaffold>> {
-    let l = &model.layers[k];
-    let (dk, dk1) = (l.d_in, l.d_out);
-    let mut out = Vec::new();
-    for c in 0..q.min(dk1) {
-        let p = next_pca.component(c);
-        let mut grads = vec![0.0; trace.n * dk];
-        for i in 0..trace.n {
-            let z = &trace.pre[k][i * dk1..(i + 1) * dk1];
-            let g = &mut grads[i * dk..(i + 1) * dk];
-            for j in 0..dk1 {
-                let s = p[j] * l.activation.derivative_f64(z[j]);
-                if s != 0.0 {
-                    g.iter_mut()
-                        .zip(&l.weight[j * dk..(j + 1) * dk])
-                        .for_each(|(gi, &w)| *gi += s * w as f64);
-                }
-            }
-        }
-        let rows: Vec<&[f64]> = grads.chunks(dk).collect();
-        let groups = group(&rows, true, cosine);
-        let distinct_directions = groups
-            .iter()
-            .collect::<std::collections::HashSet<_>>()
-            .len();
-        let pca = Pca::fit(&grads, trace.n, dk)?;
-        out.push(Scaffold {
-            layer: k,
-            component: c,
-            distinct_directions,
-            gradient_pca: pca.ratios.clone(),
-        });
-    }
-    Ok(out)
-}
-
 /// Per hidden unit: share of examples where it is active, and its mean activation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerStats {
@@ -257,24 +141,246 @@ pub struct LayerStats {
     pub always_on: usize,
 }
 
-/// Statistics of every hidden layer `h_1..h_{L-1}`.
-pub fn layer_stats(model: &RuntimeModel, trace: &Trace) -> Vec<LayerStats> {
-    (1..model.layers.len())
-        .map(|k| {
-            let d = model.layers[k - 1].d_out;
-            let z = &trace.pre[k - 1];
-            let counts: Vec<usize> = (0..d)
-                .map(|j| (0..trace.n).filter(|&i| z[i * d + j] > 0.0).count())
-                .collect();
-            let means = column_means(hidden(trace, k), trace.n, d);
-            LayerStats {
-                layer: k,
-                width: d,
-                mean_activation: means.iter().sum::<f64>() / d as f64,
-                active_share: counts.iter().sum::<usize>() as f64 / (d * trace.n) as f64,
-                dead: counts.iter().filter(|&&c| c == 0).count(),
-                always_on: counts.iter().filter(|&&c| c == trace.n).count(),
+/// The first pass over a split: per hidden layer `h_k`, how often each unit is active and a
+/// [`Factor`] of its centred activations (for its PCA).
+pub struct Layers {
+    active: Vec<Vec<usize>>,
+    factors: Vec<Factor>,
+    n: usize,
+}
+
+impl Layers {
+    pub fn new(model: &RuntimeModel) -> Layers {
+        let widths: Vec<usize> = model.layers[..model.layers.len() - 1]
+            .iter()
+            .map(|l| l.d_out)
+            .collect();
+        Layers {
+            active: widths.iter().map(|&d| vec![0; d]).collect(),
+            factors: widths.iter().map(|&d| Factor::centred(d)).collect(),
+            n: 0,
+        }
+    }
+
+    /// Folds in one chunk's trace.
+    pub fn push(&mut self, trace: &Trace) {
+        for (k, (active, f)) in self.active.iter_mut().zip(&mut self.factors).enumerate() {
+            let d = active.len();
+            for row in trace.pre[k].chunks(d.max(1)) {
+                for (c, z) in active.iter_mut().zip(row) {
+                    *c += (*z > 0.0) as usize;
+                }
             }
+            f.push(&trace.post[k]);
+        }
+        self.n += trace.n;
+    }
+
+    /// Statistics of every hidden layer `h_1..h_{L-1}` and its PCA.
+    pub fn finish(self) -> Result<(Vec<LayerStats>, Vec<Pca>)> {
+        let n = self.n;
+        let stats = self
+            .active
+            .iter()
+            .zip(&self.factors)
+            .enumerate()
+            .map(|(k, (counts, f))| {
+                let d = counts.len();
+                LayerStats {
+                    layer: k + 1,
+                    width: d,
+                    mean_activation: f.mean().iter().sum::<f64>() / d as f64,
+                    active_share: counts.iter().sum::<usize>() as f64 / (d * n).max(1) as f64,
+                    dead: counts.iter().filter(|&&c| c == 0).count(),
+                    always_on: counts.iter().filter(|&&c| c == n).count(),
+                }
+            })
+            .collect();
+        let pcas = self
+            .factors
+            .iter()
+            .map(Pca::from_factor)
+            .collect::<Result<_>>()?;
+        Ok((stats, pcas))
+    }
+}
+
+/// The second pass over the first split, given every hidden layer's PCA (`pcas[k - 1]` is
+/// `h_k`'s): per pair `h_k → h_{k+1}`, a [`Factor`] of the rows `[h_k, top q PC scores of
+/// h_{k+1}]` (PLS and PC correlations), and per PC readout of `h_{k+1}`, its scaffold gradients
+/// at `h_k` (grouped by direction as they come, and factored for their PCA).
+pub struct Between<'a> {
+    model: &'a RuntimeModel,
+    pcas: &'a [Pca],
+    q: usize,
+    pairs: Vec<Factor>,
+    /// `[k][c]`: readout `c` of `h_{k+1}` read back to `h_k` (`k = 0` is the input).
+    scaffolds: Vec<Vec<(Grouper, Factor)>>,
+}
+
+/// Everything [`Between`] measures.
+#[derive(Debug, Clone)]
+pub struct BetweenLayers {
+    pub correlations: Vec<PcCorrelation>,
+    pub pls: Vec<PlsPair>,
+    pub scaffolds: Vec<Scaffold>,
+}
+
+impl<'a> Between<'a> {
+    /// `q` PCs per layer; scaffold directions are distinct below a cosine of `cosine`.
+    pub fn new(model: &'a RuntimeModel, pcas: &'a [Pca], q: usize, cosine: f64) -> Between<'a> {
+        let pairs = (1..model.layers.len().saturating_sub(1))
+            .map(|k| Factor::centred(pcas[k - 1].d + q.min(pcas[k].d)))
+            .collect();
+        let scaffolds = pcas
+            .iter()
+            .enumerate()
+            .map(|(k, next)| {
+                let dk = model.layers[k].d_in;
+                (0..q.min(next.d))
+                    .map(|_| (Grouper::new(true, 0.0, cosine), Factor::centred(dk)))
+                    .collect()
+            })
+            .collect();
+        Between {
+            model,
+            pcas,
+            q,
+            pairs,
+            scaffolds,
+        }
+    }
+
+    /// Folds in one chunk's trace.
+    pub fn push(&mut self, trace: &Trace) {
+        let n = trace.n;
+        for (i, f) in self.pairs.iter_mut().enumerate() {
+            let k = i + 1;
+            let (dx, next) = (self.pcas[k - 1].d, &self.pcas[k]);
+            let qy = self.q.min(next.d);
+            let y = next.transform(&trace.post[k], n, qy);
+            let rows: Vec<f64> = (0..n)
+                .flat_map(|r| {
+                    trace.post[k - 1][r * dx..(r + 1) * dx]
+                        .iter()
+                        .chain(&y[r * qy..(r + 1) * qy])
+                        .copied()
+                })
+                .collect();
+            f.push(&rows);
+        }
+        // The readout of PC `p_c` of h_{k+1} has the gradient `(p_c ⊙ act_k'(z_k))ᵀ W_k` at h_k.
+        for (k, readouts) in self.scaffolds.iter_mut().enumerate() {
+            let l = &self.model.layers[k];
+            let (dk, dk1) = (l.d_in, l.d_out);
+            let derivs: Vec<f64> = trace.pre[k]
+                .iter()
+                .map(|&z| l.activation.derivative_f64(z))
+                .collect();
+            for (c, (grouper, f)) in readouts.iter_mut().enumerate() {
+                let p = self.pcas[k].component(c);
+                let mut grads = vec![0.0; n * dk];
+                for i in 0..n {
+                    let g = &mut grads[i * dk..(i + 1) * dk];
+                    for j in 0..dk1 {
+                        let s = p[j] * derivs[i * dk1 + j];
+                        if s != 0.0 {
+                            g.iter_mut()
+                                .zip(&l.weight[j * dk..(j + 1) * dk])
+                                .for_each(|(gi, &w)| *gi += s * w as f64);
+                        }
+                    }
+                    grouper.assign(g);
+                }
+                f.push(&grads);
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<BetweenLayers> {
+        let mut correlations = Vec::new();
+        let mut pls = Vec::new();
+        for (i, f) in self.pairs.iter().enumerate() {
+            let k = i + 1;
+            let (this, next) = (&self.pcas[k - 1], &self.pcas[k]);
+            let (dx, qy) = (this.d, self.q.min(next.d));
+            correlations.extend(pc_correlations(f, this, next, k, self.q));
+            let fit = Pls::fit_factor(f, dx, qy, self.q.min(dx))?;
+            let r2 = fit.r2_factor(f);
+            let mut overlap = Vec::with_capacity(fit.components * dx);
+            for c in 0..fit.components {
+                let w = fit.x_weight(c);
+                let norm = w.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+                for j in 0..dx {
+                    let pc = this.component(j);
+                    overlap.push((pc.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() / norm).abs());
+                }
+            }
+            pls.push(PlsPair {
+                layer: k,
+                pls: fit,
+                r2,
+                overlap,
+            });
+        }
+        let mut scaffolds = Vec::new();
+        for (k, readouts) in self.scaffolds.iter().enumerate() {
+            for (c, (grouper, f)) in readouts.iter().enumerate() {
+                scaffolds.push(Scaffold {
+                    layer: k,
+                    component: c,
+                    distinct_directions: grouper.distinct(),
+                    gradient_pca: Pca::from_factor(f)?.ratios,
+                });
+            }
+        }
+        Ok(BetweenLayers {
+            correlations,
+            pls,
+            scaffolds,
         })
-        .collect()
+    }
+}
+
+/// Correlations between the top `q` PC scores of `h_k` (PCA `this`) and of `h_{k+1}` (`next`),
+/// from the pair's factor of `[h_k, scores of h_{k+1}]`: the scores of `h_k` are its centred
+/// rows times a component, so every covariance is an inner product of `R`'s columns. A PC with
+/// no variance (a layer with fewer than `q` live directions) correlates 0, not rounding noise.
+fn pc_correlations(f: &Factor, this: &Pca, next: &Pca, k: usize, q: usize) -> Vec<PcCorrelation> {
+    let (r, dx) = (f.r(), this.d);
+    let (qa, qb) = (q.min(this.d), q.min(next.d));
+    let rows = r.nrows();
+    let score_a = |a: usize| -> Vec<f64> {
+        let v = this.component(a);
+        (0..rows)
+            .map(|i| (0..dx).map(|j| r[(i, j)] * v[j]).sum())
+            .collect()
+    };
+    let col_b = |b: usize| -> Vec<f64> { (0..rows).map(|i| r[(i, dx + b)]).collect() };
+    let live = |p: &Pca, c: usize| {
+        let total: f64 = p.variances.iter().sum();
+        p.variances[c] > 1e-12 * total
+    };
+    let mut out = Vec::new();
+    for a in 0..qa {
+        let sa = score_a(a);
+        let saa: f64 = sa.iter().map(|v| v * v).sum();
+        for b in 0..qb {
+            let sb = col_b(b);
+            let sbb: f64 = sb.iter().map(|v| v * v).sum();
+            let sab: f64 = sa.iter().zip(&sb).map(|(x, y)| x * y).sum();
+            let correlation = if !live(this, a) || !live(next, b) || saa == 0.0 || sbb == 0.0 {
+                0.0
+            } else {
+                sab / (saa * sbb).sqrt()
+            };
+            out.push(PcCorrelation {
+                layer: k,
+                pc_a: a,
+                pc_b: b,
+                correlation,
+            });
+        }
+    }
+    out
 }

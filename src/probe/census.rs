@@ -212,7 +212,7 @@ fn hash128<T: std::hash::Hash>(key: &T) -> u128 {
 }
 
 /// [`group`] one vector at a time, in example order: the same group ids.
-enum Grouper {
+pub(crate) enum Grouper {
     /// Quantised against a scale known beforehand (the largest |entry| over every vector).
     Exact {
         scale: f64,
@@ -226,7 +226,7 @@ enum Grouper {
 }
 
 impl Grouper {
-    fn new(smooth: bool, scale: f64, cosine: f64) -> Grouper {
+    pub(crate) fn new(smooth: bool, scale: f64, cosine: f64) -> Grouper {
         if smooth {
             Grouper::Leaders {
                 cosine,
@@ -240,7 +240,7 @@ impl Grouper {
         }
     }
 
-    fn assign(&mut self, v: &[f64]) -> usize {
+    pub(crate) fn assign(&mut self, v: &[f64]) -> usize {
         match self {
             Grouper::Exact { scale, ids } => {
                 let next = ids.len();
@@ -264,7 +264,7 @@ impl Grouper {
         }
     }
 
-    fn distinct(&self) -> usize {
+    pub(crate) fn distinct(&self) -> usize {
         match self {
             Grouper::Exact { ids, .. } => ids.len(),
             Grouper::Leaders { leaders, .. } => leaders.len(),

@@ -5,14 +5,14 @@
 //! the first split (the validation distribution). The run layer stores each table as
 //! `tables/probe_<name>.parquet`; [`ProbeReport::summaries`] gives the events for the log.
 
-use super::between::{self, PlsPair};
-use super::census::{census, CensusConfig};
+use super::between::{self, Between, BetweenLayers, Layers};
+use super::census::{census_streamed, CensusConfig};
 use super::jacobian::{output_jacobians, Reuse};
-use super::subspace::{task_pairs, task_spaces, SubspaceConfig};
+use super::subspace::{SubspaceConfig, TaskSubspaces};
 use super::weights::weight_svd;
 use crate::data::{Dataset, TaskStructure};
-use crate::model::RuntimeModel;
-use crate::numeric::linalg::Pca;
+use crate::model::view::{widen, FORWARD_CHUNK};
+use crate::model::{RuntimeModel, Trace};
 use crate::params::Valid;
 use crate::{param, Error, Result};
 use polars::prelude::{Column, DataFrame};
@@ -173,7 +173,20 @@ impl Table {
     }
 }
 
+/// Calls `f` with the trace of each chunk of [`FORWARD_CHUNK`] examples of `x`, in order.
+fn for_chunks(model: &RuntimeModel, x: &[f64], n: usize, f: &mut dyn FnMut(&Trace)) -> Result<()> {
+    let d = model.d_in();
+    for start in (0..n).step_by(FORWARD_CHUNK) {
+        let end = (start + FORWARD_CHUNK).min(n);
+        f(&model.trace(&x[start * d..end * d])?);
+    }
+    Ok(())
+}
+
 /// Runs every probe. `splits` are named data sets; the first is the validation distribution.
+/// Every probe streams over the examples in chunks of [`FORWARD_CHUNK`] (two passes over each
+/// split, and one more over the first for the between-layer probes), so memory is set by the
+/// model and the chunk, not by the number of examples.
 pub fn probe(
     model: &RuntimeModel,
     splits: &[(String, &Dataset)],
@@ -210,11 +223,22 @@ pub fn probe(
     let mut first = None;
     let mut summaries = Vec::new();
     for (name, ds) in splits {
-        let trace = model
-            .trace_f32(&ds.x)
-            .map_err(|e| Error::Data(format!("split `{name}` ({}): {e}", ds.name)))?;
-        let jac = output_jacobians(model, &trace, cfg.reuse);
-        for s in between::layer_stats(model, &trace) {
+        let x = widen(&ds.x);
+        let split_err = |e: Error| Error::Data(format!("split `{name}` ({}): {e}", ds.name));
+        let n = model.check_input(&x).map_err(split_err)?;
+        // One pass over the chunks: layer statistics, each layer's PCA, the task gradients.
+        let mut layer_pass = Layers::new(model);
+        let mut task_pass: Option<TaskSubspaces> = None;
+        for_chunks(model, &x, n, &mut |trace| {
+            layer_pass.push(trace);
+            let jac = output_jacobians(model, trace, cfg.reuse);
+            task_pass
+                .get_or_insert_with(|| TaskSubspaces::new(&jac, tasks))
+                .push(&jac);
+        })
+        .map_err(split_err)?;
+        let (layer_stats, pcas) = layer_pass.finish()?;
+        for s in layer_stats {
             stats
                 .s("split", name)
                 .u("layer", s.layer)
@@ -224,7 +248,7 @@ pub fn probe(
                 .u("dead", s.dead)
                 .u("always_on", s.always_on);
         }
-        let layers = census(model, &trace, &jac, &cfg.census);
+        let layers = census_streamed(model, &x, &cfg.census, FORWARD_CHUNK)?;
         for c in &layers {
             for (rank, share) in c.region_shares.iter().take(cfg.region_rows).enumerate() {
                 regions
@@ -252,9 +276,6 @@ pub fn probe(
             cen.f("top_region_share", c.top_region_share)
                 .u("regions_for_90pct", c.regions_for_90pct);
         }
-        let pcas: Vec<Pca> = (1..model.layers.len())
-            .map(|k| Pca::fit(&trace.post[k - 1], trace.n, model.layers[k - 1].d_out))
-            .collect::<Result<_>>()?;
         for (k, p) in pcas.iter().enumerate() {
             for (i, r) in p.ratios.iter().take(cfg.pca_rows).enumerate() {
                 pca_t
@@ -265,7 +286,8 @@ pub fn probe(
                     .f("ratio", *r);
             }
         }
-        let spaces = task_spaces(&jac, tasks, &cfg.subspace)?;
+        let task_pass = task_pass.expect("a split has at least one example");
+        let spaces = task_pass.spaces(&cfg.subspace)?;
         for (k, layer) in spaces.iter().enumerate() {
             for (t, sp) in layer.iter().enumerate() {
                 for (i, r) in sp.ratios.iter().take(cfg.pca_rows).enumerate() {
@@ -278,7 +300,7 @@ pub fn probe(
                 }
             }
         }
-        let task_pairs = task_pairs(&jac, tasks, &spaces)?;
+        let task_pairs = task_pass.pairs(&spaces)?;
         if first.is_none() {
             for c in &layers {
                 let mut figures = BTreeMap::new();
@@ -355,10 +377,10 @@ pub fn probe(
                 .f("interference_exact", p.interference_exact);
         }
         if first.is_none() {
-            first = Some((trace, pcas, spaces));
+            first = Some((x, n, pcas, spaces));
         }
     }
-    let (trace, pcas, spaces) = first.expect("at least one split");
+    let (x, n, pcas, spaces) = first.expect("at least one split");
     let mut svd_t = Table::default();
     for s in weight_svd(model, &spaces)? {
         svd_t
@@ -370,16 +392,21 @@ pub fn probe(
             svd_t.f(&format!("mass_{}", tasks.tasks[t].name), *m);
         }
     }
+    // The second pass, over the first split: between-layer probes on its PCAs.
+    let mut between_pass = Between::new(model, &pcas, cfg.pcs, cfg.census.cosine);
+    for_chunks(model, &x, n, &mut |trace| between_pass.push(trace))?;
+    let BetweenLayers {
+        correlations,
+        pls: pairs,
+        scaffolds,
+    } = between_pass.finish()?;
     let mut corr = Table::default();
-    for c in between::pc_correlations(model, &trace, &pcas, cfg.pcs) {
+    for c in correlations {
         corr.u("layer", c.layer)
             .u("pc_a", c.pc_a)
             .u("pc_b", c.pc_b)
             .f("correlation", c.correlation);
     }
-    let pairs: Vec<PlsPair> = (1..model.layers.len().saturating_sub(1))
-        .map(|k| between::pls_pair(&trace, &pcas, k, cfg.pcs))
-        .collect::<Result<_>>()?;
     let mut pls_t = Table::default();
     for p in &pairs {
         for c in 0..p.pls.components {
@@ -406,21 +433,18 @@ pub fn probe(
         }
     }
     let mut scaf = Table::default();
-    // pcas[k] is h_{k+1}'s PCA: the readout of the scaffold from h_k.
-    for (k, next) in pcas.iter().enumerate() {
-        for s in between::scaffold(model, &trace, next, k, cfg.pcs, cfg.census.cosine)? {
-            scaf.u("layer", s.layer)
-                .u("component", s.component)
-                .u("distinct_directions", s.distinct_directions);
-            scaf.f(
-                "top_gradient_pc_ratio",
-                s.gradient_pca.first().copied().unwrap_or(0.0),
-            );
-            scaf.f(
-                "top4_gradient_pc_ratio",
-                s.gradient_pca.iter().take(4).sum(),
-            );
-        }
+    for s in scaffolds {
+        scaf.u("layer", s.layer)
+            .u("component", s.component)
+            .u("distinct_directions", s.distinct_directions);
+        scaf.f(
+            "top_gradient_pc_ratio",
+            s.gradient_pca.first().copied().unwrap_or(0.0),
+        );
+        scaf.f(
+            "top4_gradient_pc_ratio",
+            s.gradient_pca.iter().take(4).sum(),
+        );
     }
     Ok(ProbeReport {
         layer_stats: stats.frame()?,

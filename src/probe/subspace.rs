@@ -16,11 +16,14 @@
 //!   network does.
 //!
 //! Tasks with several outputs contribute one gradient per output; `interference_exact` pairs
-//! every output of A with every output of B. This module only measures.
+//! every output of A with every output of B. [`TaskSubspaces`] streams: it is fed each chunk's
+//! Jacobians and keeps per layer and task a [`Factor`] of the gradients (`R` with `RᵀR = GᵀG`:
+//! the uncentred PCA, and `Σ_x ‖P_B g_A(x)‖² = ‖R_A P_Bᵀ‖²`) and the exact sums, never every
+//! example's gradient. This module only measures.
 
 use super::jacobian::OutputJacobians;
 use crate::data::TaskStructure;
-use crate::numeric::linalg::{principal_cosines, Pca};
+use crate::numeric::linalg::{principal_cosines, Factor, Pca};
 use crate::Result;
 
 /// Angles and interference between two tasks at one layer.
@@ -52,14 +55,18 @@ fn task_gradients(jac: &OutputJacobians, layer: usize, outputs: &[usize]) -> Vec
         .collect()
 }
 
-fn energy_in(g: &[f64], basis: &[f64], k: usize, d: usize) -> (f64, f64) {
+/// `(Σ ‖P g‖², Σ ‖g‖²)` over the rows a factor has seen, `P` the projection onto the `k`
+/// orthonormal rows of `basis`.
+fn energy_in(f: &Factor, basis: &[f64], k: usize, d: usize) -> (f64, f64) {
+    let r = f.r();
     let (mut inside, mut total) = (0.0, 0.0);
-    for row in g.chunks(d) {
+    for i in 0..r.nrows() {
+        let row: Vec<f64> = (0..d).map(|j| r[(i, j)]).collect();
         total += row.iter().map(|v| v * v).sum::<f64>();
         for c in 0..k {
             let p: f64 = basis[c * d..(c + 1) * d]
                 .iter()
-                .zip(row)
+                .zip(&row)
                 .map(|(a, b)| a * b)
                 .sum();
             inside += p * p;
@@ -96,84 +103,147 @@ pub struct TaskSpace {
     pub ratios: Vec<f64>,
 }
 
-/// Every task's gradient subspace at every layer: `[layer][task]`.
+/// Every task's gradients at every layer, streamed: feed each chunk's Jacobians to
+/// [`TaskSubspaces::push`], then read [`TaskSubspaces::spaces`] and [`TaskSubspaces::pairs`].
+pub struct TaskSubspaces {
+    tasks: TaskStructure,
+    /// `[layer][task]`: an uncentred factor of the task's gradients at the layer.
+    factors: Vec<Vec<Factor>>,
+    /// `[layer][pair]` (pairs `a < b` in order): `Σ (g_A·g_B)²` and `Σ ‖g_A‖²‖g_B‖²`.
+    exact: Vec<Vec<(f64, f64)>>,
+}
+
+impl TaskSubspaces {
+    /// For Jacobians shaped like `jac` (any chunk's: only its layer widths are read).
+    pub fn new(jac: &OutputJacobians, tasks: &TaskStructure) -> TaskSubspaces {
+        let t = tasks.tasks.len();
+        TaskSubspaces {
+            tasks: tasks.clone(),
+            factors: jac
+                .per_layer
+                .iter()
+                .map(|s| (0..t).map(|_| Factor::uncentred(s.cols)).collect())
+                .collect(),
+            exact: jac
+                .per_layer
+                .iter()
+                .map(|_| vec![(0.0, 0.0); t * t.saturating_sub(1) / 2])
+                .collect(),
+        }
+    }
+
+    /// Folds in one chunk's Jacobians.
+    pub fn push(&mut self, jac: &OutputJacobians) {
+        let tasks = &self.tasks.tasks;
+        for (layer, (factors, exact)) in self.factors.iter_mut().zip(&mut self.exact).enumerate() {
+            let d = jac.per_layer[layer].cols;
+            let n = jac.per_layer[layer].index.len();
+            let grads: Vec<Vec<f64>> = tasks
+                .iter()
+                .map(|t| task_gradients(jac, layer, &t.outputs))
+                .collect();
+            for (f, g) in factors.iter_mut().zip(&grads) {
+                f.push(g);
+            }
+            let mut pair = 0;
+            for a in 0..tasks.len() {
+                for b in a + 1..tasks.len() {
+                    let (oa, ob) = (tasks[a].outputs.len(), tasks[b].outputs.len());
+                    let (num, den) = &mut exact[pair];
+                    for i in 0..n {
+                        for p in 0..oa {
+                            let ga = &grads[a][(i * oa + p) * d..(i * oa + p + 1) * d];
+                            for q in 0..ob {
+                                let gb = &grads[b][(i * ob + q) * d..(i * ob + q + 1) * d];
+                                let dot: f64 = ga.iter().zip(gb).map(|(x, y)| x * y).sum();
+                                *num += dot * dot;
+                                *den += ga.iter().map(|x| x * x).sum::<f64>()
+                                    * gb.iter().map(|x| x * x).sum::<f64>();
+                            }
+                        }
+                    }
+                    pair += 1;
+                }
+            }
+        }
+    }
+
+    /// Every task's gradient subspace at every layer: `[layer][task]`.
+    pub fn spaces(&self, cfg: &SubspaceConfig) -> Result<Vec<Vec<TaskSpace>>> {
+        self.factors
+            .iter()
+            .map(|layer| {
+                layer
+                    .iter()
+                    .map(|f| {
+                        let pca = Pca::from_factor(f)?;
+                        let k = pca.components_for(cfg.share).min(cfg.max_k).min(pca.d);
+                        Ok(TaskSpace {
+                            k,
+                            basis: pca.top(k).to_vec(),
+                            ratios: pca.ratios,
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Angles and interference for every pair of tasks at every layer.
+    pub fn pairs(&self, spaces: &[Vec<TaskSpace>]) -> Result<Vec<TaskPair>> {
+        let tasks = &self.tasks.tasks;
+        let mut out = Vec::new();
+        for (layer, sp) in spaces.iter().enumerate() {
+            let f = &self.factors[layer];
+            let mut pair = 0;
+            for a in 0..tasks.len() {
+                for b in a + 1..tasks.len() {
+                    let d = f[a].r().ncols();
+                    let (ka, kb) = (sp[a].k, sp[b].k);
+                    let cosines = principal_cosines(&sp[a].basis, ka, &sp[b].basis, kb, d)?;
+                    let interference_pca =
+                        cosines.iter().map(|c| c * c).sum::<f64>() / ka.min(kb).max(1) as f64;
+                    let (ia, ta) = energy_in(&f[a], &sp[b].basis, kb, d);
+                    let (ib, tb) = energy_in(&f[b], &sp[a].basis, ka, d);
+                    let (num, den) = self.exact[layer][pair];
+                    pair += 1;
+                    out.push(TaskPair {
+                        layer,
+                        task_a: tasks[a].name.clone(),
+                        task_b: tasks[b].name.clone(),
+                        k_a: ka,
+                        k_b: kb,
+                        cosines,
+                        interference_pca,
+                        share_a_in_b: if ta > 0.0 { ia / ta } else { 0.0 },
+                        share_b_in_a: if tb > 0.0 { ib / tb } else { 0.0 },
+                        interference_exact: if den > 0.0 { num / den } else { 0.0 },
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every task's gradient subspace at every layer, from one batch's Jacobians: `[layer][task]`.
 pub fn task_spaces(
     jac: &OutputJacobians,
     tasks: &TaskStructure,
     cfg: &SubspaceConfig,
 ) -> Result<Vec<Vec<TaskSpace>>> {
-    (0..jac.per_layer.len())
-        .map(|layer| {
-            let d = jac.per_layer[layer].cols;
-            tasks
-                .tasks
-                .iter()
-                .map(|t| {
-                    let g = task_gradients(jac, layer, &t.outputs);
-                    let pca = Pca::fit_uncentred(&g, g.len() / d, d)?;
-                    let k = pca.components_for(cfg.share).min(cfg.max_k).min(d);
-                    Ok(TaskSpace {
-                        k,
-                        basis: pca.top(k).to_vec(),
-                        ratios: pca.ratios,
-                    })
-                })
-                .collect()
-        })
-        .collect()
+    let mut s = TaskSubspaces::new(jac, tasks);
+    s.push(jac);
+    s.spaces(cfg)
 }
 
-/// Angles and interference for every pair of tasks at every layer.
+/// Angles and interference for every pair of tasks at every layer, from one batch's Jacobians.
 pub fn task_pairs(
     jac: &OutputJacobians,
     tasks: &TaskStructure,
     spaces: &[Vec<TaskSpace>],
 ) -> Result<Vec<TaskPair>> {
-    let mut out = Vec::new();
-    for (layer, sp) in spaces.iter().enumerate() {
-        let d = jac.per_layer[layer].cols;
-        let n = jac.per_layer[layer].index.len();
-        let grads: Vec<Vec<f64>> = tasks
-            .tasks
-            .iter()
-            .map(|t| task_gradients(jac, layer, &t.outputs))
-            .collect();
-        for a in 0..tasks.tasks.len() {
-            for b in a + 1..tasks.tasks.len() {
-                let (ka, kb) = (sp[a].k, sp[b].k);
-                let cosines = principal_cosines(&sp[a].basis, ka, &sp[b].basis, kb, d)?;
-                let interference_pca =
-                    cosines.iter().map(|c| c * c).sum::<f64>() / ka.min(kb).max(1) as f64;
-                let (ia, ta) = energy_in(&grads[a], &sp[b].basis, kb, d);
-                let (ib, tb) = energy_in(&grads[b], &sp[a].basis, ka, d);
-                let (oa, ob) = (tasks.tasks[a].outputs.len(), tasks.tasks[b].outputs.len());
-                let (mut num, mut den) = (0.0, 0.0);
-                for i in 0..n {
-                    for p in 0..oa {
-                        let ga = &grads[a][(i * oa + p) * d..(i * oa + p + 1) * d];
-                        for q in 0..ob {
-                            let gb = &grads[b][(i * ob + q) * d..(i * ob + q + 1) * d];
-                            let dot: f64 = ga.iter().zip(gb).map(|(x, y)| x * y).sum();
-                            num += dot * dot;
-                            den += ga.iter().map(|x| x * x).sum::<f64>()
-                                * gb.iter().map(|x| x * x).sum::<f64>();
-                        }
-                    }
-                }
-                out.push(TaskPair {
-                    layer,
-                    task_a: tasks.tasks[a].name.clone(),
-                    task_b: tasks.tasks[b].name.clone(),
-                    k_a: ka,
-                    k_b: kb,
-                    cosines,
-                    interference_pca,
-                    share_a_in_b: if ta > 0.0 { ia / ta } else { 0.0 },
-                    share_b_in_a: if tb > 0.0 { ib / tb } else { 0.0 },
-                    interference_exact: if den > 0.0 { num / den } else { 0.0 },
-                });
-            }
-        }
-    }
-    Ok(out)
+    let mut s = TaskSubspaces::new(jac, tasks);
+    s.push(jac);
+    s.pairs(spaces)
 }

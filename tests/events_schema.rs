@@ -6,7 +6,7 @@
 
 use circuitscope::embed::ProbeScore;
 use circuitscope::model::train::TaskMetrics;
-use circuitscope::runlog::events::{GraphEdgeRecord, GraphNodeRecord};
+use circuitscope::runlog::events::{GraphBundleRecord, GraphEdgeRecord, GraphNodeRecord};
 use circuitscope::runlog::{Envelope, Event, RunStatus, SCHEMA_VERSION};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -213,6 +213,22 @@ fn samples() -> Vec<Event> {
                 mean_abs: 0.5,
             }],
             total_edges: 1,
+            bundles: vec![],
+        },
+        Event::GraphEdges {
+            node_kind: "neuron".into(),
+            nodes: vec![],
+            edges: vec![],
+            total_edges: 5000,
+            bundles: vec![GraphBundleRecord {
+                from_layer: 0,
+                from_community: 1,
+                to_layer: 1,
+                to_community: 0,
+                edges: 5000,
+                sum: -2.5,
+                sum_abs: 3.5,
+            }],
         },
         Event::FaithfulnessPoint {
             graph: "neuron".into(),

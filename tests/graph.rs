@@ -809,3 +809,74 @@ fn a_graph_streamed_over_chunks_of_examples_equals_every_examples_attributions_a
         );
     }
 }
+
+#[test]
+fn a_graph_too_large_for_the_log_carries_bundles_of_every_edge() {
+    use circuitscope::data::products::ProductsConfig;
+    use circuitscope::runlog::events::GRAPH_EDGES_MAX;
+    use circuitscope::runlog::graph::graph_edges_event;
+    use circuitscope::runlog::Event;
+    use petgraph::visit::EdgeRef;
+    // products64: 4·64 + 64·64·2 + 64·2 = 8,576 edges, more than the log carries.
+    let model = random_model(Preset::Products64, 2);
+    let data = ProductsConfig {
+        n_val: 20,
+        n_per_task: 5,
+        n_train: 5,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let spec = GraphSpec {
+        examples: 20,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let g = build(&model, &data.val, &data.tasks, &spec).unwrap();
+    assert_eq!(g.graph.edge_count(), 8576);
+    let Event::GraphEdges {
+        edges,
+        total_edges,
+        bundles,
+        ..
+    } = graph_edges_event(&g)
+    else {
+        panic!("a graph_edges event")
+    };
+    assert_eq!((edges.len(), total_edges), (GRAPH_EDGES_MAX, 8576));
+    // Every edge is in exactly one bundle, and each bundle sums its edges.
+    assert_eq!(bundles.iter().map(|b| b.edges).sum::<usize>(), 8576);
+    for b in &bundles {
+        let (mut sum, mut sum_abs, mut count) = (0.0, 0.0, 0);
+        for e in g.graph.edge_references() {
+            let (s, t) = (&g.graph[e.source()], &g.graph[e.target()]);
+            if (s.layer, s.community, t.layer, t.community)
+                == (b.from_layer, b.from_community, b.to_layer, b.to_community)
+            {
+                sum += e.weight().mean;
+                sum_abs += e.weight().mean_abs;
+                count += 1;
+            }
+        }
+        assert_eq!(count, b.edges);
+        assert!((sum - b.sum).abs() <= 1e-9 * sum_abs.max(1e-300), "{b:?}");
+        assert!(
+            (sum_abs - b.sum_abs).abs() <= 1e-9 * sum_abs.max(1e-300),
+            "{b:?}"
+        );
+    }
+    assert!(bundles.windows(2).all(|w| w[0].sum_abs >= w[1].sum_abs));
+    // A graph the log carries whole has no bundles (the view sums what it has).
+    let small = build(
+        &random_model(Preset::Products, 2),
+        &data.val,
+        &data.tasks,
+        &spec,
+    )
+    .unwrap();
+    let Event::GraphEdges { bundles, .. } = graph_edges_event(&small) else {
+        panic!()
+    };
+    assert!(bundles.is_empty());
+}

@@ -81,6 +81,7 @@ fn every_kind() -> Vec<Event> {
                 mean_abs: 0.75,
             }],
             total_edges: 1,
+            bundles: vec![],
         },
         Event::FaithfulnessPoint {
             graph: "roi".into(),

@@ -977,6 +977,8 @@ fn dense_graphs_are_bundled_and_layers_named() {
     app.handle(key(KeyCode::Char('a')));
     assert!(screen(&app, 200, 30).contains("edges bundled by (layer, community) (as asked"));
     app.handle(key(KeyCode::Char('a')));
+    assert!(screen(&app, 200, 30).contains("edges bundled by layer (as asked"));
+    app.handle(key(KeyCode::Char('a')));
     for _ in 0..10 {
         app.handle(key(KeyCode::Char('-')));
     }
@@ -984,6 +986,103 @@ fn dense_graphs_are_bundled_and_layers_named() {
         screen(&app, 200, 30).contains("every edge drawn (auto"),
         "few edges: each drawn"
     );
+}
+
+#[test]
+fn a_784_512_512_10_graph_is_drawn_from_the_logs_bundles_of_all_its_edges() {
+    use std::collections::BTreeMap;
+    // The W6 model's neuron graph: 1,818 nodes, 668,672 edges; many communities per layer.
+    let widths = [784usize, 512, 512, 10];
+    let mut nodes = Vec::new();
+    for (k, &w) in widths.iter().enumerate() {
+        for i in 0..w {
+            nodes.push((k, format!("h{k}:{i}"), (k * 7 + i) % 40));
+        }
+    }
+    let start: Vec<usize> = widths
+        .iter()
+        .scan(0, |acc, &w| {
+            let s = *acc;
+            *acc += w;
+            Some(s)
+        })
+        .collect();
+    let mut all = Vec::new();
+    for k in 0..3 {
+        for i in 0..widths[k] {
+            for j in 0..widths[k + 1] {
+                let mean = ((i * 31 + j * 17 + k) % 101) as f64 / 100.0 - 0.3;
+                all.push((start[k] + i, start[k + 1] + j, mean, mean.abs() + 0.01));
+            }
+        }
+    }
+    assert_eq!(all.len(), 668_672);
+    let mut sums: BTreeMap<(usize, usize, usize, usize), (usize, f64, f64)> = BTreeMap::new();
+    for &(a, b, m, ma) in &all {
+        let e = sums
+            .entry((nodes[a].0, nodes[a].2, nodes[b].0, nodes[b].2))
+            .or_default();
+        *e = (e.0 + 1, e.1 + m, e.2 + ma);
+    }
+    all.sort_by(|x, y| y.3.total_cmp(&x.3));
+    let edges: Vec<serde_json::Value> = all[..4096]
+        .iter()
+        .map(|&(a, b, m, ma)| serde_json::json!({"from": a, "to": b, "mean": m, "mean_abs": ma}))
+        .collect();
+    let bundles: Vec<serde_json::Value> = sums
+        .iter()
+        .map(|(&(fl, fc, tl, tc), &(n, s, sa))| {
+            serde_json::json!({"from_layer": fl, "from_community": fc, "to_layer": tl,
+                "to_community": tc, "edges": n, "sum": s, "sum_abs": sa})
+        })
+        .collect();
+    let nodes: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|(l, label, c)| serde_json::json!({"layer": l, "label": label, "community": c}))
+        .collect();
+    let line = serde_json::json!({"v": 1, "time": 0.0, "kind": "graph_edges",
+        "node_kind": "neuron", "nodes": nodes, "edges": edges, "total_edges": 668_672,
+        "bundles": bundles})
+    .to_string();
+    let mut app = App::new("x", Box::new(default_views));
+    for r in records(&line) {
+        app.handle(AppEvent::Run(0, RunEvent::Record(r)));
+    }
+    go(&mut app, 3);
+    // The side panel's text, its wrapped lines joined.
+    let panel = |s: &str| -> String {
+        s.lines()
+            .filter_map(|l| l.split_once('│').map(|(_, r)| r.trim()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // 40 communities per layer cannot be labelled on 30 rows: bundled by layer, and every
+    // edge stands in them (the share asked is past the 4,096 the log carries).
+    let s = screen(&app, 100, 40);
+    let p = panel(&s);
+    assert!(
+        p.contains("edges bundled by layer, all 668672 edges (auto"),
+        "{s}"
+    );
+    for label in ["h0·784", "h1·512", "h2·512", "h3·10"] {
+        assert!(s.contains(label), "{label}: {s}");
+    }
+    // Each layer pair's bundle holds all of its edges, with their sums.
+    for (pair, n) in [("h0→h1", 401_408), ("h1→h2", 262_144), ("h2→h3", 5_120)] {
+        assert!(p.contains(&format!("{pair}: {n} edges")), "{pair}: {p}");
+    }
+    // a: every carried edge; again: (layer, community) bundles of every edge; again: layers.
+    app.handle(key(KeyCode::Char('a')));
+    assert!(panel(&screen(&app, 100, 40)).contains("every edge drawn (as asked"));
+    app.handle(key(KeyCode::Char('a')));
+    let p = panel(&screen(&app, 100, 40));
+    assert!(
+        p.contains("edges bundled by (layer, community), all 668672 edges (as asked"),
+        "{p}"
+    );
+    app.handle(key(KeyCode::Char('a')));
+    assert!(panel(&screen(&app, 100, 40))
+        .contains("edges bundled by layer, all 668672 edges (as asked"));
 }
 
 #[test]

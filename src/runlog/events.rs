@@ -105,6 +105,20 @@ pub struct GraphEdgeRecord {
     pub mean_abs: f64,
 }
 
+/// Every edge between two (layer, community) groups of a graph too large for its edges to be
+/// carried whole ([`Event::GraphEdges`]'s `bundles`): how many, and the sums of their signed
+/// means and mean |values|.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphBundleRecord {
+    pub from_layer: usize,
+    pub from_community: usize,
+    pub to_layer: usize,
+    pub to_community: usize,
+    pub edges: usize,
+    pub sum: f64,
+    pub sum_abs: f64,
+}
+
 /// Every event kind. Fields are the figures a follower (the dashboard, a notebook) shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -159,12 +173,16 @@ pub enum Event {
         edge_kind: String,
     },
     /// The graph itself, for drawing it live: every node and the strongest edges (at most
-    /// [`GRAPH_EDGES_MAX`], by mean |value|, strongest first) of `total_edges`.
+    /// [`GRAPH_EDGES_MAX`], by mean |value|, strongest first) of `total_edges`. When edges
+    /// were left out, `bundles` aggregates every edge by (layer, community) (the strongest
+    /// [`GRAPH_EDGES_MAX`] bundles), so a view of a 668,672-edge graph still shows all of it.
     GraphEdges {
         node_kind: String,
         nodes: Vec<GraphNodeRecord>,
         edges: Vec<GraphEdgeRecord>,
         total_edges: usize,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bundles: Vec<GraphBundleRecord>,
     },
     /// One point of a faithfulness-versus-sparsity curve.
     FaithfulnessPoint {

@@ -3,7 +3,7 @@
 //! `graph_edges` events.
 
 use super::dir::write_atomic_with;
-use super::events::{Event, GraphEdgeRecord, GraphNodeRecord, GRAPH_EDGES_MAX};
+use super::events::{Event, GraphBundleRecord, GraphEdgeRecord, GraphNodeRecord, GRAPH_EDGES_MAX};
 use super::load::LoadedRun;
 use super::log::segment;
 use crate::graph::{build, export, tables, CircuitGraph, GraphSpec};
@@ -48,13 +48,47 @@ pub fn graph_edges_event(g: &CircuitGraph) -> Event {
         })
         .collect();
     edges.sort_by(|a, b| b.mean_abs.total_cmp(&a.mean_abs));
+    let bundles = if edges.len() > GRAPH_EDGES_MAX {
+        bundles(g)
+    } else {
+        Vec::new()
+    };
     edges.truncate(GRAPH_EDGES_MAX);
     Event::GraphEdges {
         node_kind: format!("{:?}", g.spec.nodes).to_lowercase(),
         nodes,
         edges,
         total_edges: g.graph.edge_count(),
+        bundles,
     }
+}
+
+/// Every edge of `g` summed by the (layer, community) groups it joins; the strongest
+/// [`GRAPH_EDGES_MAX`] bundles by summed mean |value|.
+fn bundles(g: &CircuitGraph) -> Vec<GraphBundleRecord> {
+    let mut map: std::collections::BTreeMap<(usize, usize, usize, usize), GraphBundleRecord> =
+        Default::default();
+    for e in g.graph.edge_references() {
+        let (a, b) = (&g.graph[e.source()], &g.graph[e.target()]);
+        let r = map
+            .entry((a.layer, a.community, b.layer, b.community))
+            .or_insert(GraphBundleRecord {
+                from_layer: a.layer,
+                from_community: a.community,
+                to_layer: b.layer,
+                to_community: b.community,
+                edges: 0,
+                sum: 0.0,
+                sum_abs: 0.0,
+            });
+        r.edges += 1;
+        r.sum += e.weight().mean;
+        r.sum_abs += e.weight().mean_abs;
+    }
+    let mut v: Vec<GraphBundleRecord> = map.into_values().collect();
+    v.sort_by(|a, b| b.sum_abs.total_cmp(&a.sum_abs));
+    v.truncate(GRAPH_EDGES_MAX);
+    v
 }
 
 /// Builds the graph of a finished run on its validation split, writes `graph/graph.json`,

@@ -1,10 +1,13 @@
 //! The Graph view: the newest graph drawn by layer (each layer named), the edges kept by the
 //! `+`/`-` share, the selected node (`/` finds one by name). Too many edges for the canvas
 //! to draw legibly are bundled: one line per pair of (layer, community) groups, its weight the
-//! sum of the edges it stands for (`a` switches between auto, every edge and bundles).
+//! sum of the edges it stands for, or per pair of layers when a layer has more groups than the
+//! canvas has rows for (`a` switches between auto, every edge, community and layer bundles).
+//! When the log carries only the strongest edges of a large graph and more are asked for, the
+//! bundles are the log's aggregate of every edge (`graph_edges`' `bundles`).
 
 use super::{clip, empty, interpolate, num, PALETTE};
-use crate::runlog::events::{GraphEdgeRecord, GraphNodeRecord};
+use crate::runlog::events::{GraphBundleRecord, GraphEdgeRecord, GraphNodeRecord};
 use crate::runlog::Event;
 use crate::tui::{Ctx, Record, View};
 use ratatui::buffer::Buffer;
@@ -67,6 +70,8 @@ pub struct Graph {
     step: Option<u64>,
     /// Every edge, or bundles, or whichever is legible (`a` cycles).
     mode: Drawing,
+    /// Every edge of the graph summed by (layer, community), when the log left edges out.
+    all_bundles: Vec<GraphBundleRecord>,
 }
 
 /// How the Graph view draws edges.
@@ -76,7 +81,10 @@ pub enum Drawing {
     #[default]
     Auto,
     Edges,
+    /// Bundled by (layer, community).
     Bundles,
+    /// Bundled by layer.
+    Layers,
 }
 
 /// A bundle of edges between two (layer, community) groups.
@@ -129,20 +137,49 @@ impl Graph {
     pub fn bundled(&self, keep: f64, rows: u16) -> bool {
         match self.mode {
             Drawing::Edges => false,
-            Drawing::Bundles => true,
+            Drawing::Bundles | Drawing::Layers => true,
             Drawing::Auto => self.shown(keep) > 4 * rows.max(1) as usize,
         }
     }
 
-    fn groups(&self) -> Groups {
-        let mut keys: Vec<(usize, usize)> =
-            self.nodes.iter().map(|n| (n.layer, n.community)).collect();
+    /// How edges are grouped now, if bundled: by layer (`true`) when asked, or (auto) when
+    /// some layer has more (layer, community) groups than half the canvas's rows (their
+    /// labels could not be written).
+    fn by_layer(&self, rows: u16) -> bool {
+        match self.mode {
+            Drawing::Layers => true,
+            Drawing::Bundles | Drawing::Edges => false,
+            Drawing::Auto => {
+                let mut keys: Vec<(usize, usize)> =
+                    self.nodes.iter().map(|n| (n.layer, n.community)).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                (0..self.layers())
+                    .any(|l| keys.iter().filter(|k| k.0 == l).count() * 2 > rows.max(1) as usize)
+            }
+        }
+    }
+
+    /// A node's group key: (layer, community), or (layer, 0) by layer.
+    fn key_of(layer: usize, community: usize, by_layer: bool) -> (usize, usize) {
+        (layer, if by_layer { 0 } else { community })
+    }
+
+    fn groups(&self, by_layer: bool) -> Groups {
+        let mut keys: Vec<(usize, usize)> = self
+            .nodes
+            .iter()
+            .map(|n| Graph::key_of(n.layer, n.community, by_layer))
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         let of: Vec<usize> = self
             .nodes
             .iter()
-            .map(|n| keys.binary_search(&(n.layer, n.community)).unwrap_or(0))
+            .map(|n| {
+                keys.binary_search(&Graph::key_of(n.layer, n.community, by_layer))
+                    .unwrap_or(0)
+            })
             .collect();
         let mut size = vec![0usize; keys.len()];
         for &g in &of {
@@ -188,6 +225,33 @@ impl Graph {
         v.sort_by(|a, b| b.sum_abs.total_cmp(&a.sum_abs));
         v
     }
+
+    /// The log's bundles of every edge, merged into the groups `g`.
+    fn all_bundles(&self, g: &Groups, by_layer: bool) -> Vec<Bundle> {
+        let mut map: BTreeMap<(usize, usize), Bundle> = BTreeMap::new();
+        for r in &self.all_bundles {
+            let find = |l, c| g.keys.binary_search(&Graph::key_of(l, c, by_layer)).ok();
+            let (Some(from), Some(to)) = (
+                find(r.from_layer, r.from_community),
+                find(r.to_layer, r.to_community),
+            ) else {
+                continue;
+            };
+            let b = map.entry((from, to)).or_insert(Bundle {
+                from,
+                to,
+                sum: 0.0,
+                sum_abs: 0.0,
+                edges: 0,
+            });
+            b.sum += r.sum;
+            b.sum_abs += r.sum_abs;
+            b.edges += r.edges;
+        }
+        let mut v: Vec<Bundle> = map.into_values().collect();
+        v.sort_by(|a, b| b.sum_abs.total_cmp(&a.sum_abs));
+        v
+    }
 }
 
 impl View for Graph {
@@ -206,12 +270,14 @@ impl View for Graph {
                 nodes,
                 edges,
                 total_edges,
+                bundles,
             } => {
                 self.kind = node_kind.clone();
                 self.step = env.step;
                 self.nodes = nodes.clone();
                 self.edges = edges.clone();
                 self.total_edges = *total_edges;
+                self.all_bundles = bundles.clone();
                 self.selected = self.selected.min(self.nodes.len().saturating_sub(1));
                 true
             }
@@ -240,7 +306,8 @@ impl View for Graph {
                 self.mode = match self.mode {
                     Drawing::Auto => Drawing::Edges,
                     Drawing::Edges => Drawing::Bundles,
-                    Drawing::Bundles => Drawing::Auto,
+                    Drawing::Bundles => Drawing::Layers,
+                    Drawing::Layers => Drawing::Auto,
                 }
             }
             _ => return false,
@@ -389,14 +456,22 @@ impl View for Graph {
         let [canvas_area, names_row] =
             Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(canvas_area);
         let bundled = self.bundled(ctx.keep, canvas_area.height);
+        let by_layer = bundled && self.by_layer(canvas_area.height);
+        // Past the edges the log carries, bundles stand for every edge (the log's aggregate).
+        let whole = bundled && capped && !self.all_bundles.is_empty();
         info.pop();
         info.push(Line::from(Span::styled(
             format!(
-                "{} ({}; a: auto, every edge, bundles)",
-                if bundled {
-                    "edges bundled by (layer, community)"
+                "{}{} ({}; a: auto, every edge, communities, layers)",
+                match (bundled, by_layer) {
+                    (false, _) => "every edge drawn",
+                    (true, false) => "edges bundled by (layer, community)",
+                    (true, true) => "edges bundled by layer",
+                },
+                if whole {
+                    format!(", all {} edges", self.total_edges)
                 } else {
-                    "every edge drawn"
+                    String::new()
                 },
                 match self.mode {
                     Drawing::Auto if bundled => "auto: too many to tell apart here",
@@ -406,6 +481,38 @@ impl View for Graph {
             ),
             Style::default().fg(Color::DarkGray),
         )));
+        let groups = bundled.then(|| self.groups(by_layer));
+        let bundles = groups
+            .as_ref()
+            .map(|g| {
+                if whole {
+                    self.all_bundles(g, by_layer)
+                } else {
+                    self.bundles(edges, g)
+                }
+            })
+            .unwrap_or_default();
+        // The strongest bundles in words: which groups, how many edges, their sums.
+        if let Some(g) = &groups {
+            let name = |i: usize| {
+                let (l, c) = g.keys[i];
+                if by_layer {
+                    self.layer_name(l)
+                } else {
+                    format!("{}c{c}", self.layer_name(l))
+                }
+            };
+            for b in bundles.iter().take(4) {
+                info.push(Line::from(format!(
+                    "{}→{}: {} edges, Σ|w| {}, Σw {}",
+                    name(b.from),
+                    name(b.to),
+                    b.edges,
+                    num(b.sum_abs),
+                    num(b.sum)
+                )));
+            }
+        }
         Paragraph::new(info)
             .wrap(Wrap { trim: true })
             .block(Block::default().borders(if wide { Borders::LEFT } else { Borders::NONE }))
@@ -462,11 +569,6 @@ impl View for Graph {
                 )
             })
             .collect();
-        let groups = bundled.then(|| self.groups());
-        let bundles = groups
-            .as_ref()
-            .map(|g| self.bundles(edges, g))
-            .unwrap_or_default();
         let strongest = bundles.first().map_or(0.0, |b| b.sum_abs);
         Canvas::default()
             .marker(Marker::Braille)
@@ -490,15 +592,22 @@ impl View for Graph {
                     let in_layer = |l: usize| g.keys.iter().filter(|k| k.0 == l).count();
                     for (i, &(l, community)) in g.keys.iter().enumerate() {
                         let p = g.pos[i];
-                        let text = format!("●c{community}·{}", g.size[i]);
+                        let (text, color) = if by_layer {
+                            (
+                                format!("●{}·{}", self.layer_name(l), g.size[i]),
+                                Color::Cyan,
+                            )
+                        } else {
+                            (
+                                format!("●c{community}·{}", g.size[i]),
+                                PALETTE[community % PALETTE.len()],
+                            )
+                        };
                         if in_layer(l) * 2 <= rows as usize {
                             c.print(
                                 label_at(p.0, &text),
                                 p.1,
-                                Span::styled(
-                                    text,
-                                    Style::default().fg(PALETTE[community % PALETTE.len()]),
-                                ),
+                                Span::styled(text, Style::default().fg(color)),
                             );
                         } else {
                             c.draw(&Points {

@@ -1017,7 +1017,8 @@ fn a_784_512_512_10_graph_is_drawn_from_the_logs_bundles_of_all_its_edges() {
         }
     }
     assert_eq!(all.len(), 668_672);
-    let mut sums: BTreeMap<(usize, usize, usize, usize), (usize, f64, f64)> = BTreeMap::new();
+    type Groups = (usize, usize, usize, usize);
+    let mut sums: BTreeMap<Groups, (usize, f64, f64)> = BTreeMap::new();
     for &(a, b, m, ma) in &all {
         let e = sums
             .entry((nodes[a].0, nodes[a].2, nodes[b].0, nodes[b].2))

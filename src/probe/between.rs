@@ -290,8 +290,8 @@ impl<'a> Between<'a> {
                                 .for_each(|(gi, &w)| *gi += s * w as f64);
                         }
                     }
-                    grouper.assign(g);
                 }
+                grouper.assign_all(&grads, dk);
                 f.push(&grads);
             }
         }

@@ -95,7 +95,12 @@ pub(crate) fn group(vectors: &[&[f64]], smooth: bool, cosine: f64) -> Vec<usize>
         .flat_map(|v| v.iter())
         .fold(0.0f64, |a, b| a.max(b.abs()));
     let mut g = Grouper::new(smooth, scale, cosine);
-    vectors.iter().map(|v| g.assign(v)).collect()
+    let d = vectors.first().map_or(0, |v| v.len());
+    if d > 0 && vectors.iter().all(|v| v.len() == d) {
+        g.assign_all(&vectors.concat(), d)
+    } else {
+        vectors.iter().map(|v| g.assign(v)).collect()
+    }
 }
 
 fn distinct(groups: &[usize]) -> usize {
@@ -218,19 +223,41 @@ pub(crate) enum Grouper {
         scale: f64,
         ids: HashMap<u128, usize>,
     },
-    /// Greedy leader clustering by cosine.
+    /// Greedy leader clustering by cosine: a vector joins the first leader within `cosine`.
     Leaders {
         cosine: f64,
-        leaders: Vec<(Vec<f64>, f64)>,
+        /// The leaders, [`LEADER_BLOCK`] rows to a block (leader `j`: block `j / LEADER_BLOCK`).
+        blocks: Vec<Vec<f64>>,
+        norms: Vec<f64>,
     },
 }
+
+/// Whether `v` (norm `norm`) joins leader `l` (norm `ln`): the one test of leader clustering
+/// (a zero vector joins only a zero leader).
+fn joins(l: &[f64], ln: f64, v: &[f64], norm: f64, cosine: f64) -> bool {
+    if norm == 0.0 || ln == 0.0 {
+        norm == ln
+    } else {
+        let dot: f64 = l.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+        dot / (norm * ln) >= cosine
+    }
+}
+
+/// Leaders per storage block, and vectors whose cosines with a block of leaders are taken in
+/// one matrix product.
+const LEADER_BLOCK: usize = 256;
+
+/// How far below `cosine` a batched cosine may be and its leader still be tested exactly
+/// (the product's rounding is ~1e-15; a leader below this cannot pass the exact test).
+const LEADER_SLACK: f64 = 1e-9;
 
 impl Grouper {
     pub(crate) fn new(smooth: bool, scale: f64, cosine: f64) -> Grouper {
         if smooth {
             Grouper::Leaders {
                 cosine,
-                leaders: Vec::new(),
+                blocks: Vec::new(),
+                norms: Vec::new(),
             }
         } else {
             Grouper::Exact {
@@ -241,25 +268,111 @@ impl Grouper {
     }
 
     pub(crate) fn assign(&mut self, v: &[f64]) -> usize {
+        self.assign_all(v, v.len()).first().copied().unwrap_or(0)
+    }
+
+    /// The group of each of the rows (`d` wide), in order: the same ids as [`Grouper::assign`]
+    /// one row at a time. Leader clustering takes a block of vectors' cosines with each block
+    /// of earlier leaders in one matrix product and tests exactly, first to last, only the
+    /// leaders whose cosine is within [`LEADER_SLACK`] of passing: the same first leader as a
+    /// scan of every leader, at the speed of a product, holding no more than the leaders.
+    pub(crate) fn assign_all(&mut self, rows: &[f64], d: usize) -> Vec<usize> {
+        let m = rows.len().checked_div(d).unwrap_or(0);
         match self {
-            Grouper::Exact { scale, ids } => {
-                let next = ids.len();
-                *ids.entry(hash128(&grad_key(v, *scale))).or_insert(next)
-            }
-            Grouper::Leaders { cosine, leaders } => {
-                let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-                let found = leaders.iter().position(|(l, ln)| {
-                    let dot: f64 = l.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
-                    if norm == 0.0 || *ln == 0.0 {
-                        norm == *ln
-                    } else {
-                        dot / (norm * ln) >= *cosine
-                    }
-                });
-                found.unwrap_or_else(|| {
-                    leaders.push((v.to_vec(), norm));
-                    leaders.len() - 1
+            Grouper::Exact { scale, ids } => rows
+                .chunks(d.max(1))
+                .take(m)
+                .map(|v| {
+                    let next = ids.len();
+                    *ids.entry(hash128(&grad_key(v, *scale))).or_insert(next)
                 })
+                .collect(),
+            Grouper::Leaders {
+                cosine,
+                blocks,
+                norms,
+            } => {
+                let cosine = *cosine;
+                let mut out = Vec::with_capacity(m);
+                let mut cos = vec![0.0; LEADER_BLOCK * LEADER_BLOCK];
+                for block in rows.chunks(LEADER_BLOCK * d.max(1)).filter(|_| d > 0) {
+                    let mb = block.len() / d;
+                    let vnorms: Vec<f64> = block
+                        .chunks(d)
+                        .map(|v| v.iter().map(|x| x * x).sum::<f64>().sqrt())
+                        .collect();
+                    let unit: Vec<f64> = block
+                        .chunks(d)
+                        .zip(&vnorms)
+                        .flat_map(|(v, &n)| {
+                            v.iter().map(move |x| if n > 0.0 { x / n } else { 0.0 })
+                        })
+                        .collect();
+                    let before = norms.len();
+                    // The first earlier leader each vector joins, leader block by leader block.
+                    let mut found: Vec<Option<usize>> = vec![None; mb];
+                    for (b, lb) in blocks.iter().enumerate() {
+                        let rows_b = (before - (b * LEADER_BLOCK).min(before)).min(LEADER_BLOCK);
+                        if rows_b == 0
+                            || found
+                                .iter()
+                                .zip(&vnorms)
+                                .all(|(f, &n)| f.is_some() || n == 0.0)
+                        {
+                            break;
+                        }
+                        let c = &mut cos[..mb * rows_b];
+                        faer::linalg::matmul::matmul(
+                            faer::MatMut::from_row_major_slice_mut(c, mb, rows_b),
+                            faer::Accum::Replace,
+                            faer::MatRef::from_row_major_slice(&unit, mb, d),
+                            faer::MatRef::from_row_major_slice(&lb[..rows_b * d], rows_b, d)
+                                .transpose(),
+                            1.0,
+                            faer::Par::Seq,
+                        );
+                        for i in 0..mb {
+                            if found[i].is_some() || vnorms[i] == 0.0 {
+                                continue;
+                            }
+                            let v = &block[i * d..(i + 1) * d];
+                            found[i] = (0..rows_b)
+                                .filter(|&r| {
+                                    let ln = norms[b * LEADER_BLOCK + r];
+                                    ln > 0.0 && c[i * rows_b + r] / ln >= cosine - LEADER_SLACK
+                                })
+                                .find(|&r| {
+                                    let j = b * LEADER_BLOCK + r;
+                                    joins(&lb[r * d..(r + 1) * d], norms[j], v, vnorms[i], cosine)
+                                })
+                                .map(|r| b * LEADER_BLOCK + r);
+                        }
+                    }
+                    for (i, v) in block.chunks(d).enumerate() {
+                        let norm = vnorms[i];
+                        let test = |blocks: &[Vec<f64>], j: usize| {
+                            let r = j % LEADER_BLOCK;
+                            let l = &blocks[j / LEADER_BLOCK][r * d..(r + 1) * d];
+                            joins(l, norms[j], v, norm, cosine)
+                        };
+                        // Zero vectors scan every leader (only a zero leader takes them); the
+                        // rest, the leaders this block added, after the earlier ones.
+                        let id = if norm == 0.0 {
+                            (0..norms.len()).find(|&j| test(blocks, j))
+                        } else {
+                            found[i].or_else(|| (before..norms.len()).find(|&j| test(blocks, j)))
+                        };
+                        out.push(id.unwrap_or_else(|| {
+                            if norms.len() % LEADER_BLOCK == 0 {
+                                blocks.push(Vec::with_capacity(LEADER_BLOCK * d));
+                            }
+                            blocks.last_mut().expect("a block").extend_from_slice(v);
+                            norms.push(norm);
+                            norms.len() - 1
+                        }));
+                    }
+                }
+                out
             }
         }
     }
@@ -267,7 +380,7 @@ impl Grouper {
     pub(crate) fn distinct(&self) -> usize {
         match self {
             Grouper::Exact { ids, .. } => ids.len(),
-            Grouper::Leaders { leaders, .. } => leaders.len(),
+            Grouper::Leaders { norms, .. } => norms.len(),
         }
     }
 }
@@ -404,4 +517,59 @@ pub fn census_streamed(
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Leader clustering as defined: each vector joins the first leader it passes, scanned.
+    fn scan(rows: &[f64], d: usize, cosine: f64) -> Vec<usize> {
+        let mut leaders: Vec<(&[f64], f64)> = Vec::new();
+        rows.chunks(d)
+            .map(|v| {
+                let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                leaders
+                    .iter()
+                    .position(|(l, ln)| joins(l, *ln, v, norm, cosine))
+                    .unwrap_or_else(|| {
+                        leaders.push((v, norm));
+                        leaders.len() - 1
+                    })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batched_leader_clustering_assigns_what_the_scan_assigns() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let d = 6;
+        // 1,500 vectors: 700 distinct directions (more than two leader blocks), each repeated,
+        // scaled, nudged just inside or outside the cosine, and zero vectors among them.
+        let base: Vec<Vec<f64>> = (0..700)
+            .map(|_| (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect())
+            .collect();
+        let mut rows = Vec::new();
+        for i in 0..1500 {
+            let b = &base[rng.gen_range(0..base.len().min(i + 1))];
+            match i % 5 {
+                0 => rows.extend(std::iter::repeat_n(0.0, d)),
+                1 => rows.extend(b.iter().map(|x| x * 3.0)),
+                2 => rows.extend(b.iter().map(|x| x + rng.gen_range(-0.02..0.02))),
+                _ => rows.extend(b.iter()),
+            }
+        }
+        for cosine in [0.999, 0.99, 0.5] {
+            let mut g = Grouper::new(true, 0.0, cosine);
+            // Uneven calls, as chunks arrive.
+            let mut ids = g.assign_all(&rows[..300 * d], d);
+            ids.extend(g.assign_all(&rows[300 * d..301 * d], d));
+            ids.push(g.assign(&rows[301 * d..302 * d]));
+            ids.extend(g.assign_all(&rows[302 * d..], d));
+            let want = scan(&rows, d, cosine);
+            assert_eq!(ids, want, "cosine {cosine}");
+            assert!(g.distinct() > 256 || cosine < 0.9, "{}", g.distinct());
+        }
+    }
 }

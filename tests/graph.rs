@@ -880,3 +880,108 @@ fn a_graph_too_large_for_the_log_carries_bundles_of_every_edge() {
     };
     assert!(bundles.is_empty());
 }
+
+#[test]
+fn a_component_graph_streamed_over_chunks_equals_the_whole_batch_definition() {
+    use circuitscope::data::products::ProductsConfig;
+    use circuitscope::numeric::linalg::Pca;
+    use petgraph::graph::NodeIndex;
+    let model = random_model(Preset::Products, 4);
+    // 10,240 examples: two chunks of 4,096 and a half one.
+    let n = 10_240;
+    let data = ProductsConfig {
+        n_val: n,
+        n_per_task: 5,
+        n_train: 5,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let q = 3;
+    let g = build(
+        &model,
+        &data.val,
+        &data.tasks,
+        &GraphSpec {
+            examples: n,
+            edges: EdgeKind::Grad,
+            nodes: NodeKind::Component,
+            max_rois: q,
+            ..Default::default()
+        }
+        .check()
+        .unwrap(),
+    )
+    .unwrap();
+    // The definition on the whole batch: each hidden layer's PCA, then the mean over examples
+    // of |p_bᵀ J p_a| normalised over a.
+    let x = circuitscope::model::view::widen(&data.val.x);
+    let hs = layers_of(&model, &x);
+    let widths = model.widths();
+    let last = widths.len() - 1;
+    let bases: Vec<Vec<Vec<f64>>> = (0..widths.len())
+        .map(|k| {
+            let d = widths[k];
+            if k == 0 || k == last {
+                (0..d)
+                    .map(|u| (0..d).map(|v| (u == v) as u8 as f64).collect())
+                    .collect()
+            } else {
+                let p = Pca::fit(&hs[k], n, d).unwrap();
+                (0..q).map(|c| p.component(c).to_vec()).collect()
+            }
+        })
+        .collect();
+    let offset: Vec<usize> = bases
+        .iter()
+        .scan(0, |acc, b| {
+            let s = *acc;
+            *acc += b.len();
+            Some(s)
+        })
+        .collect();
+    for (l, layer) in model.layers.iter().enumerate() {
+        let (bi, bo) = (&bases[l], &bases[l + 1]);
+        let mut sum = vec![0.0; bo.len() * bi.len()];
+        for i in 0..n {
+            let z = layer.pre_activation(&hs[l][i * layer.d_in..(i + 1) * layer.d_in]);
+            for (b, pb) in bo.iter().enumerate() {
+                let flows: Vec<f64> = bi
+                    .iter()
+                    .map(|pa| {
+                        (0..layer.d_out)
+                            .map(|j| {
+                                pb[j]
+                                    * layer.activation.derivative_f64(z[j])
+                                    * (0..layer.d_in)
+                                        .map(|m| layer.w(j, m) as f64 * pa[m])
+                                        .sum::<f64>()
+                            })
+                            .sum::<f64>()
+                            .abs()
+                    })
+                    .collect();
+                let total: f64 = flows.iter().sum();
+                for (a, f) in flows.iter().enumerate() {
+                    sum[b * bi.len() + a] += if total > 0.0 { f / total } else { *f };
+                }
+            }
+        }
+        for b in 0..bo.len() {
+            for a in 0..bi.len() {
+                let e = g
+                    .graph
+                    .find_edge(
+                        NodeIndex::new(offset[l] + a),
+                        NodeIndex::new(offset[l + 1] + b),
+                    )
+                    .unwrap();
+                let (got, want) = (g.graph[e].mean, sum[b * bi.len() + a] / n as f64);
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "layer {l} edge {a}→{b}: streamed {got} vs whole {want}"
+                );
+            }
+        }
+    }
+}

@@ -109,8 +109,7 @@ pub(crate) fn assign_communities(
 }
 
 /// Builds the graph of `model` on the first `spec.examples` rows of `data`, streaming over
-/// the examples [`EXAMPLE_CHUNK`] at a time (component graphs excepted: their per-layer PCA
-/// reads every example's activations at once).
+/// the examples [`EXAMPLE_CHUNK`] at a time.
 pub fn build(
     model: &RuntimeModel,
     data: &Dataset,
@@ -122,8 +121,8 @@ pub fn build(
     let n = spec.examples.min(data.n);
     let widths = model.widths();
     if spec.nodes == NodeKind::Component {
-        let hs = activations(model, &rows_f64(data, 0..n))?;
-        return super::component::build_components(model, &hs, tasks, spec, n);
+        let chunk = |rows: std::ops::Range<usize>| activations(model, &rows_f64(data, rows));
+        return super::component::build_components(model, &chunk, tasks, spec, n);
     }
     let (groups, clustering) = if spec.nodes == NodeKind::Roi {
         let m = spec.roi_examples.min(n);

@@ -416,3 +416,29 @@ fn forward_in_chunks_gives_each_rows_outputs_as_one_row_at_a_time_does() {
         }
     }
 }
+
+#[test]
+fn pre_activation_is_the_in_order_sum_bit_for_bit() {
+    use circuitscope::model::Layer;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // Widths below, at and past the eight rows summed together, and an empty input.
+    for (d_in, d_out) in [(7, 13), (64, 8), (1, 3), (33, 17), (0, 5)] {
+        let layer = Layer {
+            d_in,
+            d_out,
+            weight: (0..d_in * d_out)
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect(),
+            bias: (0..d_out).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+            activation: Activation::Relu,
+        };
+        let h: Vec<f64> = (0..d_in).map(|_| rng.gen_range(-2.0..2.0)).collect();
+        let z = layer.pre_activation(&h);
+        assert_eq!(z.len(), d_out);
+        for (j, v) in z.iter().enumerate() {
+            let want =
+                (0..d_in).map(|i| layer.w(j, i) as f64 * h[i]).sum::<f64>() + layer.bias[j] as f64;
+            assert_eq!(v.to_bits(), want.to_bits(), "{d_in}x{d_out} row {j}");
+        }
+    }
+}

@@ -985,3 +985,31 @@ fn a_component_graph_streamed_over_chunks_equals_the_whole_batch_definition() {
         }
     }
 }
+
+#[test]
+fn a_large_graph_keeps_activated_subgraphs_within_the_budget() {
+    use circuitscope::graph::build::{ACTIVATED_BUDGET, ACTIVATED_KEPT};
+    // 4·130 + 130·130 + 130·2 = 17,680 edges: the budget keeps 948 examples' subgraphs.
+    let model = two_blocks(130);
+    let n = 1000;
+    let g = build(
+        &model,
+        &block_data(n, 4),
+        &two_tasks(),
+        &GraphSpec {
+            examples: n,
+            edges: EdgeKind::Grad,
+            ..Default::default()
+        }
+        .check()
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(g.graph.edge_count(), 17_680);
+    let kept = ACTIVATED_BUDGET / 17_680;
+    assert!(kept < ACTIVATED_KEPT.min(n));
+    assert_eq!(g.activated.len(), kept);
+    assert!(g.activated.iter().map(Vec::len).sum::<usize>() <= ACTIVATED_BUDGET);
+    assert!(!g.activated_subgraph(kept - 1).is_empty());
+    assert!(g.activated_subgraph(kept).is_empty());
+}

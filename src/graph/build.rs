@@ -20,14 +20,25 @@ use rayon::prelude::*;
 /// Examples whose IG edge attributions are computed at once, in parallel.
 const IG_CHUNK: usize = 256;
 
+/// Attribution values (f64) a batch of examples computed in parallel may hold (128 MB): a
+/// layer pair whose examples' attributions are larger (every target's `d_out x d_in` matrix)
+/// is attributed fewer examples at a time, a power of two below [`IG_CHUNK`].
+const IG_BATCH_VALUES: usize = 1 << 24;
+
 /// Examples whose activations are held at once: the graph streams over the examples in
 /// chunks of this many (a multiple of `IG_CHUNK`) and merges running sums, so its memory is
 /// set by the model and the chunk, never by the number of examples.
 pub const EXAMPLE_CHUNK: usize = 4096;
 
 /// Examples whose activated subgraph ([`CircuitGraph::activated`]) is kept: the first this
-/// many. The activated share is still averaged over every example.
+/// many, or fewer on a large graph (at most [`ACTIVATED_BUDGET`] edge ids in all). The
+/// activated share is still averaged over every example.
 pub const ACTIVATED_KEPT: usize = 1000;
+
+/// Edge ids the kept activated subgraphs may hold together (64 MB): a graph of `E` edges keeps
+/// `min(ACTIVATED_KEPT, ACTIVATED_BUDGET / E)` examples' subgraphs (25 for the 664,576 edges
+/// of a 784→512→512→2 network), so the graph's memory stays bounded by the model.
+pub const ACTIVATED_BUDGET: usize = 1 << 24;
 
 /// Rows `rows` of `data`'s inputs as f64.
 fn rows_f64(data: &Dataset, rows: std::ops::Range<usize>) -> Vec<f64> {
@@ -192,7 +203,10 @@ pub fn build(
                 .collect(),
         );
     }
-    let kept = n.min(ACTIVATED_KEPT);
+    let all_edges: usize = index.windows(2).map(|w| w[0].len() * w[1].len()).sum();
+    let kept = n
+        .min(ACTIVATED_KEPT)
+        .min(ACTIVATED_BUDGET / all_edges.max(1));
     let mut activated: Vec<Vec<u32>> = vec![Vec::new(); kept];
     let mut activated_count = 0usize;
     let mut intra = Vec::new();
@@ -217,6 +231,9 @@ pub fn build(
         let group_of_in = group_of(gi, d_in);
         let group_of_out = group_of(go, d_out);
         let mut intra_sum = vec![0.0; ro * ro];
+        let per_example = d_out * d_in * n_t.max(1);
+        let batch = (IG_BATCH_VALUES / per_example.max(1)).clamp(1, IG_CHUNK);
+        let batch = 1usize << batch.ilog2();
         // IG is computed for a chunk of examples at a time in parallel, then summed in example
         // order, so the graph is the same whatever the thread count. Each example also gives
         // its completeness error per task: |Σ edges − (T(a) − T(baseline))|.
@@ -240,8 +257,8 @@ pub fn build(
             let a = &hl[(i - from) * d_in..(i - from + 1) * d_in];
             let per_target: Vec<Vec<f64>> = match spec.edges {
                 EdgeKind::Ig => {
-                    if i % IG_CHUNK == 0 {
-                        let rows = i..(i + IG_CHUNK).min(n);
+                    if i % batch == 0 {
+                        let rows = i..(i + batch).min(n);
                         let base = |r: usize| -> Vec<f64> {
                             match spec.baseline {
                                 Baseline::Zero => vec![0.0; d_in],
@@ -282,7 +299,7 @@ pub fn build(
                             .collect::<Result<_>>()?;
                     }
                     let (ea, complete, used) =
-                        std::mem::replace(&mut chunk[i % IG_CHUNK], (vec![], vec![], mode));
+                        std::mem::replace(&mut chunk[i % batch], (vec![], vec![], mode));
                     if let Mode::Riemann(k) = used {
                         steps_used = (steps_used.0.min(k), steps_used.1.max(k));
                     }

@@ -116,8 +116,9 @@ pub struct CircuitGraph {
     /// Intra-layer edges (gradient-flow graphs only).
     pub intra: Vec<IntraEdge>,
     /// Per example, the edges with non-zero value for it: its activated subgraph (kept in
-    /// memory, not in the JSON file), for the first [`build::ACTIVATED_KEPT`] examples only,
-    /// so that the graph's memory does not grow with the examples.
+    /// memory, not in the JSON file), for the first [`build::ACTIVATED_KEPT`] examples only
+    /// (fewer on a graph of more than 16,777 edges: [`build::ACTIVATED_BUDGET`]), so that the
+    /// graph's memory does not grow with the examples.
     pub activated: Vec<Vec<u32>>,
 }
 

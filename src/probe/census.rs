@@ -243,6 +243,16 @@ fn joins(l: &[f64], ln: f64, v: &[f64], norm: f64, cosine: f64) -> bool {
     }
 }
 
+/// Makes `v` (norm `norm`) the next leader; returns its id.
+fn new_leader(blocks: &mut Vec<Vec<f64>>, norms: &mut Vec<f64>, v: &[f64], norm: f64) -> usize {
+    if norms.len().is_multiple_of(LEADER_BLOCK) {
+        blocks.push(Vec::with_capacity(LEADER_BLOCK * v.len()));
+    }
+    blocks.last_mut().expect("a block").extend_from_slice(v);
+    norms.push(norm);
+    norms.len() - 1
+}
+
 /// Leaders per storage block, and vectors whose cosines with a block of leaders are taken in
 /// one matrix product.
 const LEADER_BLOCK: usize = 256;
@@ -267,8 +277,24 @@ impl Grouper {
         }
     }
 
+    /// The group of one vector. Leader clustering scans the leaders and stops at the first
+    /// that takes it (cheaper than a block's product when one vector arrives at a time).
     pub(crate) fn assign(&mut self, v: &[f64]) -> usize {
-        self.assign_all(v, v.len()).first().copied().unwrap_or(0)
+        let Grouper::Leaders {
+            cosine,
+            blocks,
+            norms,
+        } = self
+        else {
+            return self.assign_all(v, v.len()).first().copied().unwrap_or(0);
+        };
+        let (d, norm) = (v.len(), v.iter().map(|x| x * x).sum::<f64>().sqrt());
+        let found = (0..norms.len()).find(|&j| {
+            let r = j % LEADER_BLOCK;
+            let l = &blocks[j / LEADER_BLOCK][r * d..(r + 1) * d];
+            joins(l, norms[j], v, norm, *cosine)
+        });
+        found.unwrap_or_else(|| new_leader(blocks, norms, v, norm))
     }
 
     /// The group of each of the rows (`d` wide), in order: the same ids as [`Grouper::assign`]
@@ -362,14 +388,7 @@ impl Grouper {
                         } else {
                             found[i].or_else(|| (before..norms.len()).find(|&j| test(blocks, j)))
                         };
-                        out.push(id.unwrap_or_else(|| {
-                            if norms.len() % LEADER_BLOCK == 0 {
-                                blocks.push(Vec::with_capacity(LEADER_BLOCK * d));
-                            }
-                            blocks.last_mut().expect("a block").extend_from_slice(v);
-                            norms.push(norm);
-                            norms.len() - 1
-                        }));
+                        out.push(id.unwrap_or_else(|| new_leader(blocks, norms, v, norm)));
                     }
                 }
                 out

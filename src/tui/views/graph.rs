@@ -6,6 +6,7 @@
 //! When the log carries only the strongest edges of a large graph and more are asked for, the
 //! bundles are the log's aggregate of every edge (`graph_edges`' `bundles`).
 
+use super::bundles;
 use super::{clip, empty, interpolate, num, PALETTE};
 use crate::runlog::events::{GraphBundleRecord, GraphEdgeRecord, GraphNodeRecord};
 use crate::runlog::Event;
@@ -87,24 +88,6 @@ pub enum Drawing {
     Layers,
 }
 
-/// A bundle of edges between two (layer, community) groups.
-struct Bundle {
-    from: usize,
-    to: usize,
-    sum: f64,
-    sum_abs: f64,
-    edges: usize,
-}
-
-/// Nodes grouped by (layer, community), each group's position and size, and which group
-/// each node is in.
-struct Groups {
-    keys: Vec<(usize, usize)>,
-    pos: Vec<(f64, f64)>,
-    size: Vec<usize>,
-    of: Vec<usize>,
-}
-
 impl Graph {
     /// How many edges the share `keep` shows (of those in the event).
     pub fn shown(&self, keep: f64) -> usize {
@@ -150,107 +133,11 @@ impl Graph {
             Drawing::Layers => true,
             Drawing::Bundles | Drawing::Edges => false,
             Drawing::Auto => {
-                let mut keys: Vec<(usize, usize)> =
-                    self.nodes.iter().map(|n| (n.layer, n.community)).collect();
-                keys.sort_unstable();
-                keys.dedup();
+                let g = bundles::groups(&self.nodes, self.layers(), false);
                 (0..self.layers())
-                    .any(|l| keys.iter().filter(|k| k.0 == l).count() * 2 > rows.max(1) as usize)
+                    .any(|l| g.keys.iter().filter(|k| k.0 == l).count() * 2 > rows.max(1) as usize)
             }
         }
-    }
-
-    /// A node's group key: (layer, community), or (layer, 0) by layer.
-    fn key_of(layer: usize, community: usize, by_layer: bool) -> (usize, usize) {
-        (layer, if by_layer { 0 } else { community })
-    }
-
-    fn groups(&self, by_layer: bool) -> Groups {
-        let mut keys: Vec<(usize, usize)> = self
-            .nodes
-            .iter()
-            .map(|n| Graph::key_of(n.layer, n.community, by_layer))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let of: Vec<usize> = self
-            .nodes
-            .iter()
-            .map(|n| {
-                keys.binary_search(&Graph::key_of(n.layer, n.community, by_layer))
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut size = vec![0usize; keys.len()];
-        for &g in &of {
-            size[g] += 1;
-        }
-        let mut in_layer = vec![0usize; self.layers()];
-        for k in &keys {
-            in_layer[k.0] += 1;
-        }
-        let mut seen = vec![0usize; self.layers()];
-        let pos = keys
-            .iter()
-            .map(|&(l, _)| {
-                let i = seen[l];
-                seen[l] += 1;
-                (l as f64, 1.0 - (i as f64 + 0.5) / in_layer[l] as f64)
-            })
-            .collect();
-        Groups {
-            keys,
-            pos,
-            size,
-            of,
-        }
-    }
-
-    fn bundles(&self, edges: &[GraphEdgeRecord], g: &Groups) -> Vec<Bundle> {
-        let mut map: BTreeMap<(usize, usize), Bundle> = BTreeMap::new();
-        for e in edges {
-            let (from, to) = (g.of[e.from], g.of[e.to]);
-            let b = map.entry((from, to)).or_insert(Bundle {
-                from,
-                to,
-                sum: 0.0,
-                sum_abs: 0.0,
-                edges: 0,
-            });
-            b.sum += e.mean;
-            b.sum_abs += e.mean_abs;
-            b.edges += 1;
-        }
-        let mut v: Vec<Bundle> = map.into_values().collect();
-        v.sort_by(|a, b| b.sum_abs.total_cmp(&a.sum_abs));
-        v
-    }
-
-    /// The log's bundles of every edge, merged into the groups `g`.
-    fn all_bundles(&self, g: &Groups, by_layer: bool) -> Vec<Bundle> {
-        let mut map: BTreeMap<(usize, usize), Bundle> = BTreeMap::new();
-        for r in &self.all_bundles {
-            let find = |l, c| g.keys.binary_search(&Graph::key_of(l, c, by_layer)).ok();
-            let (Some(from), Some(to)) = (
-                find(r.from_layer, r.from_community),
-                find(r.to_layer, r.to_community),
-            ) else {
-                continue;
-            };
-            let b = map.entry((from, to)).or_insert(Bundle {
-                from,
-                to,
-                sum: 0.0,
-                sum_abs: 0.0,
-                edges: 0,
-            });
-            b.sum += r.sum;
-            b.sum_abs += r.sum_abs;
-            b.edges += r.edges;
-        }
-        let mut v: Vec<Bundle> = map.into_values().collect();
-        v.sort_by(|a, b| b.sum_abs.total_cmp(&a.sum_abs));
-        v
     }
 }
 
@@ -481,14 +368,14 @@ impl View for Graph {
             ),
             Style::default().fg(Color::DarkGray),
         )));
-        let groups = bundled.then(|| self.groups(by_layer));
+        let groups = bundled.then(|| bundles::groups(&self.nodes, self.layers(), by_layer));
         let bundles = groups
             .as_ref()
             .map(|g| {
                 if whole {
-                    self.all_bundles(g, by_layer)
+                    bundles::of_records(&self.all_bundles, g, by_layer)
                 } else {
-                    self.bundles(edges, g)
+                    bundles::of_edges(edges, g)
                 }
             })
             .unwrap_or_default();

@@ -3,6 +3,7 @@
 //! that state alone; it must never read files or the clock. A view with no data yet says which
 //! events, from which command, will fill it.
 
+mod bundles;
 mod chart;
 mod clustering;
 mod emergence;

@@ -1013,3 +1013,48 @@ fn a_large_graph_keeps_activated_subgraphs_within_the_budget() {
     assert!(!g.activated_subgraph(kept - 1).is_empty());
     assert!(g.activated_subgraph(kept).is_empty());
 }
+
+#[test]
+fn a_wide_layer_attributed_in_smaller_batches_gives_every_examples_attributions_averaged() {
+    use circuitscope::graph::ig::{edge_attributions_multi, Mode, Target};
+    // h1 → h2 of two_blocks(200) holds 200·200·2 task values an example: batches of 128
+    // examples, not 256. 300 examples cross two batch boundaries.
+    let model = two_blocks(200);
+    let n = 300;
+    let data = block_data(n, 6);
+    let g = build(
+        &model,
+        &data,
+        &two_tasks(),
+        &GraphSpec {
+            examples: n,
+            ..Default::default()
+        }
+        .check()
+        .unwrap(),
+    )
+    .unwrap();
+    let x: Vec<f64> = data.x.iter().map(|&v| v as f64).collect();
+    let hs = layers_of(&model, &x);
+    let (l, d, d_out) = (1, 200, 200);
+    let targets = [Target::Outputs(vec![0]), Target::Outputs(vec![1])];
+    let mut sum = vec![0.0; d_out * d];
+    for r in 0..n {
+        let a = &hs[l][r * d..(r + 1) * d];
+        let ea =
+            edge_attributions_multi(&model, l, a, &vec![0.0; d], &targets, Mode::Exact).unwrap();
+        for (k, s) in sum.iter_mut().enumerate() {
+            *s += ea[0][k] + ea[1][k];
+        }
+    }
+    // Layer 1's edges follow layer 0's 4·200 in the graph's edge order.
+    for (k, s) in sum.iter().enumerate() {
+        let edge = &g.graph[petgraph::graph::EdgeIndex::new(4 * 200 + k)];
+        assert!(
+            (edge.mean - s / n as f64).abs() < 1e-12,
+            "edge {k}: {} vs {}",
+            edge.mean,
+            s / n as f64
+        );
+    }
+}

@@ -135,6 +135,8 @@ fn train_writes_a_complete_run_and_reports_its_figures() {
         serde_json::from_str(&std::fs::read_to_string(root.join("run.json")).unwrap()).unwrap();
     assert_eq!(info["preset"], "products");
     assert_eq!(info["config"]["epochs"], 3);
+    // The fused engine is the default; dfdx only when asked.
+    assert_eq!(info["config"]["engine"], "fused");
     assert_eq!(info["crate_version"], env!("CARGO_PKG_VERSION"));
 }
 
@@ -1248,46 +1250,110 @@ fn four_slurm_array_tasks_as_separate_processes_make_the_zoo_one_machine_makes()
     let mut args = vec!["zoo", "--out", one.as_str()];
     args.extend(small);
     assert!(run(&args).status.success());
-    // Model for model, the same weights to the byte.
-    let models = |root: &str| -> Vec<(String, Vec<u8>)> {
-        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(Path::new(root).join("models"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-            .map(|p| {
-                (
-                    p.file_name().unwrap().to_string_lossy().into_owned(),
-                    std::fs::read(&p).unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    let (a, b) = (models(&merged), models(&one));
+    // Model for model, the same tensors to the byte.
+    let (a, b) = (
+        zoo_tensors(Path::new(&merged)),
+        zoo_tensors(Path::new(&one)),
+    );
     assert_eq!(a.len(), 8);
     assert_eq!(
         a.iter().map(|m| &m.0).collect::<Vec<_>>(),
         b.iter().map(|m| &m.0).collect::<Vec<_>>()
     );
-    // The tensors, by name (the files' metadata is a map, written in no fixed order).
-    let tensors = |bytes: &[u8]| -> Vec<(String, Vec<u8>)> {
-        let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
-        let mut v: Vec<(String, Vec<u8>)> = st
-            .tensors()
-            .into_iter()
-            .map(|(name, t)| (name, t.data().to_vec()))
-            .collect();
-        v.sort();
-        v
-    };
     for (x, y) in a.iter().zip(&b) {
-        let (tx, ty) = (tensors(&x.1), tensors(&y.1));
-        assert!(!tx.is_empty());
+        assert!(!x.1.is_empty());
         assert!(
-            tx == ty,
+            x.1 == y.1,
             "{}: the merged zoo's weights differ from one machine's",
             x.0
         );
     }
+}
+
+/// A model file's tensors by name, as bytes.
+type Tensors = Vec<(String, Vec<u8>)>;
+
+/// Every model of a zoo directory, by file name, as its tensors by name (the files' metadata is
+/// a map, written in no fixed order).
+fn zoo_tensors(root: &Path) -> Vec<(String, Tensors)> {
+    let mut v: Vec<(String, Tensors)> = std::fs::read_dir(root.join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            let mut t: Tensors = st
+                .tensors()
+                .into_iter()
+                .map(|(name, t)| (name, t.data().to_vec()))
+                .collect();
+            t.sort();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), t)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_zoo_begun_before_the_fused_default_resumes_on_dfdx_and_a_new_one_trains_fused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p);
+    let zoo = |out: &Path, extra: &[&str]| {
+        let out = out.to_string_lossy().into_owned();
+        let mut args = vec!["zoo", "--out", out.as_str()];
+        args.extend([
+            "--functions",
+            "2",
+            "--seeds",
+            "2",
+            "--epochs",
+            "2",
+            "--n-train",
+            "256",
+            "--threads",
+            "1",
+        ]);
+        args.extend(extra);
+        run(&args)
+    };
+    let engine_of = |root: &Path| -> serde_json::Value {
+        let spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join("zoo.json")).unwrap()).unwrap();
+        spec["config"]["engine"].clone()
+    };
+    // A new zoo trains on the fused engine and says so.
+    assert!(zoo(&d("new"), &[]).status.success());
+    assert_eq!(engine_of(&d("new")), "fused");
+    // The reference: the whole zoo on dfdx.
+    assert!(zoo(&d("ref"), &["--engine", "dfdx"]).status.success());
+    // Half a zoo begun before engines were recorded (its zoo.json names none: dfdx trained it).
+    let old = d("old");
+    assert!(zoo(&old, &["--engine", "dfdx", "--shard", "0/2"])
+        .status
+        .success());
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(old.join("zoo.json")).unwrap()).unwrap();
+    spec["config"].as_object_mut().unwrap().remove("engine");
+    std::fs::write(old.join("zoo.json"), spec.to_string()).unwrap();
+    // Told another engine, it refuses, naming both.
+    let out = zoo(&old, &["--engine", "fused"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("engine fused); choose another --out") && err.contains("engine dfdx)"),
+        "{err}"
+    );
+    // Without --engine it finishes on dfdx: the same weights as the whole dfdx zoo.
+    let out = zoo(&old, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("trained 2 models"),
+        "{}",
+        text(&out.stdout)
+    );
+    let (a, b) = (zoo_tensors(&old), zoo_tensors(&d("ref")));
+    assert_eq!(a.len(), 4);
+    assert!(a == b, "the resumed zoo's weights differ from dfdx's");
 }

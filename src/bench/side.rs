@@ -37,7 +37,8 @@ pub(crate) const PROBE_EXAMPLES: usize = 10_000;
 pub(crate) const IG_EXAMPLES: usize = 1_000;
 /// Pre-activations closer to zero than this may flip sign between f32 and f64.
 pub(crate) const NEAR_ZERO: f64 = 1e-5;
-pub(crate) const EXCHANGE_VERSION: u64 = 1;
+/// 2: products64 trained by the fused engine (the default since 2026-12-03).
+pub(crate) const EXCHANGE_VERSION: u64 = 2;
 
 pub(crate) fn w2_config() -> ZooConfig {
     ZooConfig {

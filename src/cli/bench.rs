@@ -93,7 +93,8 @@ pub enum BenchWhat {
     Train {
         #[command(flatten)]
         run: TrainingBench,
-        #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
+        /// The engine measured (dfdx: the reference).
+        #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Fused))]
         engine: Engine,
     },
     /// Importing a PyTorch-saved 784→512→512→10 nn.Sequential: the weights alone, and the whole

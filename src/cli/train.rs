@@ -76,7 +76,7 @@ pub struct TrainArgs {
     /// Also checkpoint every N steps (0: at epoch ends only) [default: 0].
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
-    /// Which code computes the passes [default: dfdx].
+    /// Which code computes the passes (dfdx: the reference) [default: fused].
     #[arg(long, value_parser = choice::<Engine>())]
     pub engine: Option<Engine>,
     /// L1 penalty on the weights; concentrates the network on fewer edges [default: 0].

@@ -36,9 +36,10 @@ pub struct ZooArgs {
     /// Training points per model.
     #[arg(long, default_value_t = 4096)]
     pub n_train: usize,
-    /// Which code trains the models.
-    #[arg(long, value_parser = choice::<Engine>(), default_value = key(Engine::Dfdx))]
-    pub engine: Engine,
+    /// Which code trains the models (dfdx: the reference) [default: fused, or the engine an
+    /// existing zoo in --out was begun with].
+    #[arg(long, value_parser = choice::<Engine>())]
+    pub engine: Option<Engine>,
     /// Train only this slice i/n of the models (for job arrays), or "auto": the slice of this
     /// Slurm array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT); merge with --merge.
     #[arg(long)]
@@ -72,7 +73,12 @@ pub fn run(a: ZooArgs) -> Result<()> {
         batch: a.batch,
         lr: a.lr,
         n_train: a.n_train,
-        engine: a.engine,
+        engine: match a.engine {
+            Some(e) => e,
+            // Resuming without --engine continues on the engine the zoo began on.
+            None if a.out.join("zoo.json").exists() => Zoo::open(&a.out)?.spec.config.engine,
+            None => Engine::default(),
+        },
     }
     .check()?;
     let shard = match a.shard.as_deref() {

@@ -50,7 +50,7 @@ pub struct ZooConfig {
     /// Training points per model (fresh per model, uniform on [-1, 1]).
     pub n_train: usize,
     /// Which code trains the models (zoos from before engines existed used dfdx).
-    #[serde(default)]
+    #[serde(default = "Engine::legacy")]
     pub engine: Engine,
 }
 
@@ -65,7 +65,7 @@ impl Default for ZooConfig {
             batch: 64,
             lr: 3e-3,
             n_train: 4096,
-            engine: Engine::Dfdx,
+            engine: Engine::default(),
         }
     }
 }
@@ -232,8 +232,16 @@ pub struct ModelRecord {
 /// A zoo configuration in a few words, for messages.
 pub fn describe(c: &ZooConfig) -> String {
     format!(
-        "{} functions x {} seeds, {:?} family seed {}, {} epochs of {} points, batch {}, lr {}",
-        c.functions, c.seeds, c.family, c.family_seed, c.epochs, c.n_train, c.batch, c.lr
+        "{} functions x {} seeds, {:?} family seed {}, {} epochs of {} points, batch {}, lr {}, engine {}",
+        c.functions,
+        c.seeds,
+        c.family,
+        c.family_seed,
+        c.epochs,
+        c.n_train,
+        c.batch,
+        c.lr,
+        c.engine.name()
     )
 }
 

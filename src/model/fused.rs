@@ -4,8 +4,8 @@
 //! reused buffers. Any activation per layer: ReLU keeps its mask-on-the-output path; other
 //! activations keep their pre-activations for the backward pass. dfdx builds a tape of boxed
 //! operations and allocates every tensor on every step; on these tiny layers that overhead is
-//! most of the time (BENCHMARKS.md, "What bounds the misses"), so `--engine fused` trains the
-//! same networks 2–3x faster (BENCHMARKS.md).
+//! most of the time (BENCHMARKS.md, "What bounds the misses"), so this engine trains the same
+//! networks 2–3x faster (BENCHMARKS.md) and is the default; `--engine dfdx` is the reference.
 //!
 //! It computes the same function and the same gradient as dfdx (tests/fused.rs checks loss,
 //! outputs and gradients against dfdx on every preset it serves); only the order of float sums

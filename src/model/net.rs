@@ -69,14 +69,20 @@ pub struct Batch<'a> {
 #[serde(rename_all = "snake_case")]
 pub enum Engine {
     /// dfdx's modules and tape (the reference).
-    #[default]
     Dfdx,
     /// [`FusedNet`]: the same function and gradient with faer's small matrix products on
-    /// reused buffers.
+    /// reused buffers (the default).
+    #[default]
     Fused,
 }
 
 impl Engine {
+    /// The engine of a stored run or zoo that names none: those came from before engines
+    /// existed, when dfdx trained everything (so a resume continues on the engine it began on).
+    pub fn legacy() -> Engine {
+        Engine::Dfdx
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Engine::Dfdx => "dfdx",

@@ -54,7 +54,7 @@ pub struct TrainConfig {
     /// A checkpoint every this many steps besides each epoch end; 0 for epoch ends only.
     pub checkpoint_every: usize,
     /// Which code computes the passes (runs from before engines existed used dfdx).
-    #[serde(default)]
+    #[serde(default = "Engine::legacy")]
     pub engine: Engine,
     /// L1 penalty on the weights (not the biases): training minimises the task loss plus
     /// `l1 · Σ|w|`, which concentrates the computation on fewer edges. 0 for none. Logged losses
@@ -119,7 +119,7 @@ impl TrainConfig {
             data_dir: None,
             log_every: 20,
             checkpoint_every: 0,
-            engine: Engine::Dfdx,
+            engine: Engine::default(),
             l1: 0.0,
         }
     }

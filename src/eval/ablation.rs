@@ -8,6 +8,8 @@
 
 use crate::model::RuntimeModel;
 use crate::{Error, Result};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -172,6 +174,52 @@ impl Baselines {
     }
 }
 
+/// A product with at most one weight in this many non-zero is summed edge by edge: a kept set
+/// of a few percent of a layer's edges (the start of every faithfulness curve) costs its edges,
+/// not the whole layer.
+const SPARSE_FROM: usize = 8;
+
+/// `z (n x d_out) += src (n x d_in) · wᵀ`, `w` (`d_out x d_in`) having `nonzero` entries that
+/// may be non-zero: a matrix product, or for a sparse `w` a sum over those entries only.
+fn add_product(
+    z: &mut [f64],
+    src: &[f64],
+    w: &[f64],
+    nonzero: usize,
+    (d_in, d_out): (usize, usize),
+) {
+    use rayon::prelude::*;
+    let n = z.len() / d_out.max(1);
+    if nonzero == 0 || n == 0 {
+        return;
+    }
+    if nonzero * SPARSE_FROM >= w.len() {
+        matmul(
+            MatMut::from_row_major_slice_mut(z, n, d_out),
+            Accum::Add,
+            MatRef::from_row_major_slice(src, n, d_in),
+            MatRef::from_row_major_slice(w, d_out, d_in).transpose(),
+            1.0,
+            Par::rayon(0),
+        );
+        return;
+    }
+    let entries: Vec<(usize, usize, f64)> = w
+        .iter()
+        .enumerate()
+        .filter(|(_, &v)| v != 0.0)
+        .map(|(e, &v)| (e / d_in, e % d_in, v))
+        .collect();
+    z.par_chunks_mut(d_out)
+        .zip(src.par_chunks(d_in))
+        .with_min_len(64)
+        .for_each(|(zr, a)| {
+            for &(j, i, v) in &entries {
+                zr[j] += v * a[i];
+            }
+        });
+}
+
 /// The seeded permutation of `n` examples resampling reads.
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut perm: Vec<usize> = (0..n).collect();
@@ -214,47 +262,69 @@ pub fn forward_ablated(
             &x[start * d_in0..end * d_in0],
             mask,
             &bases,
+            matches!(base.source, Source::Shared(_)),
         ));
     }
     Ok(out)
 }
 
-/// [`forward_ablated`] on the rows `x` with their baselines `bases` (per layer).
+/// [`forward_ablated`] on the rows `x` with their baselines `bases` (per layer; `shared`: every
+/// row of a layer's baselines is the same). Each layer is `z = b + A·(W⊙M)ᵀ + B·(W⊙¬M)ᵀ` with
+/// `A` the rows' activations, `B` their baselines and `M` the kept edges: two matrix products,
+/// or one and a vector when the baselines are shared.
 fn ablated_rows(
     model: &RuntimeModel,
     x: &[f64],
     mask: &EdgeMask,
     bases: &[std::borrow::Cow<'_, [f64]>],
+    shared: bool,
 ) -> Vec<f64> {
     let n = x.len() / model.layers[0].d_in.max(1);
     let mut h = x.to_vec();
     for (l, layer) in model.layers.iter().enumerate() {
         let (d_in, d_out) = (layer.d_in, layer.d_out);
         let kept = &mask.kept[l];
-        let all = kept.iter().all(|&k| k);
-        let mut next = vec![0.0; n * d_out];
-        for r in 0..n {
-            let a = &h[r * d_in..(r + 1) * d_in];
-            let b = &bases[l][r * d_in..(r + 1) * d_in];
-            for j in 0..d_out {
-                let w = &layer.weight[j * d_in..(j + 1) * d_in];
-                let mut z = layer.bias[j] as f64;
-                if all {
-                    z += w
-                        .iter()
-                        .zip(a)
-                        .map(|(&wi, &ai)| wi as f64 * ai)
-                        .sum::<f64>();
-                } else {
-                    let k = &kept[j * d_in..(j + 1) * d_in];
-                    for i in 0..d_in {
-                        z += w[i] as f64 * if k[i] { a[i] } else { b[i] };
-                    }
-                }
-                next[r * d_out + j] = layer.activation.apply_f64(z);
+        let (mut w_kept, mut w_cut) = (vec![0.0; d_out * d_in], vec![0.0; d_out * d_in]);
+        for ((&w, &k), (a, b)) in layer
+            .weight
+            .iter()
+            .zip(kept)
+            .zip(w_kept.iter_mut().zip(w_cut.iter_mut()))
+        {
+            if k {
+                *a = w as f64;
+            } else {
+                *b = w as f64;
             }
         }
-        h = next;
+        // The bias, plus the ablated edges' constant share when every row has the same baselines.
+        let mut row0: Vec<f64> = layer.bias.iter().map(|&b| b as f64).collect();
+        let cut_any = kept.iter().any(|&k| !k);
+        if cut_any && shared {
+            let b0 = &bases[l][..d_in];
+            for (j, r) in row0.iter_mut().enumerate() {
+                *r += w_cut[j * d_in..(j + 1) * d_in]
+                    .iter()
+                    .zip(b0)
+                    .map(|(w, b)| w * b)
+                    .sum::<f64>();
+            }
+        }
+        let mut z = row0.repeat(n);
+        let kept_count = kept.iter().filter(|&&k| k).count();
+        add_product(&mut z, &h, &w_kept, kept_count, (d_in, d_out));
+        if cut_any && !shared {
+            add_product(
+                &mut z,
+                &bases[l],
+                &w_cut,
+                kept.len() - kept_count,
+                (d_in, d_out),
+            );
+        }
+        z.iter_mut()
+            .for_each(|v| *v = layer.activation.apply_f64(*v));
+        h = z;
     }
     h
 }

@@ -406,7 +406,7 @@ pub fn summary(r: &EvalReport) -> String {
             format!(
                 "; {} left out (their edges carry no attribution: {})",
                 iv.left_out.len(),
-                iv.left_out.join(", ")
+                first_of(&iv.left_out, LISTED)
             )
         }
     ));
@@ -432,18 +432,24 @@ pub fn summary(r: &EvalReport) -> String {
     let shares: Vec<String> = (0..r.graph.tasks.len())
         .map(|t| {
             let total: f64 = inputs.iter().filter_map(|n| n.attribution.get(t)).sum();
-            let each: Vec<String> = inputs
+            let mut each: Vec<(usize, f64)> = inputs
                 .iter()
                 .map(|n| {
                     let v = n.attribution.get(t).copied().unwrap_or(0.0);
-                    format!(
-                        "{} {:.4}",
-                        n.units[0],
-                        if total > 0.0 { v / total } else { 0.0 }
-                    )
+                    (n.units[0], if total > 0.0 { v / total } else { 0.0 })
                 })
                 .collect();
-            format!("{}: {}", r.graph.tasks[t], each.join(" "))
+            // Many inputs (an image): the largest shares, said so.
+            let note = if each.len() > LISTED {
+                each.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                let n = each.len();
+                each.truncate(LISTED);
+                format!(" (the {LISTED} largest of {n} inputs)")
+            } else {
+                String::new()
+            };
+            let each: Vec<String> = each.iter().map(|(u, v)| format!("{u} {v:.4}")).collect();
+            format!("{}: {}{note}", r.graph.tasks[t], each.join(" "))
         })
         .collect();
     s.push_str(&format!(
@@ -465,6 +471,22 @@ pub fn summary(r: &EvalReport) -> String {
         ));
     }
     s
+}
+
+/// How many names a report line lists before it counts the rest.
+const LISTED: usize = 16;
+
+/// The first `max` of `names`, then how many more there are.
+fn first_of(names: &[String], max: usize) -> String {
+    if names.len() <= max {
+        names.join(", ")
+    } else {
+        format!(
+            "{}, … and {} more",
+            names[..max].join(", "),
+            names.len() - max
+        )
+    }
 }
 
 /// The names of the structure figures, in the order of [`structure_figures`].
@@ -501,4 +523,22 @@ pub fn structure_figures(
         d.communities as f64,
         input_gradients as f64,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lists_name_the_first_and_count_the_rest() {
+        let names: Vec<String> = (0..20).map(|i| format!("community {i}")).collect();
+        assert_eq!(
+            first_of(&names[..3], 16),
+            "community 0, community 1, community 2"
+        );
+        assert_eq!(first_of(&names[..16], 16), names[..16].join(", "));
+        let long = first_of(&names, 16);
+        assert!(long.starts_with("community 0, community 1,"), "{long}");
+        assert!(long.ends_with("community 15, … and 4 more"), "{long}");
+    }
 }

@@ -1,7 +1,8 @@
 """The peer side of `circuitscope bench peers`: the same five workloads written the way a
 practitioner would write them with PyTorch, Captum and scikit-learn (float32, CPU).
 
-    python peers.py W1|W2|W3|W4|W5 --dir EXCHANGE --threads N
+    python peers.py W1|W2|W3|W4|W5|W6-train|W6-jacobians|W6-ig|W6-faithfulness|W6-pca \
+        --dir EXCHANGE --threads N
 
 reads what `circuitscope bench peers` prepared in EXCHANGE (data, initial and trained weights as
 safetensors, exact IG attributions) and prints one JSON line: {"workload", "threads",
@@ -20,7 +21,8 @@ import time
 
 def parse():
     p = argparse.ArgumentParser()
-    p.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5"])
+    p.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5", "W6-train",
+                                        "W6-jacobians", "W6-ig", "W6-faithfulness", "W6-pca"])
     p.add_argument("--dir", required=True)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--w2-loop-models", type=int, default=20,
@@ -69,6 +71,11 @@ def linears(model):
 def emit(out):
     out["threads"] = args.threads
     out["torch"] = torch.__version__
+    # Peak resident memory of this process, the interpreter and torch included: VmHWM (Linux),
+    # not ru_maxrss, which keeps the parent's size at the fork across exec.
+    with open("/proc/self/status") as f:
+        hwm = next(line for line in f if line.startswith("VmHWM:"))
+    out["peak_mb"] = int(hwm.split()[1]) / 1024
     print(json.dumps(out), flush=True)
 
 
@@ -376,5 +383,238 @@ def w5():
          "unit": "runs/s"}]})
 
 
-{"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}[args.workload]()
+# ---- W6: a 784->512->512->10 classifier (one stage per process, for its peak memory) ----
+
+def w6_data():
+    t = load_file(os.path.join(D, "w6_data.safetensors"))
+    with open(os.path.join(D, "w6.json")) as f:
+        cfg = json.load(f)
+    return t, cfg
+
+
+def w6_mean_ablated(model, x, keep, means):
+    """Outputs with the edges not in `keep` (per layer, out x in bools) mean-ablated: in j's
+    pre-activation a_i is replaced by its clean mean, batched as two products per layer."""
+    h = x
+    lins = linears(model)
+    for k, lin in enumerate(lins):
+        W, b = lin.weight, lin.bias
+        m = keep[k].to(W.dtype)
+        z = h @ (W * m).T + (means[k] @ (W * (1 - m)).T + b)
+        h = torch.relu(z) if k < len(lins) - 1 else z
+    return h
+
+
+def w6_train():
+    """One epoch of 60,000 (batch 128, in the exchange's order, Adam 1e-3, cross-entropy) from
+    the same initial weights, then the loss and accuracy on the 10,000 inputs."""
+    t, cfg = w6_data()
+    model = mlp_from(os.path.join(D, "w6_init.safetensors"))
+    x, y = t["train_x"], t["train_y"].argmax(dim=1)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    loss_fn = nn.CrossEntropyLoss()
+    b = cfg["batch"]
+    t0 = time.perf_counter()
+    for s in range(0, x.shape[0], b):
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x[s:s + b]), y[s:s + b]).backward()
+        opt.step()
+    s = time.perf_counter() - t0
+    with torch.no_grad():
+        out = model(t["x"])
+        lab = t["y"].argmax(dim=1)
+        loss = loss_fn(out, lab).item()
+        acc = (out.argmax(dim=1) == lab).double().mean().item()
+    emit({"workload": "W6-train", "loss": loss, "accuracy": acc, "variants": [
+        {"name": "torch loop", "seconds": s, "rate": x.shape[0] / s, "unit": "examples/s"}]})
+
+
+def w6_jacobians():
+    """dy/dx and every adjacent dh_{k+1}/dh_k of the trained model on the 10,000 inputs with
+    torch.func (vmap of jacrev), in chunks of 64 (the adjacent blocks of one chunk are 100 MB),
+    each summed in absolute value (as the agreement check)."""
+    from torch.func import jacrev, vmap
+
+    t, _ = w6_data()
+    model = mlp_from(os.path.join(D, "w6.safetensors"))
+    x = t["x"]
+    lins = linears(model)
+    L = len(lins)
+
+    def step(k):
+        return (lambda h: torch.relu(lins[k](h))) if k < L - 1 else (lambda h: lins[k](h))
+
+    adj = [vmap(jacrev(step(k))) for k in range(L)]
+    dydx = vmap(jacrev(model))
+    sums = [0.0] * (L + 1)
+    with torch.no_grad():
+        for k in range(L):  # warm-up
+            adj[k](hidden_trace(model, x[:4])[1][k])
+        dydx(x[:4])
+        t0 = time.perf_counter()
+        for c in range(0, x.shape[0], 64):
+            _, hs = hidden_trace(model, x[c:c + 64])
+            sums[0] += dydx(hs[0]).double().abs().sum().item()
+            for k in range(L):
+                sums[k + 1] += adj[k](hs[k]).double().abs().sum().item()
+        s = time.perf_counter() - t0
+    emit({"workload": "W6-jacobians", "examples": x.shape[0], "abs_sums": sums,
+          "variants": [{"name": "torch.func vmap(jacrev)", "seconds": s,
+                        "rate": x.shape[0] * (L + 1) / s, "unit": "Jacobians/s"}]})
+
+
+def w6_ig():
+    """IG on every edge (664,576) for each example's correct-class logit, zero baseline, on the
+    exchange's first inputs: torch.func (vmap of grad at 50 midpoints) and Captum's
+    IntegratedGradients over an edge-expanded input, each averaged over the examples and
+    compared with circuitscope's exact means."""
+    from captum.attr import IntegratedGradients
+    from torch.func import grad, vmap
+
+    t, cfg = w6_data()
+    n = cfg["ig_examples"]
+    model = mlp_from(os.path.join(D, "w6.safetensors"))
+    exact = load_file(os.path.join(D, "w6_ig.safetensors"))
+    x, lab = t["x"][:n], t["y"][:n].argmax(dim=1)
+    lins = linears(model)
+    L = len(lins)
+    with torch.no_grad():
+        _, hs = hidden_trace(model, x)
+
+    def tail(l, c):
+        def f(z):
+            h = torch.relu(z) if l < L - 1 else z
+            for j in range(l + 1, L):
+                h = lins[j](h)
+                if j < L - 1:
+                    h = torch.relu(h)
+            return h[..., c]
+        return f
+
+    def tail_sel(l):
+        # The target logit of each example: the output row times its one-hot label.
+        def f(z, onehot):
+            h = torch.relu(z) if l < L - 1 else z
+            for j in range(l + 1, L):
+                h = lins[j](h)
+                if j < L - 1:
+                    h = torch.relu(h)
+            return (h * onehot).sum(-1)
+        return f
+
+    onehot = t["y"][:n]
+    grads = [vmap(vmap(grad(tail_sel(l)), in_dims=(0, None)), in_dims=(1, 0), out_dims=1)
+             for l in range(L)]
+
+    @torch.no_grad()
+    def direct(steps):
+        res = []
+        for l in range(L):
+            h, W, b = hs[l], lins[l].weight.detach(), lins[l].bias.detach()
+            alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
+            total = torch.zeros(h.shape[0], W.shape[0])
+            for chunk in alphas.split(10):
+                z = (chunk[:, None, None] * h[None]) @ W.T + b
+                total += grads[l](z, onehot).sum(dim=0)
+            # The mean over examples of a_i w_ji g_j, without the n x out x in array.
+            res.append(torch.einsum("nj,ni->ji", total / steps, h) * W / h.shape[0])
+        return res
+
+    class Edges(nn.Module):
+        def __init__(self, l, c):
+            super().__init__()
+            self.l, self.c = l, c
+
+        def forward(self, e):
+            lin = lins[self.l]
+            return tail(self.l, self.c)((e * lin.weight).sum(-1) + lin.bias)
+
+    def captum(steps):
+        res = []
+        for l in range(L):
+            acc = torch.zeros(lins[l].out_features, lins[l].in_features, dtype=torch.float64)
+            for i in range(n):
+                e = hs[l][i][None, None, :].expand(1, lins[l].out_features, -1).contiguous()
+                ig = IntegratedGradients(Edges(l, int(lab[i])))
+                acc += ig.attribute(e, baselines=torch.zeros_like(e), n_steps=steps,
+                                    method="riemann_middle", internal_batch_size=steps)[0].double()
+            res.append(acc / n)
+        return res
+
+    def error(res):
+        return max((r.double() - exact[f"mean_ig_{l}"]).abs().max().item()
+                   for l, r in enumerate(res))
+
+    edges = sum(l.in_features * l.out_features for l in lins)
+    variants = []
+    for name, f in [("torch.func", direct), ("captum", captum)]:
+        t0 = time.perf_counter()
+        res = f(50)
+        s = time.perf_counter() - t0
+        variants.append({"name": f"{name} 50 steps", "seconds": s,
+                         "rate": edges * n / s, "unit": "edge attributions/s",
+                         "max_error": error(res)})
+    emit({"workload": "W6-ig", "examples": n, "edges": edges, "variants": variants,
+          "max_mean": max(exact[f"mean_ig_{l}"].abs().max().item() for l in range(L))})
+
+
+def w6_faithfulness():
+    """The 12-point faithfulness curve of the exchange's edge ranking (circuitscope's exact IG):
+    mean ablation of the edges not kept, cross-entropy on the 10,000 inputs, each point one
+    batched edge-ablated forward pass."""
+    t, cfg = w6_data()
+    model = mlp_from(os.path.join(D, "w6.safetensors"))
+    order = load_file(os.path.join(D, "w6_ig.safetensors"))["order"].long()
+    x, lab = t["x"], t["y"].argmax(dim=1)
+    lins = linears(model)
+    sizes = [l.in_features * l.out_features for l in lins]
+    loss_fn = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        _, hs = hidden_trace(model, x)
+        means = [h.mean(dim=0) for h in hs[:-1]]
+        losses = []
+        for frac in cfg["fractions"]:
+            keep = torch.zeros(sum(sizes), dtype=torch.bool)
+            # circuitscope's count for a share: ceil(share * n - 1e-9), within [0, n].
+            k = min(len(order), max(0, math.ceil(frac * len(order) - 1e-9)))
+            keep[order[:k]] = True
+            parts, off = [], 0
+            for lin, size in zip(lins, sizes):
+                parts.append(keep[off:off + size].view(lin.out_features, lin.in_features))
+                off += size
+            losses.append(loss_fn(w6_mean_ablated(model, x, parts, means), lab).item())
+        s = time.perf_counter() - t0
+    full, none = losses[-1], losses[0]
+    curve = [(none - m) / (none - full) for m in losses]
+    emit({"workload": "W6-faithfulness", "curve": curve, "variants": [
+        {"name": "torch batched edge ablation", "seconds": s, "rate": len(curve) / s,
+         "unit": "curve points/s"}]})
+
+
+def w6_pca():
+    """scikit-learn PCA (full SVD) of both hidden layers and PLSRegression (8 components)
+    from the first to the second, on the 10,000 inputs."""
+    from sklearn.cross_decomposition import PLSRegression
+    from sklearn.decomposition import PCA
+
+    t, _ = w6_data()
+    model = mlp_from(os.path.join(D, "w6.safetensors"))
+    with torch.no_grad():
+        _, hs = hidden_trace(model, t["x"])
+    layers = [h.numpy() for h in hs[1:-1]]
+    t0 = time.perf_counter()
+    ratios = [PCA(svd_solver="full").fit(h).explained_variance_ratio_[:8].tolist()
+              for h in layers]
+    pls = PLSRegression(n_components=8, scale=True).fit(layers[0], layers[1])
+    r2 = [float(pls.score(layers[0], layers[1]))]
+    s = time.perf_counter() - t0
+    emit({"workload": "W6-pca", "pca_ratios": ratios, "pls_r2": r2, "variants": [
+        {"name": "scikit-learn PCA + PLSRegression", "seconds": s, "rate": 1 / s,
+         "unit": "runs/s"}]})
+
+
+{"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6-train": w6_train,
+ "W6-jacobians": w6_jacobians, "W6-ig": w6_ig, "W6-faithfulness": w6_faithfulness,
+ "W6-pca": w6_pca}[args.workload]()
 sys.exit(0)

@@ -16,3 +16,4 @@ pub mod scale;
 pub mod side;
 pub mod spec;
 pub mod timing;
+pub mod w6;

@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// One of the five workloads of issue #10.
+/// One of the five workloads of issue #10, or a stage of W6 (issue #26: a 784→512→512→10
+/// classifier, `bench::w6`); `W6` names all its stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Workload {
     W1,
@@ -27,6 +28,12 @@ pub enum Workload {
     W3,
     W4,
     W5,
+    W6,
+    W6Train,
+    W6Jacobians,
+    W6Ig,
+    W6Faithfulness,
+    W6Pca,
 }
 
 impl Workload {
@@ -37,7 +44,41 @@ impl Workload {
             Workload::W3 => "W3",
             Workload::W4 => "W4",
             Workload::W5 => "W5",
+            Workload::W6 => "W6",
+            Workload::W6Train => "W6-train",
+            Workload::W6Jacobians => "W6-jacobians",
+            Workload::W6Ig => "W6-ig",
+            Workload::W6Faithfulness => "W6-faithfulness",
+            Workload::W6Pca => "W6-pca",
         }
+    }
+
+    /// The W6 stage this names (`train`, `jacobians`, ...), if it is one.
+    pub fn w6_stage(self) -> Option<&'static str> {
+        self.name().strip_prefix("W6-")
+    }
+
+    /// The workloads to run for `asked`: `W6` stands for its five stages; each once, in order.
+    pub fn expand(asked: &[Workload]) -> Vec<Workload> {
+        let mut out: Vec<Workload> = asked
+            .iter()
+            .flat_map(|&w| {
+                if w == Workload::W6 {
+                    vec![
+                        Workload::W6Train,
+                        Workload::W6Jacobians,
+                        Workload::W6Ig,
+                        Workload::W6Faithfulness,
+                        Workload::W6Pca,
+                    ]
+                } else {
+                    vec![w]
+                }
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
@@ -130,6 +171,8 @@ fn targets(w: Workload) -> &'static [(&'static str, f64)] {
             ("captum", f64::NAN),
         ],
         Workload::W5 => &[("scikit-learn", 1.0)],
+        // Issue #26: every stage at least 3x the peer (at equal or lower peak memory).
+        _ => &[("", 3.0)],
     }
 }
 
@@ -167,13 +210,17 @@ pub fn run(o: &PeersOptions) -> Result<Value> {
     if !o.script.is_file() {
         return Err(Error::Invalid(format!("{} is missing", o.script.display())));
     }
+    let workloads = Workload::expand(&o.workloads);
     prepare(&o.dir)?;
+    if workloads.iter().any(|w| w.w6_stage().is_some()) {
+        super::w6::prepare(&o.dir)?;
+    }
     let peak = super::peak::measure();
     println!("{peak}");
     let mut records = Vec::new();
     for &threads in &o.threads {
         for rep in 0..o.repeats {
-            for &w in &o.workloads {
+            for &w in &workloads {
                 // Alternate which side goes first.
                 let mut pair = [None, None];
                 let order = if rep % 2 == 0 { [0, 1] } else { [1, 0] };
@@ -232,6 +279,9 @@ fn brief(a: &Value, b: &Value) -> String {
     for (name, rb, _) in variants(b) {
         s += &format!(" | {name} {} ({:.1}x)", fmt_rate(rb), ra / rb);
     }
+    if let (Some(pa), Some(pb)) = (a["peak_mb"].as_f64(), b["peak_mb"].as_f64()) {
+        s += &format!(" | peak memory {pa:.0} MB vs {pb:.0} MB");
+    }
     s
 }
 
@@ -260,7 +310,7 @@ fn summarise(o: &PeersOptions, records: &[Value], peak: &super::peak::Peak) -> V
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut rows = Vec::new();
     for &threads in &o.threads {
-        for &w in &o.workloads {
+        for &w in &Workload::expand(&o.workloads) {
             let rs: Vec<&Value> = records
                 .iter()
                 .filter(|r| r["workload"] == w.name() && r["threads"] == threads)
@@ -304,6 +354,22 @@ fn summarise(o: &PeersOptions, records: &[Value], peak: &super::peak::Peak) -> V
                     },
                 );
                 rows.push(json!({"workload": w.name(), "threads": threads, "ours": ours_rate, "peer_variant": name, "peer": pr, "ratio": ratio, "target": if target.is_nan() { Value::Null } else { json!(target) }}));
+            }
+            let peak_of = |side: &str| {
+                median(
+                    rs.iter()
+                        .filter_map(|r| r[side]["peak_mb"].as_f64())
+                        .collect(),
+                )
+            };
+            let (pa, pb) = (peak_of("ours"), peak_of("peer"));
+            if w.w6_stage().is_some() && pa.is_finite() && pb.is_finite() {
+                println!(
+                    "|   peak memory | {threads} | {pa:.0} MB | {pb:.0} MB (the interpreter and torch included) | {:.2}x | ≤ 1x | {} |",
+                    pa / pb,
+                    if pa <= pb { "yes" } else { "no" }
+                );
+                rows.push(json!({"workload": w.name(), "threads": threads, "peak_mb_ours": pa, "peak_mb_peer": pb}));
             }
             if let Some(f) = flops_per_unit(w) {
                 let achieved = ours_rate * f;
@@ -393,6 +459,80 @@ fn agreement(records: &[Value]) {
             );
         }
     }
+    if let Some(r) = last("W6-train") {
+        let (o, p) = (&r["ours"], &r["peer"]);
+        println!(
+            "W6-train agreement: after one epoch from the same weights on the same batches, loss {:.4} vs {:.4}, accuracy {:.2}% vs {:.2}% on the 10,000 inputs",
+            o["loss"].as_f64().unwrap_or(f64::NAN),
+            p["loss"].as_f64().unwrap_or(f64::NAN),
+            100.0 * o["accuracy"].as_f64().unwrap_or(f64::NAN),
+            100.0 * p["accuracy"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(r) = last("W6-jacobians") {
+        let sums = |v: &Value| -> Vec<f64> {
+            v["abs_sums"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect()
+        };
+        let (o, p) = (sums(&r["ours"]), sums(&r["peer"]));
+        let rel = o
+            .iter()
+            .zip(&p)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(f64::MIN_POSITIVE))
+            .fold(0.0, f64::max);
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.6e}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "W6-jacobians agreement: Σ|J| of ∂y/∂x and of each adjacent Jacobian, circuitscope [{}] (f64), torch [{}] (f32); largest relative difference {rel:.1e}",
+            list(&o),
+            list(&p)
+        );
+    }
+    if let Some(r) = last("W6-ig") {
+        let p = &r["peer"];
+        for v in p["variants"].as_array().into_iter().flatten() {
+            println!(
+                "W6-ig error vs exact IG: {} max |error| of the per-edge mean {:.2e} (largest mean {:.2e}); circuitscope exact: the reference",
+                v["name"].as_str().unwrap_or("?"),
+                v["max_error"].as_f64().unwrap_or(f64::NAN),
+                p["max_mean"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    if let Some(r) = last("W6-faithfulness") {
+        let curve = |v: &Value| -> Vec<f64> {
+            v["curve"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect()
+        };
+        let (o, p) = (curve(&r["ours"]), curve(&r["peer"]));
+        let d = o
+            .iter()
+            .zip(&p)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        println!("W6-faithfulness agreement: the curves (f64 vs f32) differ by at most {d:.1e}; circuitscope {o:.4?}");
+    }
+    if let Some(r) = last("W6-pca") {
+        println!(
+            "W6-pca agreement: PCA ratios circuitscope {} vs scikit-learn {}; PLS R² {} vs {}",
+            r["ours"]["pca_ratios"],
+            r["peer"]["pca_ratios"],
+            r["ours"]["pls_r2"],
+            r["peer"]["pls_r2"]
+        );
+    }
     if let Some(r) = last("W5") {
         // Numbers of a JSON array or an array of arrays, flattened.
         let flat = |v: &Value| -> Vec<f64> {
@@ -430,6 +570,12 @@ crate::choices!(Workload {
     W3 => "w3": "all Jacobians of products64, 10,000 examples",
     W4 => "w4": "IG on 8,192 edges x 1,000 examples",
     W5 => "w5": "PCA of 3 layers + PLS of 2 pairs, 10,000 x 64",
+    W6 => "w6": "a 784→512→512→10 classifier: all five stages below",
+    W6Train => "w6-train": "W6: one epoch of 60,000",
+    W6Jacobians => "w6-jacobians": "W6: ∂y/∂x and adjacent Jacobians, 10,000 examples",
+    W6Ig => "w6-ig": "W6: IG on 664,576 edges x 100 examples",
+    W6Faithfulness => "w6-faithfulness": "W6: a 12-point faithfulness curve, 10,000 examples",
+    W6Pca => "w6-pca": "W6: PCA of 2 layers + PLS, 10,000 x 512",
 });
 
 #[cfg(test)]

@@ -233,6 +233,13 @@ pub fn side(w: Workload, dir: &Path, engine: Engine) -> Result<Value> {
     };
     let inputs = dir.join("inputs.safetensors");
     let threads = rayon::current_num_threads();
+    if let Some(stage) = w.w6_stage() {
+        let mut out = super::w6::stage(stage, dir)?;
+        out["workload"] = json!(w.name());
+        out["threads"] = json!(threads);
+        out["peak_mb"] = json!(peak_mb());
+        return Ok(out);
+    }
     let mut out = match w {
         Workload::W1 => {
             let cfg = TrainConfig {
@@ -334,6 +341,17 @@ pub fn side(w: Workload, dir: &Path, engine: Engine) -> Result<Value> {
             let n = x.len() / model.d_in();
             json!({"examples": n, "edges": edges, "variants": [{"name": "circuitscope exact", "seconds": s, "rate": (edges * n) as f64 / s, "unit": "edge attributions/s", "max_error": 0.0}]})
         }
+        Workload::W6
+        | Workload::W6Train
+        | Workload::W6Jacobians
+        | Workload::W6Ig
+        | Workload::W6Faithfulness
+        | Workload::W6Pca => {
+            return Err(Error::Invalid(
+                "W6 runs stage by stage: w6-train, w6-jacobians, w6-ig, w6-faithfulness, w6-pca"
+                    .into(),
+            ))
+        }
         Workload::W5 => {
             let model = trained()?;
             let x = read_f32(&inputs, "probe_x")?;
@@ -363,7 +381,22 @@ pub fn side(w: Workload, dir: &Path, engine: Engine) -> Result<Value> {
     };
     out["workload"] = json!(w.name());
     out["threads"] = json!(threads);
+    out["peak_mb"] = json!(peak_mb());
     Ok(out)
+}
+
+/// This process's peak resident memory so far, in MB: `VmHWM` of `/proc/self/status` (Linux),
+/// the high-water mark of this program's own memory. `getrusage`'s `ru_maxrss` is not: it
+/// keeps the parent's resident size at the fork across `exec`.
+pub(crate) fn peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 #[cfg(test)]

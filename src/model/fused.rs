@@ -19,6 +19,20 @@ use crate::{invalid, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
+/// Multiply-adds from which a layer's product is split across the current rayon pool: an
+/// MNIST-sized layer (a batch of 128 through 784→512: 51 M) is, the presets' (at most 4 M) are
+/// not, as splitting them costs more than it saves. Runs train on a pool of one thread, where
+/// this changes nothing.
+const PARALLEL_FROM: usize = 1 << 23;
+
+fn par(multiply_adds: usize) -> Par {
+    if multiply_adds >= PARALLEL_FROM {
+        Par::rayon(0)
+    } else {
+        Par::Seq
+    }
+}
+
 /// An MLP trained by the fused engine, with its scratch buffers.
 pub struct FusedNet {
     widths: Vec<usize>,
@@ -144,7 +158,7 @@ impl FusedNet {
                 MatRef::from_row_major_slice(delta, n, d_out).transpose(),
                 MatRef::from_row_major_slice(input, n, d_in),
                 1.0f32,
-                Par::Seq,
+                par(n * d_in * d_out),
             );
             gb.fill(0.0);
             simd(
@@ -166,7 +180,7 @@ impl FusedNet {
                 MatRef::from_row_major_slice(delta, n, d_out),
                 MatRef::from_row_major_slice(&self.params[wo..bo], d_out, d_in),
                 1.0f32,
-                Par::Seq,
+                par(n * d_in * d_out),
             );
             let back = &mut self.back;
             match self.activations[k - 1] {
@@ -251,7 +265,7 @@ fn forward_into(
             MatRef::from_row_major_slice(input, n, d_in),
             MatRef::from_row_major_slice(w, d_out, d_in).transpose(),
             1.0f32,
-            Par::Seq,
+            par(n * d_in * d_out),
         );
         match activations[k] {
             Activation::Identity => {}

@@ -80,16 +80,16 @@ fn point(base: &[f64], delta: &[f64], alpha: f64) -> Vec<f64> {
 }
 
 /// The points in `[0, 1]` where any pre-activation of layers `l..end` changes sign along the
-/// path, with the forward pass at each point, refined layer by layer: on a piece between two
-/// points every layer before `m` keeps its pattern, so `z_m` is affine there and its sign
-/// changes are found from its values at the piece's ends.
+/// path, each with the forward pass there (`z_l, z_{l+1}, …`), refined layer by layer: on a
+/// piece between two points every layer before `m` keeps its pattern, so `z_m` is affine there
+/// and its sign changes are found from its values at the piece's ends.
 fn breakpoints(
     model: &RuntimeModel,
     l: usize,
     end: usize,
     base: &[f64],
     delta: &[f64],
-) -> Vec<f64> {
+) -> Vec<(f64, Vec<Vec<f64>>)> {
     let fwd = |a: f64| forward_from(model, l, &point(base, delta, a));
     let mut pts: Vec<(f64, Vec<Vec<f64>>)> = vec![(0.0, fwd(0.0)), (1.0, fwd(1.0))];
     for m in l..end {
@@ -111,7 +111,7 @@ fn breakpoints(
         next.push(pts.last().expect("two points at least").clone());
         pts = next;
     }
-    pts.into_iter().map(|(a, _)| a).collect()
+    pts
 }
 
 /// `∫₀¹ ∂T/∂z_l dα` for each unit of `z_l` (the downstream side of the edges) and each target,
@@ -130,15 +130,14 @@ pub fn path_integrals(
         .layers
         .iter()
         .any(|x| !x.activation.is_piecewise_linear());
-    let add_grads_at = |alpha: f64, weight: f64, totals: &mut [Vec<f64>]| {
-        let zs = forward_from(model, l, &point(base, delta, alpha));
+    let add_grads = |zs: &[Vec<f64>], weight: f64, totals: &mut [Vec<f64>]| {
         for (t, total) in targets.iter().zip(totals.iter_mut()) {
             let g = match t {
                 Target::Node => zs[0]
                     .iter()
                     .map(|&z| model.layers[l].activation.derivative_f64(z))
                     .collect(),
-                Target::Outputs(o) => grad_wrt_z(model, l, &zs, o),
+                Target::Outputs(o) => grad_wrt_z(model, l, zs, o),
             };
             total
                 .iter_mut()
@@ -162,7 +161,17 @@ pub fn path_integrals(
             };
             let cuts = breakpoints(model, l, end, base, delta);
             for w in cuts.windows(2) {
-                add_grads_at(0.5 * (w[0] + w[1]), w[1] - w[0], &mut totals);
+                // On a piece every layer up to `end` keeps its pattern, so the network is affine
+                // there (up to the outputs for output targets; node targets read `z_l` alone,
+                // affine on the whole path): the midpoint's pre-activations are the mean of the
+                // ends', without another forward pass.
+                let ((a0, z0), (a1, z1)) = (&w[0], &w[1]);
+                let mid: Vec<Vec<f64>> = z0
+                    .iter()
+                    .zip(z1)
+                    .map(|(p, q)| p.iter().zip(q).map(|(x, y)| 0.5 * (x + y)).collect())
+                    .collect();
+                add_grads(&mid, a1 - a0, &mut totals);
             }
             Ok((totals, cuts.len() - 1))
         }
@@ -173,7 +182,8 @@ pub fn path_integrals(
                 ));
             }
             for s in 0..n {
-                add_grads_at((s as f64 + 0.5) / n as f64, 1.0 / n as f64, &mut totals);
+                let zs = forward_from(model, l, &point(base, delta, (s as f64 + 0.5) / n as f64));
+                add_grads(&zs, 1.0 / n as f64, &mut totals);
             }
             Ok((totals, n))
         }

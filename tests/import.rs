@@ -296,4 +296,38 @@ fn the_command_line_import_prints_what_it_checked_and_writes_a_spec_run() {
     assert_eq!(val.lines().next().unwrap(), "a,b,c,d,e,f,y_ab,y_cd,y_ef");
     assert_eq!(val.lines().count(), 121);
     assert!(out.join("events.jsonl").is_file());
+
+    // Data named relative to the working directory: the run records it absolutely, so a later
+    // command run from another directory still finds the training rows.
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::copy(fix("mlp3.csv"), work.join("data.csv")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_circuitscope");
+    let o = std::process::Command::new(bin)
+        .current_dir(&work)
+        .arg("import")
+        .arg("--weights")
+        .arg(fix("mlp3.safetensors"))
+        .arg("--spec")
+        .arg(fix("mlp3.spec.json"))
+        .args(["--data", "data.csv", "--out", "../relative"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run_dir = tmp.path().join("relative");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    let file = std::path::PathBuf::from(run["data"]["file"].as_str().unwrap());
+    assert!(file.is_absolute(), "{file:?}");
+    assert_eq!(
+        file.canonicalize().unwrap(),
+        work.join("data.csv").canonicalize().unwrap()
+    );
+    let o = std::process::Command::new(bin)
+        .current_dir(tmp.path())
+        .arg("graph")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -6,7 +6,9 @@
 use super::dir::{write_atomic, RunDir};
 use super::events::Event;
 use super::log::segment;
-use super::spec::{complete_outputs, write_val, DataSource, SpecInfo, SpecText, SPEC_RUN_FORMAT};
+use super::spec::{
+    absolute, complete_outputs, write_val, DataSource, SpecInfo, SpecText, SPEC_RUN_FORMAT,
+};
 use crate::data::table::Table;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::import::{build_model, check_expected, read_state_dict, sequential_layers};
@@ -161,8 +163,8 @@ pub fn import_run(o: &ImportOptions) -> Result<ImportReport> {
         );
     }
     let src = DataSource {
-        file: o.data.clone(),
-        val_file: o.val_data.clone(),
+        file: absolute(&o.data),
+        val_file: o.val_data.as_deref().map(absolute),
         val_fraction: o.val_fraction,
         split_seed: o.split_seed,
     };

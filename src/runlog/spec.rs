@@ -56,11 +56,17 @@ pub struct Training {
     pub l1: f64,
 }
 
+/// `path` made absolute against the current directory (as given when it cannot be): a run
+/// records its data files so, and later commands find them from any directory.
+pub fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Where a spec run's training rows come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSource {
-    /// The data file (CSV or Parquet) as given.
+    /// The data file (CSV or Parquet), absolute (runs before 2026-12-03: as given).
     pub file: PathBuf,
     /// A separate validation file; without one, the validation rows are a seeded share of
     /// `file`.

@@ -201,8 +201,8 @@ pub fn train_spec(
         l1: o.l1.unwrap_or(0.0),
     };
     let source = o.data.as_ref().map(|f| DataSource {
-        file: f.clone(),
-        val_file: o.val_data.clone(),
+        file: super::spec::absolute(f),
+        val_file: o.val_data.as_deref().map(super::spec::absolute),
         val_fraction: o.val_fraction,
         split_seed: o.split_seed,
     });

@@ -81,8 +81,9 @@ fn point(base: &[f64], delta: &[f64], alpha: f64) -> Vec<f64> {
 
 /// The points in `[0, 1]` where any pre-activation of layers `l..end` changes sign along the
 /// path, each with the forward pass there (`z_l, z_{l+1}, …`), refined layer by layer: on a
-/// piece between two points every layer before `m` keeps its pattern, so `z_m` is affine there
-/// and its sign changes are found from its values at the piece's ends.
+/// piece between two points every layer before `m` keeps its pattern, so `z_l … z_m` are affine
+/// there: `z_m`'s sign changes are found from its values at the piece's ends, and at a new
+/// point `z_l … z_m` are interpolated from them, only the layers after `m` run forward.
 fn breakpoints(
     model: &RuntimeModel,
     l: usize,
@@ -106,7 +107,18 @@ fn breakpoints(
                 .collect();
             inner.sort_by(f64::total_cmp);
             inner.dedup();
-            next.extend(inner.into_iter().map(|c| (c, fwd(c))));
+            next.extend(inner.into_iter().map(|c| {
+                let t = (c - a0) / (a1 - a0);
+                let mut zs: Vec<Vec<f64>> = zs0[..=m - l]
+                    .iter()
+                    .zip(&zs1[..=m - l])
+                    .map(|(p, q)| p.iter().zip(q).map(|(x, y)| x + t * (y - x)).collect())
+                    .collect();
+                let act = model.layers[m].activation;
+                let h: Vec<f64> = zs[m - l].iter().map(|&z| act.apply_f64(z)).collect();
+                zs.extend(forward_from(model, m + 1, &h));
+                (c, zs)
+            }));
         }
         next.push(pts.last().expect("two points at least").clone());
         pts = next;

@@ -596,6 +596,25 @@ mod tests {
     }
 
     #[test]
+    fn w6_stands_for_its_five_stages_each_once() {
+        let w = Workload::expand(&[Workload::W6Ig, Workload::W1, Workload::W6]);
+        assert_eq!(
+            w,
+            vec![
+                Workload::W1,
+                Workload::W6Train,
+                Workload::W6Jacobians,
+                Workload::W6Ig,
+                Workload::W6Faithfulness,
+                Workload::W6Pca
+            ]
+        );
+        assert_eq!(Workload::W6Ig.w6_stage(), Some("ig"));
+        assert_eq!(Workload::W6.w6_stage(), None);
+        assert_eq!(Workload::W4.w6_stage(), None);
+    }
+
+    #[test]
     fn rates_print_with_thousands_separators() {
         assert_eq!(fmt_rate(22_605_413.4), "22,605,413");
         assert_eq!(fmt_rate(684_068.0), "684,068");

@@ -85,8 +85,13 @@ fn read_model(path: &Path) -> Result<Vec<f32>> {
 
 /// The data: `(train_x, train_y, x, y)`, labels one-hot.
 fn data(seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    data_of(seed, TRAIN_N, EVAL_N)
+}
+
+/// [`data`] with `train` and `eval` rows.
+fn data_of(seed: u64, train: usize, eval: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n = TRAIN_N + EVAL_N;
+    let n = train + eval;
     let d = WIDTHS[0];
     let x: Vec<f32> = (0..n * d).map(|_| rng.gen::<f32>()).collect();
     // The teacher: He-normal weights, zero biases.
@@ -119,8 +124,8 @@ fn data(seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
             (0..c).map(move |k| if k == best { 1.0 } else { 0.0 })
         })
         .collect();
-    let (tx, ex) = x.split_at(TRAIN_N * d);
-    let (ty, ey) = y.split_at(TRAIN_N * c);
+    let (tx, ex) = x.split_at(train * d);
+    let (ty, ey) = y.split_at(train * c);
     (tx.to_vec(), ty.to_vec(), ex.to_vec(), ey.to_vec())
 }
 
@@ -432,4 +437,57 @@ fn read_f64(path: &Path, name: &str) -> Result<Vec<f64>> {
         .chunks_exact(8)
         .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_and_accuracy_are_known_answers() {
+        // Two examples of 10 classes: logits 0 except one; labels 3 and 7.
+        let mut out = vec![0.0; 20];
+        out[3] = 2.0; // right, and confident
+        out[10 + 1] = 1.0; // wrong: class 1 beats the label 7
+        let mut y = vec![0.0f32; 20];
+        y[3] = 1.0;
+        y[10 + 7] = 1.0;
+        let (loss, acc) = loss_and_accuracy(&out, &y);
+        let first = (9.0f64 + 2f64.exp()).ln() - 2.0;
+        let second = (9.0f64 + 1f64.exp()).ln();
+        assert!((loss - (first + second) / 2.0).abs() < 1e-12, "{loss}");
+        assert_eq!(acc, 0.5);
+    }
+
+    #[test]
+    fn the_ranking_is_by_mean_abs_ig_then_position_across_layers() {
+        let ranked = ranking(&[vec![0.5, 0.0, 2.0], vec![0.0, 2.0]]);
+        // Edges 2 and 4 tie at 2.0 (the earlier first), then 0.5, then the zeros in order.
+        assert_eq!(ranked, vec![2, 4, 0, 1, 3]);
+    }
+
+    #[test]
+    fn abs_totals_count_a_shared_block_once_per_example() {
+        let s = Shared::<f32> {
+            rows: 1,
+            cols: 2,
+            index: vec![0, 1, 0],
+            blocks: vec![1.0, -2.0, 0.5, 0.5],
+        };
+        assert_eq!(abs_total(&s), 3.0 + 1.0 + 3.0);
+    }
+
+    #[test]
+    fn the_teacher_labels_every_class_and_the_data_is_reproducible() {
+        let (tx, ty, x, y) = data_of(26, 300, 1000);
+        assert_eq!((tx.len(), x.len()), (300 * 784, 1000 * 784));
+        let c = WIDTHS[3];
+        let shares: Vec<usize> = (0..c)
+            .map(|k| y.chunks(c).filter(|t| t[k] > 0.5).count())
+            .collect();
+        // Centred logits: no class is empty, none is most of the data.
+        assert!(shares.iter().all(|&s| s > 0 && s < 500), "{shares:?}");
+        assert!(ty.chunks(c).all(|t| t.iter().sum::<f32>() == 1.0));
+        assert_eq!(data_of(26, 300, 1000).3, y);
+    }
 }

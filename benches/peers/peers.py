@@ -1,4 +1,4 @@
-"""The peer side of `circuitscope bench peers`: the same five workloads written the way a
+"""The peer side of `circuitscope bench peers`: the same six workloads written the way a
 practitioner would write them with PyTorch, Captum and scikit-learn (float32, CPU).
 
     python peers.py W1|W2|W3|W4|W5|W6-train|W6-jacobians|W6-ig|W6-faithfulness|W6-pca \

@@ -1,4 +1,4 @@
-//! `circuitscope bench peers`: the same five workloads here and in PyTorch, Captum and
+//! `circuitscope bench peers`: the same six workloads here and in PyTorch, Captum and
 //! scikit-learn (`benches/peers/peers.py`), on one machine, interleaved, at equal thread
 //! counts, with each workload's ratio and the agreement of the two sides' results.
 //!
@@ -157,20 +157,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// The targets of issue #10: (part of the peer variant's name, least ratio); the first match
-/// counts. W4's target is "at equal or better error": it applies to the peer's most accurate
-/// variant (whose error is still above exact IG's), not to its 50-step sum.
+/// The targets of issue #26 (raised from issue #10's 3x, 20x / 3x, 5x, 10x at the peer's best
+/// error, 1x): (part of the peer variant's name, least ratio); the first match counts. W4:
+/// exact IG at least as fast as torch.func's 50-step sum (whose error is 5.6e-4), and still
+/// #10's 10x against the peer at its most accurate tested step count.
 fn targets(w: Workload) -> &'static [(&'static str, f64)] {
     match w {
-        Workload::W1 => &[("torch loop", 3.0)],
-        Workload::W2 => &[("per-model loop", 20.0), ("vmapped ensemble", 3.0)],
-        Workload::W3 => &[("torch.func", 5.0)],
+        Workload::W1 => &[("torch loop", 5.0)],
+        Workload::W2 => &[("per-model loop", 20.0), ("vmapped ensemble", 10.0)],
+        Workload::W3 => &[("torch.func", 20.0)],
         Workload::W4 => &[
             ("(best tested error)", 10.0),
-            ("torch.func", f64::NAN),
+            ("torch.func", 1.0),
             ("captum", f64::NAN),
         ],
-        Workload::W5 => &[("scikit-learn", 1.0)],
+        Workload::W5 => &[("scikit-learn", 2.0)],
         // Issue #26: every stage at least 3x the peer (at equal or lower peak memory).
         _ => &[("", 3.0)],
     }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchWhat {
-    /// circuitscope against PyTorch, Captum and scikit-learn on five workloads (W1–W5),
+    /// circuitscope against PyTorch, Captum and scikit-learn on six workloads (W1–W6),
     /// interleaved at equal thread counts. Needs "bash benches/peers/setup.sh" first.
     Peers {
         /// Where both sides' inputs and the results go.

@@ -93,7 +93,7 @@ impl Baselines {
     }
 
     /// Rows `rows` of every layer's baselines (layer 0: the inputs'), `x` the examples the
-    /// baselines were made for.
+    /// baselines were made for; for shared baselines, the one row every example has.
     fn chunk(
         &self,
         model: &RuntimeModel,
@@ -101,7 +101,6 @@ impl Baselines {
         rows: std::ops::Range<usize>,
     ) -> Result<Vec<std::borrow::Cow<'_, [f64]>>> {
         use std::borrow::Cow;
-        let m = rows.len();
         Ok(match &self.source {
             Source::Full(per_layer) => per_layer
                 .iter()
@@ -110,7 +109,8 @@ impl Baselines {
                     Cow::Borrowed(&h[rows.start * d..rows.end * d])
                 })
                 .collect(),
-            Source::Shared(rows_of) => rows_of.iter().map(|b| Cow::Owned(b.repeat(m))).collect(),
+            // One row per layer, every example's (see `ablated_rows`).
+            Source::Shared(rows_of) => rows_of.iter().map(|b| Cow::Borrowed(&b[..])).collect(),
             Source::Perm(perm) => {
                 let d_in = model.layers[0].d_in;
                 let xs: Vec<f64> = rows
@@ -174,13 +174,9 @@ impl Baselines {
     }
 }
 
-/// A product with at most one weight in this many non-zero is summed edge by edge: a kept set
-/// of a few percent of a layer's edges (the start of every faithfulness curve) costs its edges,
-/// not the whole layer.
-const SPARSE_FROM: usize = 8;
-
-/// `z (n x d_out) += src (n x d_in) · wᵀ`, `w` (`d_out x d_in`) having `nonzero` entries that
-/// may be non-zero: a matrix product, or for a sparse `w` a sum over those entries only.
+/// `z (n x d_out) += src (n x d_in) · wᵀ`, `w` being `d_out x d_in` with `nonzero` entries that
+/// may be non-zero (none: nothing to add). Summing only the kept edges of a sparse kept set was
+/// tried and was slower at every share on W6's curve (scalar gathers against faer's products).
 fn add_product(
     z: &mut [f64],
     src: &[f64],
@@ -188,36 +184,18 @@ fn add_product(
     nonzero: usize,
     (d_in, d_out): (usize, usize),
 ) {
-    use rayon::prelude::*;
     let n = z.len() / d_out.max(1);
     if nonzero == 0 || n == 0 {
         return;
     }
-    if nonzero * SPARSE_FROM >= w.len() {
-        matmul(
-            MatMut::from_row_major_slice_mut(z, n, d_out),
-            Accum::Add,
-            MatRef::from_row_major_slice(src, n, d_in),
-            MatRef::from_row_major_slice(w, d_out, d_in).transpose(),
-            1.0,
-            Par::rayon(0),
-        );
-        return;
-    }
-    let entries: Vec<(usize, usize, f64)> = w
-        .iter()
-        .enumerate()
-        .filter(|(_, &v)| v != 0.0)
-        .map(|(e, &v)| (e / d_in, e % d_in, v))
-        .collect();
-    z.par_chunks_mut(d_out)
-        .zip(src.par_chunks(d_in))
-        .with_min_len(64)
-        .for_each(|(zr, a)| {
-            for &(j, i, v) in &entries {
-                zr[j] += v * a[i];
-            }
-        });
+    matmul(
+        MatMut::from_row_major_slice_mut(z, n, d_out),
+        Accum::Add,
+        MatRef::from_row_major_slice(src, n, d_in),
+        MatRef::from_row_major_slice(w, d_out, d_in).transpose(),
+        1.0,
+        Par::rayon(0),
+    );
 }
 
 /// The seeded permutation of `n` examples resampling reads.
@@ -253,6 +231,13 @@ pub fn forward_ablated(
         ));
     }
     let d_in0 = model.layers[0].d_in;
+    let split: Vec<Split> = model
+        .layers
+        .iter()
+        .zip(&mask.kept)
+        .map(|(layer, kept)| Split::new(layer, kept))
+        .collect();
+    let shared = matches!(base.source, Source::Shared(_));
     let mut out = Vec::with_capacity(n * model.d_out());
     for start in (0..n).step_by(ABLATION_CHUNK) {
         let end = (start + ABLATION_CHUNK).min(n);
@@ -260,31 +245,25 @@ pub fn forward_ablated(
         out.extend(ablated_rows(
             model,
             &x[start * d_in0..end * d_in0],
-            mask,
+            &split,
             &bases,
-            matches!(base.source, Source::Shared(_)),
+            shared,
         ));
     }
     Ok(out)
 }
 
-/// [`forward_ablated`] on the rows `x` with their baselines `bases` (per layer; `shared`: every
-/// row of a layer's baselines is the same). Each layer is `z = b + A·(W⊙M)ᵀ + B·(W⊙¬M)ᵀ` with
-/// `A` the rows' activations, `B` their baselines and `M` the kept edges: two matrix products,
-/// or one and a vector when the baselines are shared.
-fn ablated_rows(
-    model: &RuntimeModel,
-    x: &[f64],
-    mask: &EdgeMask,
-    bases: &[std::borrow::Cow<'_, [f64]>],
-    shared: bool,
-) -> Vec<f64> {
-    let n = x.len() / model.layers[0].d_in.max(1);
-    let mut h = x.to_vec();
-    for (l, layer) in model.layers.iter().enumerate() {
-        let (d_in, d_out) = (layer.d_in, layer.d_out);
-        let kept = &mask.kept[l];
-        let (mut w_kept, mut w_cut) = (vec![0.0; d_out * d_in], vec![0.0; d_out * d_in]);
+/// A layer's weights split by an edge mask, in f64: the kept edges' (`W⊙M`) and the ablated
+/// edges' (`W⊙¬M`), each `d_out x d_in`, with how many edges each holds.
+struct Split {
+    kept: Vec<f64>,
+    cut: Vec<f64>,
+    kept_count: usize,
+}
+
+impl Split {
+    fn new(layer: &crate::model::view::Layer, kept: &[bool]) -> Split {
+        let (mut w_kept, mut w_cut) = (vec![0.0; kept.len()], vec![0.0; kept.len()]);
         for ((&w, &k), (a, b)) in layer
             .weight
             .iter()
@@ -297,13 +276,36 @@ fn ablated_rows(
                 *b = w as f64;
             }
         }
+        Split {
+            kept: w_kept,
+            cut: w_cut,
+            kept_count: kept.iter().filter(|&&k| k).count(),
+        }
+    }
+}
+
+/// [`forward_ablated`] on the rows `x` with their baselines `bases` (per layer; `shared`: one
+/// row per layer, every example's). Each layer is `z = b + A·(W⊙M)ᵀ + B·(W⊙¬M)ᵀ` with `A` the
+/// rows' activations, `B` their baselines and `M` the kept edges: two matrix products, or one
+/// and a vector when the baselines are shared.
+fn ablated_rows(
+    model: &RuntimeModel,
+    x: &[f64],
+    split: &[Split],
+    bases: &[std::borrow::Cow<'_, [f64]>],
+    shared: bool,
+) -> Vec<f64> {
+    let n = x.len() / model.layers[0].d_in.max(1);
+    let mut h = x.to_vec();
+    for ((l, layer), w) in model.layers.iter().enumerate().zip(split) {
+        let (d_in, d_out) = (layer.d_in, layer.d_out);
+        let cut_count = d_in * d_out - w.kept_count;
         // The bias, plus the ablated edges' constant share when every row has the same baselines.
         let mut row0: Vec<f64> = layer.bias.iter().map(|&b| b as f64).collect();
-        let cut_any = kept.iter().any(|&k| !k);
-        if cut_any && shared {
+        if cut_count > 0 && shared {
             let b0 = &bases[l][..d_in];
             for (j, r) in row0.iter_mut().enumerate() {
-                *r += w_cut[j * d_in..(j + 1) * d_in]
+                *r += w.cut[j * d_in..(j + 1) * d_in]
                     .iter()
                     .zip(b0)
                     .map(|(w, b)| w * b)
@@ -311,16 +313,9 @@ fn ablated_rows(
             }
         }
         let mut z = row0.repeat(n);
-        let kept_count = kept.iter().filter(|&&k| k).count();
-        add_product(&mut z, &h, &w_kept, kept_count, (d_in, d_out));
-        if cut_any && !shared {
-            add_product(
-                &mut z,
-                &bases[l],
-                &w_cut,
-                kept.len() - kept_count,
-                (d_in, d_out),
-            );
+        add_product(&mut z, &h, &w.kept, w.kept_count, (d_in, d_out));
+        if cut_count > 0 && !shared {
+            add_product(&mut z, &bases[l], &w.cut, cut_count, (d_in, d_out));
         }
         z.iter_mut()
             .for_each(|v| *v = layer.activation.apply_f64(*v));

@@ -457,21 +457,21 @@ impl Pls {
 
     /// Predictions for `n` rows of `x`.
     pub fn predict(&self, x: &[f64], n: usize) -> Vec<f64> {
-        let mut out = Vec::with_capacity(n * self.dy);
-        for r in 0..n {
-            let row = &x[r * self.dx..(r + 1) * self.dx];
-            for o in 0..self.dy {
-                let c = &self.coef[o * self.dx..(o + 1) * self.dx];
-                out.push(
-                    self.y_mean[o]
-                        + c.iter()
-                            .zip(row)
-                            .zip(&self.x_mean)
-                            .map(|((c, v), m)| c * (v - m))
-                            .sum::<f64>(),
-                );
-            }
-        }
+        // (x − x_mean) · coefᵀ + y_mean, as one matrix product.
+        let centred: Vec<f64> = x
+            .chunks(self.dx.max(1))
+            .take(n)
+            .flat_map(|row| row.iter().zip(&self.x_mean).map(|(v, m)| v - m))
+            .collect();
+        let mut out = self.y_mean.repeat(n);
+        faer::linalg::matmul::matmul(
+            faer::MatMut::from_row_major_slice_mut(&mut out, n, self.dy),
+            faer::Accum::Add,
+            MatRef::from_row_major_slice(&centred, n, self.dx),
+            MatRef::from_row_major_slice(&self.coef, self.dy, self.dx).transpose(),
+            1.0,
+            faer::Par::rayon(0),
+        );
         out
     }
 

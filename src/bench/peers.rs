@@ -470,16 +470,19 @@ fn agreement(records: &[Value]) {
             100.0 * p["accuracy"].as_f64().unwrap_or(f64::NAN)
         );
     }
+    // The numbers of a JSON array.
+    let numbers = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .collect()
+    };
     if let Some(r) = last("W6-jacobians") {
-        let sums = |v: &Value| -> Vec<f64> {
-            v["abs_sums"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_f64)
-                .collect()
-        };
-        let (o, p) = (sums(&r["ours"]), sums(&r["peer"]));
+        let (o, p) = (
+            numbers(&r["ours"]["abs_sums"]),
+            numbers(&r["peer"]["abs_sums"]),
+        );
         let rel = o
             .iter()
             .zip(&p)
@@ -509,15 +512,7 @@ fn agreement(records: &[Value]) {
         }
     }
     if let Some(r) = last("W6-faithfulness") {
-        let curve = |v: &Value| -> Vec<f64> {
-            v["curve"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_f64)
-                .collect()
-        };
-        let (o, p) = (curve(&r["ours"]), curve(&r["peer"]));
+        let (o, p) = (numbers(&r["ours"]["curve"]), numbers(&r["peer"]["curve"]));
         let d = o
             .iter()
             .zip(&p)

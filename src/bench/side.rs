@@ -121,17 +121,20 @@ pub(crate) fn read_f32(path: &Path, name: &str) -> Result<Vec<f32>> {
 
 // ---- the exchange directory -------------------------------------------------------------
 
+/// Whether the JSON file `stamp` names this `version` (an exchange already written).
+pub(crate) fn stamped(stamp: &Path, version: u64) -> bool {
+    std::fs::read_to_string(stamp)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["version"].as_u64())
+        == Some(version)
+}
+
 /// Writes everything both sides read, unless `dir` already holds this version of it.
 pub fn prepare(dir: &Path) -> Result<()> {
     let stamp = dir.join("exchange.json");
-    if let Ok(text) = std::fs::read_to_string(&stamp) {
-        if serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["version"].as_u64())
-            == Some(EXCHANGE_VERSION)
-        {
-            return Ok(());
-        }
+    if stamped(&stamp, EXCHANGE_VERSION) {
+        return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create", e))?;
     let cfg = TrainConfig::defaults(Preset::Products64).check()?;

@@ -253,14 +253,8 @@ fn ranking(abs_means: &[Vec<f64>]) -> Vec<usize> {
 /// Writes W6's part of the exchange unless `dir` already holds this version of it.
 pub fn prepare(dir: &Path) -> Result<()> {
     let stamp = dir.join("w6.json");
-    if let Ok(text) = std::fs::read_to_string(&stamp) {
-        if serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["version"].as_u64())
-            == Some(VERSION)
-        {
-            return Ok(());
-        }
+    if super::side::stamped(&stamp, VERSION) {
+        return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create", e))?;
     eprintln!(

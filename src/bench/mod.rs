@@ -7,6 +7,7 @@
 //! stage, and nothing here is part of the test command's timing: speed is measured here, never
 //! asserted in a test.
 
+pub mod agreement;
 pub mod circuits;
 pub mod evaluation;
 pub mod follow;

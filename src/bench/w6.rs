@@ -144,8 +144,8 @@ fn init(seed: u64) -> Vec<f32> {
 }
 
 /// `epochs` of Adam (constant `LR`, batch `BATCH`, the examples in order) on the fused engine,
-/// from `params`; the examples/s of the loop.
-fn train(params: Vec<f32>, x: &[f32], y: &[f32], epochs: usize) -> Result<(Vec<f32>, f64)> {
+/// from `params`.
+fn train(params: Vec<f32>, x: &[f32], y: &[f32], epochs: usize) -> Result<Vec<f32>> {
     let arch = arch();
     let mut net = FusedNet::with_activations(&arch.widths, &arch.activations(), params)?;
     let mut params = net.params();
@@ -153,7 +153,6 @@ fn train(params: Vec<f32>, x: &[f32], y: &[f32], epochs: usize) -> Result<(Vec<f
     let cfg = AdamConfig::default();
     let (d, c) = (WIDTHS[0], WIDTHS[3]);
     let n = x.len() / d;
-    let t0 = Instant::now();
     for _ in 0..epochs {
         for s in (0..n).step_by(BATCH) {
             let e = (s + BATCH).min(n);
@@ -169,8 +168,7 @@ fn train(params: Vec<f32>, x: &[f32], y: &[f32], epochs: usize) -> Result<(Vec<f
             net.set_params(&params);
         }
     }
-    let rate = (n * epochs) as f64 / t0.elapsed().as_secs_f64();
-    Ok((params, rate))
+    Ok(params)
 }
 
 /// Mean cross-entropy and accuracy of `outputs` (logits) against one-hot `y`.
@@ -273,7 +271,7 @@ pub fn prepare(dir: &Path) -> Result<()> {
     )?;
     let start = init(6);
     write_model(&dir.join("w6_init.safetensors"), &start)?;
-    let (trained, _) = train(start, &tx, &ty, PREP_EPOCHS)?;
+    let trained = train(start, &tx, &ty, PREP_EPOCHS)?;
     write_model(&dir.join("w6.safetensors"), &trained)?;
     let model = arch().view(&trained)?;
     let (loss, accuracy) = loss_and_accuracy(&model.trace_f32(&x)?.post[2], &y);
@@ -317,7 +315,7 @@ pub fn stage(name: &str, dir: &Path) -> Result<Value> {
             let ty = read_f32(&file, "train_y")?;
             let start = read_model(&dir.join("w6_init.safetensors"))?;
             let t0 = Instant::now();
-            let (params, _) = train(start, &tx, &ty, 1)?;
+            let params = train(start, &tx, &ty, 1)?;
             let s = t0.elapsed().as_secs_f64();
             let model = arch().view(&params)?;
             let (loss, accuracy) = loss_and_accuracy(&model.trace_f32(&x)?.post[2], &y);

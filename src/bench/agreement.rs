@@ -55,14 +55,13 @@ pub(super) fn agreement(records: &[Value]) {
     }
     if let Some(r) = last("W4") {
         let p = &r["peer"];
-        for v in p["variants"].as_array().into_iter().flatten() {
-            println!(
-                "W4 error vs exact IG: {} max |error| {:.2e} (largest attribution {:.2e}); circuitscope exact: 0 by construction (it is the reference)",
-                v["name"].as_str().unwrap_or("?"),
-                v["max_error"].as_f64().unwrap_or(f64::NAN),
-                p["max_attribution"].as_f64().unwrap_or(f64::NAN)
-            );
-        }
+        ig_errors(
+            "W4",
+            p,
+            "max |error|",
+            "largest attribution",
+            "max_attribution",
+        );
         let ours_s = r["ours"]["variants"][0]["seconds"]
             .as_f64()
             .unwrap_or(f64::NAN);
@@ -116,15 +115,13 @@ pub(super) fn agreement(records: &[Value]) {
         );
     }
     if let Some(r) = last("W6-ig") {
-        let p = &r["peer"];
-        for v in p["variants"].as_array().into_iter().flatten() {
-            println!(
-                "W6-ig error vs exact IG: {} max |error| of the per-edge mean {:.2e} (largest mean {:.2e}); circuitscope exact: the reference",
-                v["name"].as_str().unwrap_or("?"),
-                v["max_error"].as_f64().unwrap_or(f64::NAN),
-                p["max_mean"].as_f64().unwrap_or(f64::NAN)
-            );
-        }
+        ig_errors(
+            "W6-ig",
+            &r["peer"],
+            "max |error| of the per-edge mean",
+            "largest mean",
+            "max_mean",
+        );
     }
     if let Some(r) = last("W6-faithfulness") {
         let (o, p) = (numbers(&r["ours"]["curve"]), numbers(&r["peer"]["curve"]));
@@ -171,6 +168,19 @@ pub(super) fn agreement(records: &[Value]) {
             diff(&r["ours"]["pca_ratios"], &r["peer"]["pca_ratios"]),
             r["ours"]["pls_r2"], r["peer"]["pls_r2"],
             diff(&r["ours"]["pls_r2"], &r["peer"]["pls_r2"])
+        );
+    }
+}
+
+/// One line per peer IG variant: its largest error against our exact IG, beside the largest
+/// value (`largest_key` in the peer's record) for scale.
+fn ig_errors(workload: &str, peer: &Value, error: &str, largest: &str, largest_key: &str) {
+    for v in peer["variants"].as_array().into_iter().flatten() {
+        println!(
+            "{workload} error vs exact IG: {} {error} {:.2e} ({largest} {:.2e}); circuitscope exact: the reference",
+            v["name"].as_str().unwrap_or("?"),
+            v["max_error"].as_f64().unwrap_or(f64::NAN),
+            peer[largest_key].as_f64().unwrap_or(f64::NAN)
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Building a neuron or ROI graph: IG (or gradient-flow) edges between consecutive layers,
 //! averaged over examples, node task shares, Leiden communities.
 
-use super::ig::{edge_attributions_multi, target_value, Mode, Target};
+use super::ig::{edge_attributions_multi, target_value, Attributor, Mode, Target};
 use super::spec::{AUTO_RIEMANN_MAX_STEPS, AUTO_RIEMANN_TOL};
 use super::{
     community, roi, Baseline, CircuitGraph, Edge, EdgeKind, GraphSpec, IgSummary, IntraEdge,
@@ -242,6 +242,11 @@ pub fn build(
         // resample baseline those of the examples each is compared with: one forward pass per
         // example and layer pair, against the tens to hundreds the path walk runs per example.
         let (mut hl, mut hb, mut from) = (Vec::new(), Vec::new(), 0);
+        // Set up once per layer pair (the exact walk's weights in f64).
+        let ig = match spec.edges {
+            EdgeKind::Ig => Some(Attributor::new(model, l, mode)?),
+            EdgeKind::Grad => None,
+        };
         for i in 0..n {
             if i % EXAMPLE_CHUNK == 0 {
                 let rows = i..(i + EXAMPLE_CHUNK).min(n);
@@ -273,10 +278,16 @@ pub fn build(
                             .map(|r| {
                                 let a = &hl[(r - from) * d_in..(r - from + 1) * d_in];
                                 let (b, targets) = (base(r), targets_of(r));
-                                let mut mode = mode;
+                                let (first, mut mode) = (mode, mode);
                                 loop {
-                                    let ea =
-                                        edge_attributions_multi(model, l, a, &b, &targets, mode)?;
+                                    let ea = match &ig {
+                                        Some(ig) if mode == first => {
+                                            ig.edge_attributions(a, &b, &targets)?
+                                        }
+                                        _ => edge_attributions_multi(
+                                            model, l, a, &b, &targets, mode,
+                                        )?,
+                                    };
                                     let complete = if n_t > 0 {
                                         completeness(model, l, (a, &b), &targets, &ea)
                                     } else {

@@ -8,13 +8,14 @@
 //!
 //! Completeness follows: `Σ_{i,j} EA(i→j) = T(a) − T(a')` for a task target, and
 //! `Σ_i EA(i→j) = T_j(a) − T_j(a')` for the node target `T_j = h_{l+1,j}`. In a ReLU network the
-//! integrand is piecewise constant along the path; [`Mode::Exact`] splits the path wherever any
-//! downstream pre-activation changes sign (found layer by layer: on each piece every later layer
-//! is affine in α) and sums the pieces. [`Mode::Riemann`] uses `n` midpoints, for smooth
+//! integrand is piecewise constant along the path; [`Mode::Exact`] walks the path from one change
+//! of sign of any downstream pre-activation to the next (`walk`) and sums the pieces. [`Mode::Riemann`] uses `n` midpoints, for smooth
 //! activations. Everything is f64. This module computes attributions; it builds no graph.
 
 use crate::model::RuntimeModel;
 use crate::{Error, Result};
+
+use super::walk::Walk;
 
 /// How the path integral is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,53 +80,6 @@ fn point(base: &[f64], delta: &[f64], alpha: f64) -> Vec<f64> {
     base.iter().zip(delta).map(|(b, d)| b + alpha * d).collect()
 }
 
-/// The points in `[0, 1]` where any pre-activation of layers `l..end` changes sign along the
-/// path, each with the forward pass there (`z_l, z_{l+1}, …`), refined layer by layer: on a
-/// piece between two points every layer before `m` keeps its pattern, so `z_l … z_m` are affine
-/// there: `z_m`'s sign changes are found from its values at the piece's ends, and at a new
-/// point `z_l … z_m` are interpolated from them, only the layers after `m` run forward.
-fn breakpoints(
-    model: &RuntimeModel,
-    l: usize,
-    end: usize,
-    base: &[f64],
-    delta: &[f64],
-) -> Vec<(f64, Vec<Vec<f64>>)> {
-    let fwd = |a: f64| forward_from(model, l, &point(base, delta, a));
-    let mut pts: Vec<(f64, Vec<Vec<f64>>)> = vec![(0.0, fwd(0.0)), (1.0, fwd(1.0))];
-    for m in l..end {
-        let mut next = Vec::with_capacity(pts.len());
-        for w in pts.windows(2) {
-            let ((a0, zs0), (a1, zs1)) = (&w[0], &w[1]);
-            next.push((*a0, zs0.clone()));
-            let mut inner: Vec<f64> = zs0[m - l]
-                .iter()
-                .zip(&zs1[m - l])
-                .filter(|(p, q)| (**p > 0.0 && **q < 0.0) || (**p < 0.0 && **q > 0.0))
-                .map(|(p, q)| a0 + (a1 - a0) * (p / (p - q)))
-                .filter(|c| c > a0 && c < a1)
-                .collect();
-            inner.sort_by(f64::total_cmp);
-            inner.dedup();
-            next.extend(inner.into_iter().map(|c| {
-                let t = (c - a0) / (a1 - a0);
-                let mut zs: Vec<Vec<f64>> = zs0[..=m - l]
-                    .iter()
-                    .zip(&zs1[..=m - l])
-                    .map(|(p, q)| p.iter().zip(q).map(|(x, y)| x + t * (y - x)).collect())
-                    .collect();
-                let act = model.layers[m].activation;
-                let h: Vec<f64> = zs[m - l].iter().map(|&z| act.apply_f64(z)).collect();
-                zs.extend(forward_from(model, m + 1, &h));
-                (c, zs)
-            }));
-        }
-        next.push(pts.last().expect("two points at least").clone());
-        pts = next;
-    }
-    pts
-}
-
 /// `∫₀¹ ∂T/∂z_l dα` for each unit of `z_l` (the downstream side of the edges) and each target,
 /// along the path from `base` to `base + delta` in `h_l`. Exact mode splits the path once for
 /// all targets. Also returns the number of pieces integrated.
@@ -137,68 +91,121 @@ pub fn path_integrals(
     targets: &[Target],
     mode: Mode,
 ) -> Result<(Vec<Vec<f64>>, usize)> {
-    let d = model.layers[l].d_out;
-    let smooth = model
-        .layers
-        .iter()
-        .any(|x| !x.activation.is_piecewise_linear());
-    let add_grads = |zs: &[Vec<f64>], weight: f64, totals: &mut [Vec<f64>]| {
-        for (t, total) in targets.iter().zip(totals.iter_mut()) {
-            let g = match t {
-                Target::Node => zs[0]
-                    .iter()
-                    .map(|&z| model.layers[l].activation.derivative_f64(z))
-                    .collect(),
-                Target::Outputs(o) => grad_wrt_z(model, l, zs, o),
-            };
-            total
-                .iter_mut()
-                .zip(&g)
-                .for_each(|(acc, gi)| *acc += weight * gi);
-        }
-    };
-    let mut totals = vec![vec![0.0; d]; targets.len()];
-    match mode {
-        Mode::Exact => {
-            if smooth {
-                return Err(Error::Invalid("exact IG needs a piecewise-linear (ReLU) network; use a Riemann mode for smooth activations".into()));
-            }
-            // Hidden pre-activations only (the output layer is linear); node targets depend on
-            // z_l alone.
-            let hidden_end = model.layers.len() - 1;
-            let end = if targets.iter().any(|t| matches!(t, Target::Outputs(_))) {
-                hidden_end
-            } else {
-                (l + 1).min(hidden_end)
-            };
-            let cuts = breakpoints(model, l, end, base, delta);
-            for w in cuts.windows(2) {
-                // On a piece every layer up to `end` keeps its pattern, so the network is affine
-                // there (up to the outputs for output targets; node targets read `z_l` alone,
-                // affine on the whole path): the midpoint's pre-activations are the mean of the
-                // ends', without another forward pass.
-                let ((a0, z0), (a1, z1)) = (&w[0], &w[1]);
-                let mid: Vec<Vec<f64>> = z0
-                    .iter()
-                    .zip(z1)
-                    .map(|(p, q)| p.iter().zip(q).map(|(x, y)| 0.5 * (x + y)).collect())
-                    .collect();
-                add_grads(&mid, a1 - a0, &mut totals);
-            }
-            Ok((totals, cuts.len() - 1))
-        }
-        Mode::Riemann(n) => {
-            if n == 0 {
+    Attributor::new(model, l, mode)?.path_integrals(base, delta, targets)
+}
+
+/// IG for the edges from `h_l` to `h_{l+1}` in one mode, set up once (the exact walk's f64
+/// weights) and used for any number of examples, from any number of threads.
+pub struct Attributor<'m> {
+    model: &'m RuntimeModel,
+    l: usize,
+    mode: Mode,
+    walk: Option<Walk<'m>>,
+}
+
+impl<'m> Attributor<'m> {
+    /// Refuses exact mode on a network that is not piecewise linear, and a Riemann mode of 0
+    /// steps.
+    pub fn new(model: &'m RuntimeModel, l: usize, mode: Mode) -> Result<Self> {
+        let walk = match mode {
+            Mode::Exact => Some(Walk::new(model, l)?),
+            Mode::Riemann(0) => {
                 return Err(Error::Invalid(
                     "a Riemann mode needs at least 1 step".into(),
-                ));
+                ))
             }
-            for s in 0..n {
-                let zs = forward_from(model, l, &point(base, delta, (s as f64 + 0.5) / n as f64));
-                add_grads(&zs, 1.0 / n as f64, &mut totals);
-            }
-            Ok((totals, n))
+            Mode::Riemann(_) => None,
+        };
+        Ok(Attributor {
+            model,
+            l,
+            mode,
+            walk,
+        })
+    }
+
+    /// [`path_integrals`] with this set-up.
+    pub fn path_integrals(
+        &self,
+        base: &[f64],
+        delta: &[f64],
+        targets: &[Target],
+    ) -> Result<(Vec<Vec<f64>>, usize)> {
+        let (model, l) = (self.model, self.l);
+        if let Some(walk) = &self.walk {
+            return Ok(walk.integrals(base, delta, targets));
         }
+        let Mode::Riemann(n) = self.mode else {
+            unreachable!("exact mode has a walk")
+        };
+        let mut totals = vec![vec![0.0; model.layers[l].d_out]; targets.len()];
+        for s in 0..n {
+            let zs = forward_from(model, l, &point(base, delta, (s as f64 + 0.5) / n as f64));
+            for (t, total) in targets.iter().zip(totals.iter_mut()) {
+                let g = match t {
+                    Target::Node => zs[0]
+                        .iter()
+                        .map(|&z| model.layers[l].activation.derivative_f64(z))
+                        .collect(),
+                    Target::Outputs(o) => grad_wrt_z(model, l, &zs, o),
+                };
+                total
+                    .iter_mut()
+                    .zip(&g)
+                    .for_each(|(acc, gi)| *acc += (1.0 / n as f64) * gi);
+            }
+        }
+        Ok((totals, n))
+    }
+
+    /// [`edge_attributions_multi`] with this set-up.
+    pub fn edge_attributions(
+        &self,
+        a: &[f64],
+        base: &[f64],
+        targets: &[Target],
+    ) -> Result<Vec<Vec<f64>>> {
+        let layer = &self.model.layers[self.l];
+        let mut out = vec![vec![0.0; layer.d_out * layer.d_in]; targets.len()];
+        let mut views: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
+        self.edge_attributions_into(a, base, targets, &mut views)?;
+        Ok(out)
+    }
+
+    /// The same, written into `out` (one `d_{l+1} x d_l` slice per target).
+    pub fn edge_attributions_into(
+        &self,
+        a: &[f64],
+        base: &[f64],
+        targets: &[Target],
+        out: &mut [&mut [f64]],
+    ) -> Result<()> {
+        let layer = &self.model.layers[self.l];
+        let delta: Vec<f64> = a.iter().zip(base).map(|(x, y)| x - y).collect();
+        let (integrals, _) = self.path_integrals(base, &delta, targets)?;
+        let d = layer.d_in;
+        for (integral, ea) in integrals.iter().zip(out.iter_mut()) {
+            for (j, row) in ea.chunks_exact_mut(d.max(1)).enumerate() {
+                let g = integral[j];
+                match &self.walk {
+                    Some(walk) => {
+                        let w = &walk.weight()[j * d..(j + 1) * d];
+                        row.iter_mut()
+                            .zip(w)
+                            .zip(&delta)
+                            .for_each(|((e, w), x)| *e = x * w * g);
+                    }
+                    None => {
+                        let w = &layer.weight[j * d..(j + 1) * d];
+                        row.iter_mut()
+                            .zip(w)
+                            .zip(&delta)
+                            .for_each(|((e, &w), x)| *e = x * w as f64 * g);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -212,22 +219,7 @@ pub fn edge_attributions_multi(
     targets: &[Target],
     mode: Mode,
 ) -> Result<Vec<Vec<f64>>> {
-    let layer = &model.layers[l];
-    let delta: Vec<f64> = a.iter().zip(base).map(|(x, y)| x - y).collect();
-    let (integrals, _) = path_integrals(model, l, base, &delta, targets, mode)?;
-    Ok(integrals
-        .iter()
-        .map(|integral| {
-            let mut ea = vec![0.0; layer.d_out * layer.d_in];
-            for j in 0..layer.d_out {
-                for i in 0..layer.d_in {
-                    ea[j * layer.d_in + i] =
-                        delta[i] * layer.weight[j * layer.d_in + i] as f64 * integral[j];
-                }
-            }
-            ea
-        })
-        .collect())
+    Attributor::new(model, l, mode)?.edge_attributions(a, base, targets)
 }
 
 /// Edge attributions `EA(i→j)` between `h_l` and `h_{l+1}` for every row of `a` (`n x d_l`
@@ -244,16 +236,15 @@ pub fn edge_attributions(
 ) -> Result<Vec<f64>> {
     use rayon::prelude::*;
     let d = model.layers[l].d_in;
-    let rows = a
-        .par_chunks(d.max(1))
-        .map(|row| {
-            Ok(
-                edge_attributions_multi(model, l, row, base, std::slice::from_ref(target), mode)?
-                    .remove(0),
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rows.concat())
+    let ig = Attributor::new(model, l, mode)?;
+    let per = model.layers[l].d_out * d;
+    let mut out = vec![0.0; a.len() / d.max(1) * per];
+    out.par_chunks_mut(per.max(1))
+        .zip(a.par_chunks(d.max(1)))
+        .try_for_each(|(ea, row)| {
+            ig.edge_attributions_into(row, base, std::slice::from_ref(target), &mut [ea])
+        })?;
+    Ok(out)
 }
 
 /// `T(h_l = h)`: the target's value when layer `l` holds `h` (the node target gives a vector).

@@ -20,6 +20,7 @@ pub mod ig;
 pub mod roi;
 pub mod spec;
 pub mod tables;
+mod walk;
 
 pub use build::build;
 pub use spec::{Baseline, EdgeKind, GraphSpec, NodeKind, TargetKind, AUTO_RIEMANN_STEPS};
